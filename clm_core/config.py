@@ -1,0 +1,102 @@
+"""Project-wide settings: paths, canonical table schemas and time units."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+__all__ = [
+    "DATA_DIR",
+    "DEFAULT_DB",
+    "PERIOD_DAYS",
+    "REQUIRED_COLUMNS",
+    "SCHEMAS",
+    "TABLES",
+    "data_dir",
+    "default_db",
+    "period_days",
+]
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA_DIR = ROOT / "data"
+DEFAULT_DB = DATA_DIR / "demo-retail.duckdb"
+
+# Canonical tables: column -> DuckDB type. Order is the stored column order.
+SCHEMAS: dict[str, dict[str, str]] = {
+    "transactions": {
+        "customer_id": "VARCHAR",
+        "order_id": "VARCHAR",
+        "order_ts": "TIMESTAMP",
+        "amount": "DOUBLE",
+        "quantity": "DOUBLE",
+        "product": "VARCHAR",
+        "category": "VARCHAR",
+        "channel": "VARCHAR",
+        "discount": "DOUBLE",
+    },
+    "customers": {
+        "customer_id": "VARCHAR",
+        "signup_ts": "TIMESTAMP",
+        "acquisition_channel": "VARCHAR",
+        "acquisition_cost": "DOUBLE",
+        "region": "VARCHAR",
+        "name": "VARCHAR",
+        "email": "VARCHAR",
+        "phone": "VARCHAR",
+        "owner": "VARCHAR",
+    },
+    "events": {
+        "customer_id": "VARCHAR",
+        "event_name": "VARCHAR",
+        "event_ts": "TIMESTAMP",
+        "channel": "VARCHAR",
+    },
+    "campaigns": {
+        "customer_id": "VARCHAR",
+        "campaign": "VARCHAR",
+        "variant": "VARCHAR",
+        "sent_ts": "TIMESTAMP",
+        "channel": "VARCHAR",
+        "cost": "DOUBLE",
+        "converted": "BOOLEAN",
+        "revenue": "DOUBLE",
+    },
+    "feedback": {
+        "customer_id": "VARCHAR",
+        "created_ts": "TIMESTAMP",
+        "kind": "VARCHAR",
+        "score": "DOUBLE",
+        "text": "VARCHAR",
+    },
+}
+TABLES = tuple(SCHEMAS)
+
+REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
+    "transactions": ("customer_id", "order_ts", "amount"),
+    "customers": ("customer_id",),
+    "events": ("customer_id", "event_name", "event_ts"),
+    "campaigns": ("customer_id", "campaign", "variant"),
+    "feedback": ("customer_id", "created_ts"),
+}
+
+# Length of one model period in days. W and M are exact (no rounding), matching
+# lifetimes' summary with freq="D" and freq_multiplier=7 or 365.25/12.
+PERIOD_DAYS: dict[str, float] = {"D": 1.0, "W": 7.0, "M": 365.25 / 12}
+
+
+def period_days(period: str) -> float:
+    try:
+        return PERIOD_DAYS[period]
+    except KeyError:
+        raise ValueError(f"period must be one of D, W, M, not {period!r}") from None
+
+
+def data_dir() -> Path:
+    """Folder holding the dataset files; CLM_DATA_DIR overrides it (tests use a temp dir)."""
+    return Path(os.environ.get("CLM_DATA_DIR", DATA_DIR)).resolve()
+
+
+def default_db() -> Path:
+    """Dataset opened when nothing else is chosen: CLM_DB, else data/demo-retail.duckdb."""
+    env = os.environ.get("CLM_DB")
+    return Path(env).resolve() if env else data_dir() / DEFAULT_DB.name

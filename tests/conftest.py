@@ -1,0 +1,62 @@
+"""Shared fixtures: a small demo dataset in a temp data folder, cache clearing for AppTest."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = str(ROOT / "app.py")
+
+
+@pytest.fixture(scope="session")
+def demo_template(tmp_path_factory) -> Path:
+    """A 2,000-customer demo-retail dataset built once per test session (read it, never write)."""
+    from clm_core import demo
+
+    path = tmp_path_factory.mktemp("demo-template") / "demo-retail.duckdb"
+    demo.build_demo(path, customers=2000, seed=7)
+    return path
+
+
+@pytest.fixture()
+def data_dir(tmp_path, demo_template, monkeypatch) -> Path:
+    """A private data folder holding a copy of the demo dataset; CLM_DATA_DIR/CLM_DB point at it."""
+    folder = tmp_path / "data"
+    folder.mkdir()
+    shutil.copyfile(demo_template, folder / "demo-retail.duckdb")
+    monkeypatch.setenv("CLM_DATA_DIR", str(folder))
+    monkeypatch.setenv("CLM_DB", str(folder / "demo-retail.duckdb"))
+    return folder
+
+
+@pytest.fixture(autouse=True)
+def _clear_streamlit_caches():
+    yield
+    if "streamlit" in __import__("sys").modules:
+        import streamlit as st
+
+        st.cache_data.clear()
+        st.cache_resource.clear()
+
+
+@pytest.fixture()
+def app(data_dir):
+    """An AppTest of the router on the demo dataset, already run once."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def pytest_collection_modifyitems(config, items):
+    if os.environ.get("CLM_SKIP_E2E") == "1":
+        skip = pytest.mark.skip(reason="CLM_SKIP_E2E=1")
+        for item in items:
+            if "e2e" in item.keywords:
+                item.add_marker(skip)
