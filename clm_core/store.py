@@ -145,7 +145,9 @@ def list_datasets(folder: str | os.PathLike | None = None) -> list[DatasetInfo]:
     return out
 
 
-def resolve_in_data_dir(user_path: str | os.PathLike, folder: str | os.PathLike | None = None) -> Path:
+def resolve_in_data_dir(
+    user_path: str | os.PathLike, folder: str | os.PathLike | None = None
+) -> Path:
     """Resolve a path a user typed; refuse anything that is not inside the data folder."""
     base = Path(folder).resolve() if folder else data_dir()
     candidate = Path(user_path)
@@ -173,7 +175,9 @@ def _cleanup_stale_tmp(folder: Path) -> None:
 
 
 @contextlib.contextmanager
-def write_dataset(path: str | os.PathLike, *, fresh: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+def write_dataset(
+    path: str | os.PathLike, *, fresh: bool = False
+) -> Iterator[duckdb.DuckDBPyConnection]:
     """Change a dataset atomically: yields a writable connection to a private copy.
 
     On normal exit the copy is checkpointed, fsync-ed and renamed over ``path``; on any

@@ -11,7 +11,9 @@ k = 1, 7 or 365.25/12 days for period D, W or M:
 - ``monetary_value`` = mean value of the repeat purchase days (the first day excluded), 0 when
   there is no repeat purchase.
 
-Only positive amounts are purchases. Negative amounts are returns: they are netted into
+Rows with a non-negative amount are purchases (a zero-amount order, e.g. a free sample, is still
+a purchase: lifetimes counts it, and so does the published CDNow summary, whose 2,357 customers
+include eight whose only order was worth 0). Negative amounts are returns: they are netted into
 ``revenue`` and counted in ``returns`` but never create a purchase period.
 """
 
@@ -53,7 +55,7 @@ with tx as (
 ),
 days as (
     select customer_id, d, sum(amount) as day_value
-    from tx where amount > 0
+    from tx where amount >= 0
     group by customer_id, d
 ),
 per_customer as (
@@ -67,8 +69,8 @@ per_customer as (
 ),
 tx_stats as (
     select customer_id,
-           count(distinct order_id) filter (where amount > 0)
-             + count(*) filter (where amount > 0 and order_id is null) as orders,
+           count(distinct order_id) filter (where amount >= 0)
+             + count(*) filter (where amount >= 0 and order_id is null) as orders,
            sum(amount) as revenue,
            count(*) filter (where amount < 0) as returns
     from tx group by customer_id

@@ -15,8 +15,9 @@ from typing import Any
 import streamlit as st
 
 from clm_core import config, store
+from clm_core.filters import Filters, apply_filters
 
-__all__ = ["Dataset", "compute", "current_dataset", "cursor", "tables"]
+__all__ = ["Dataset", "compute", "current_dataset", "current_filters", "cursor", "tables"]
 
 
 @dataclass(frozen=True)
@@ -49,18 +50,33 @@ def cursor():
     return store.cursor(_connection(str(ds.path), ds.version))
 
 
+def current_filters() -> Filters:
+    """The sidebar's global filters (set by ui.filters), or none."""
+    return st.session_state.get("_filters") or Filters()
+
+
 @st.cache_data(max_entries=256, show_spinner=False)
-def _call(target: str, path: str, version: str, kwargs: tuple) -> Any:
+def _call(target: str, path: str, version: str, filters: Filters, kwargs: tuple) -> Any:
     module, name = target.split(":")
     fn = getattr(importlib.import_module(module), name)
-    return fn(store.cursor(_connection(path, version)), **dict(kwargs))
+    cur = store.cursor(_connection(path, version))
+    apply_filters(cur, filters)
+    try:
+        return fn(cur, **dict(kwargs))
+    finally:
+        cur.close()
 
 
-def compute(target: str, **kwargs) -> Any:
-    """Call ``module:function(cursor, **kwargs)`` on the current dataset, cached."""
+def compute(target: str, *, unfiltered: bool = False, **kwargs) -> Any:
+    """Call ``module:function(cursor, **kwargs)`` on the current dataset, cached.
+
+    The cursor sees the global filters unless ``unfiltered`` (used to compute the filters'
+    own customer lists and the dataset's bounds).
+    """
     ds = current_dataset()
-    return _call(target, str(ds.path), ds.version, tuple(sorted(kwargs.items())))
+    filters = Filters() if unfiltered else current_filters()
+    return _call(target, str(ds.path), ds.version, filters, tuple(sorted(kwargs.items())))
 
 
 def tables() -> set[str]:
-    return compute("clm_core.store:table_names")
+    return compute("clm_core.store:table_names", unfiltered=True)

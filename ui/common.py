@@ -9,9 +9,22 @@ import streamlit as st
 from clm_core import i18n
 from clm_core.errors import ClmError, MissingTableError
 from clm_core.exports import to_csv_bytes, to_xlsx_bytes
+from clm_core.privacy import mask_frame
+from clm_core.report import ReportSection, figure_image, html_report, pdf_report
 from ui.cache import tables
 
-__all__ = ["download_buttons", "errors_shown", "lang", "require", "t"]
+__all__ = [
+    "chart",
+    "download_buttons",
+    "errors_shown",
+    "lang",
+    "presenter",
+    "presenter_css",
+    "report_buttons",
+    "require",
+    "show_table",
+    "t",
+]
 
 
 def lang() -> str:
@@ -45,7 +58,10 @@ def require(*needed: str, feature: str = "this page") -> None:
 
 
 def download_buttons(df, name: str, key: str) -> None:
-    """CSV and XLSX downloads with spreadsheet formula injection neutralised."""
+    """CSV and XLSX downloads with spreadsheet formula injection neutralised (PII masked in
+    presenter mode)."""
+    if presenter():
+        df = mask_frame(df)
     c1, c2 = st.columns(2)
     c1.download_button(
         t("Download CSV"), to_csv_bytes(df), f"{name}.csv", "text/csv", key=f"{key}_csv"
@@ -56,4 +72,86 @@ def download_buttons(df, name: str, key: str) -> None:
         f"{name}.xlsx",
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         key=f"{key}_xlsx",
+    )
+
+
+def presenter() -> bool:
+    return bool(st.session_state.get("presenter"))
+
+
+# Static CSS only (no user data): larger type for presenter mode.
+_PRESENTER_CSS = """
+<style>
+html, body, [data-testid="stAppViewContainer"] { font-size: 22px; }
+h1 { font-size: 3rem !important; }
+[data-testid="stMetricValue"] { font-size: 3rem !important; }
+</style>
+"""
+
+
+def presenter_css() -> None:
+    if presenter():
+        st.html(_PRESENTER_CSS)
+
+
+def show_table(df, **kwargs) -> None:
+    """st.dataframe with PII masked in presenter mode (and always rendered as text)."""
+    st.dataframe(mask_frame(df) if presenter() else df, **kwargs)
+
+
+def chart(fig, *, key: str, takeaway: str | None = None) -> None:
+    """A Plotly chart, its one-line takeaway, PNG/SVG export (rendered on click, offline), and
+    a place in the page's report. In presenter mode charts fill the screen, one at a time."""
+    if presenter():
+        fig.update_layout(height=760, font={"size": 20})
+    st.plotly_chart(fig, key=key, config={"displaylogo": False})
+    if takeaway:
+        st.markdown(f"**{t('Takeaway')}:** {_escape_md(takeaway)}")
+    c1, c2, _ = st.columns([1, 1, 10])
+    for col, fmt, mime in ((c1, "png", "image/png"), (c2, "svg", "image/svg+xml")):
+        col.download_button(
+            fmt.upper(),
+            data=lambda fmt=fmt: figure_image(fig, fmt),
+            file_name=f"{key}.{fmt}",
+            mime=mime,
+            key=f"{key}_{fmt}",
+            on_click="ignore",
+            type="tertiary",
+            icon=":material/download:",
+        )
+    title = fig.layout.title.text or key
+    st.session_state.setdefault("_report", []).append(ReportSection(title, takeaway or "", fig))
+
+
+def _escape_md(text: str) -> str:
+    """Takeaways include data values (segment names...): show them as text, not markdown."""
+    for ch in "\\`*_[]<>#|$~":
+        text = text.replace(ch, "\\" + ch)
+    return text
+
+
+def report_buttons(title: str) -> None:
+    """HTML and PDF report of the charts the current page drew in this run."""
+    sections = list(st.session_state.get("_report") or [])
+    if not sections:
+        return
+    st.caption(t("Report of this page"))
+    c1, c2 = st.columns(2)
+    c1.download_button(
+        "HTML",
+        data=lambda: html_report(title, sections, subtitle=t("CLM Lens report")),
+        file_name="clm-lens-report.html",
+        mime="text/html",
+        key="report_html",
+        on_click="ignore",
+        icon=":material/description:",
+    )
+    c2.download_button(
+        "PDF",
+        data=lambda: pdf_report(html_report(title, sections, subtitle=t("CLM Lens report"))),
+        file_name="clm-lens-report.pdf",
+        mime="application/pdf",
+        key="report_pdf",
+        on_click="ignore",
+        icon=":material/picture_as_pdf:",
     )

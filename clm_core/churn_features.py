@@ -1,0 +1,434 @@
+"""Point-in-time churn features and labels, computed in DuckDB with no leakage.
+
+Every feature at a cutoff date ``c`` uses only rows whose timestamp is strictly before ``c``
+(midnight): a transaction, event or feedback row at or after ``c`` can change nothing. P(alive)
+comes from the CLV model fitted on the summary as of ``c - 1 day`` (the summary includes that
+whole day, i.e. exactly the rows before ``c``).
+
+Population: customers whose last purchase (positive amount) lies in the ``active_days`` before
+the cutoff. Label: churned = no purchase in ``[c, c + horizon_days)``.
+
+Features that need a table (events, feedback) or a column (discount, channel, category, feedback
+kind/score) the dataset does not have are left out and reported with the reason, so a page can
+say which indicators the model could not use.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from clm_core.errors import ClmError, NotEnoughData
+from clm_core.i18n import translate
+from clm_core.store import query_df, require_table, table_names
+
+__all__ = [
+    "ACTIVE_DAYS",
+    "FEATURES",
+    "FeatureSet",
+    "Omitted",
+    "as_date",
+    "churn_labels",
+    "point_in_time_features",
+    "reason_text",
+]
+
+# Customers with a purchase in this many days before a cutoff are "active" (scored and trained on).
+ACTIVE_DAYS = 365
+
+# name -> (source table, English description). Order is the model's column order.
+FEATURES: dict[str, tuple[str, str]] = {
+    "recency_days": ("transactions", "days since the last purchase"),
+    "tenure_days": ("transactions", "days since the first purchase"),
+    "purchase_days": ("transactions", "distinct days with a purchase"),
+    "orders": ("transactions", "number of orders"),
+    "revenue": ("transactions", "net revenue (returns deducted)"),
+    "avg_order_value": ("transactions", "average order value"),
+    "usual_gap_days": ("transactions", "median days between purchase days"),
+    "gap_ratio": ("transactions", "days since last purchase / usual gap"),
+    "orders_30d": ("transactions", "orders in the last 30 days"),
+    "orders_90d": ("transactions", "orders in the last 90 days"),
+    "orders_prev_90d": ("transactions", "orders 91-180 days ago"),
+    "order_trend": ("transactions", "(last 90d - previous 90d) / (sum), orders"),
+    "spend_90d": ("transactions", "spend in the last 90 days"),
+    "spend_prev_90d": ("transactions", "spend 91-180 days ago"),
+    "spend_trend": ("transactions", "(last 90d - previous 90d) / (sum), spend"),
+    "last_order_ratio": ("transactions", "last purchase-day value / average purchase-day value"),
+    "returns_rate": ("transactions", "returns per order"),
+    "discount_share": ("transactions.discount", "share of purchase lines with a discount"),
+    "n_channels": ("transactions.channel", "distinct purchase channels"),
+    "main_channel_share": ("transactions.channel", "share of lines in the main channel"),
+    "n_categories": ("transactions.category", "distinct product categories"),
+    "complaints_90d": ("feedback.kind", "complaints in the last 90 days"),
+    "days_since_complaint": ("feedback.kind", "days since the last complaint"),
+    "latest_score": ("feedback.score", "latest feedback score"),
+    "events_30d": ("events", "events (visits, logins...) in the last 30 days"),
+    "events_90d": ("events", "events in the last 90 days"),
+    "events_prev_90d": ("events", "events 91-180 days ago"),
+    "event_trend": ("events", "(last 90d - previous 90d) / (sum), events"),
+    "days_since_event": ("events", "days since the last event"),
+    "p_alive": ("clv", "P(alive) from the CLV model"),
+}
+
+# Feedback rows whose kind contains this text count as complaints.
+COMPLAINT_PATTERN = "%complain%"
+
+_TX_SQL = """
+with tx as (
+    select customer_id, cast(order_ts as date) as d, amount, order_id, channel, category, discount,
+           date_diff('day', cast(order_ts as date), $cutoff) as age
+    from transactions
+    where order_ts < $cutoff and customer_id is not null and amount is not null
+),
+buy as (select * from tx where amount > 0),
+days as (
+    select customer_id, d, sum(amount) as v, min(age) as age from buy group by customer_id, d
+),
+gaps as (
+    select customer_id,
+           date_diff('day', lag(d) over (partition by customer_id order by d), d) as gap
+    from days
+),
+gap_stats as (
+    select customer_id, median(gap) as usual_gap from gaps where gap is not null group by customer_id
+),
+day_stats as (
+    select customer_id, min(age) as recency, max(age) as tenure, count(*) as n_days,
+           avg(v) as avg_day, arg_min(v, age) as last_day
+    from days group by customer_id
+),
+pop as (select * from day_stats where recency <= $active_days),
+buy_stats as (
+    select customer_id,
+           count(distinct order_id) + count(*) filter (where order_id is null) as orders,
+           count(distinct order_id) filter (where age <= 30)
+             + count(*) filter (where order_id is null and age <= 30) as o30,
+           count(distinct order_id) filter (where age <= 90)
+             + count(*) filter (where order_id is null and age <= 90) as o90,
+           count(distinct order_id) filter (where age > 90 and age <= 180)
+             + count(*) filter (where order_id is null and age > 90 and age <= 180) as o180,
+           coalesce(sum(amount) filter (where age <= 90), 0) as s90,
+           coalesce(sum(amount) filter (where age > 90 and age <= 180), 0) as s180,
+           count(*) filter (where discount > 0) / count(*) as discount_share,
+           count(distinct category) as n_categories,
+           count(*) as n_lines
+    from buy where customer_id in (select customer_id from pop) group by customer_id
+),
+all_stats as (
+    select customer_id, sum(amount) as revenue, count(*) filter (where amount < 0) as n_returns
+    from tx where customer_id in (select customer_id from pop) group by customer_id
+),
+ch as (
+    select customer_id, channel, count(*) as n from buy
+    where channel is not null and customer_id in (select customer_id from pop)
+    group by customer_id, channel
+),
+ch_stats as (
+    select customer_id, count(*) as n_channels, max(n) / sum(n) as main_share,
+           arg_max(channel, n) as main_channel
+    from ch group by customer_id
+)
+select p.customer_id,
+       cast(p.recency as double) as recency_days,
+       cast(p.tenure as double) as tenure_days,
+       cast(p.n_days as double) as purchase_days,
+       cast(b.orders as double) as orders,
+       a.revenue,
+       a.revenue / nullif(b.orders, 0) as avg_order_value,
+       cast(g.usual_gap as double) as usual_gap_days,
+       p.recency / nullif(g.usual_gap, 0) as gap_ratio,
+       cast(b.o30 as double) as orders_30d,
+       cast(b.o90 as double) as orders_90d,
+       cast(b.o180 as double) as orders_prev_90d,
+       coalesce((b.o90 - b.o180) / nullif(b.o90 + b.o180, 0), 0) as order_trend,
+       b.s90 as spend_90d,
+       b.s180 as spend_prev_90d,
+       coalesce((b.s90 - b.s180) / nullif(b.s90 + b.s180, 0), 0) as spend_trend,
+       p.last_day / nullif(p.avg_day, 0) as last_order_ratio,
+       a.n_returns / nullif(b.orders, 0) as returns_rate,
+       b.discount_share,
+       cast(coalesce(c.n_channels, 0) as double) as n_channels,
+       c.main_share as main_channel_share,
+       cast(b.n_categories as double) as n_categories,
+       c.main_channel
+from pop p
+join buy_stats b using (customer_id)
+join all_stats a using (customer_id)
+left join gap_stats g using (customer_id)
+left join ch_stats c using (customer_id)
+"""
+
+_FEEDBACK_SQL = """
+select customer_id,
+       cast(count(*) filter (where is_complaint and age <= 90) as double) as complaints_90d,
+       cast(min(age) filter (where is_complaint) as double) as days_since_complaint,
+       arg_max(score, created_ts) filter (where score is not null) as latest_score
+from (
+    select customer_id, created_ts, score,
+           coalesce(kind ilike $complaint, false) as is_complaint,
+           date_diff('day', cast(created_ts as date), $cutoff) as age
+    from feedback
+    where created_ts < $cutoff and customer_id is not null
+)
+group by customer_id
+"""
+
+_EVENTS_SQL = """
+select customer_id,
+       cast(count(*) filter (where age <= 30) as double) as events_30d,
+       cast(count(*) filter (where age <= 90) as double) as events_90d,
+       cast(count(*) filter (where age > 90 and age <= 180) as double) as events_prev_90d,
+       coalesce((count(*) filter (where age <= 90) - count(*) filter (where age > 90 and age <= 180))
+                / nullif(count(*) filter (where age <= 180), 0), 0) as event_trend,
+       cast(min(age) as double) as days_since_event
+from (
+    select customer_id, date_diff('day', cast(event_ts as date), $cutoff) as age
+    from events
+    where event_ts < $cutoff and customer_id is not null
+)
+group by customer_id
+"""
+
+_COLUMN_FILL_SQL = """
+select count(discount) as discount, count(channel) as channel, count(category) as category
+from transactions where order_ts < $cutoff
+"""
+
+_FEEDBACK_FILL_SQL = """
+select count(*) filter (where kind is not null) as kind, count(score) as score
+from feedback where created_ts < $cutoff
+"""
+
+_LABEL_SQL = """
+select distinct customer_id
+from transactions
+where amount > 0 and order_ts >= $cutoff and order_ts < $end and customer_id is not null
+"""
+
+
+@dataclass(frozen=True)
+class Omitted:
+    """A feature the model could not use, and why (shown on the page)."""
+
+    feature: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class FeatureSet:
+    """Features of the active customers at one cutoff.
+
+    ``frame`` has ``customer_id``, the feature columns in :data:`FEATURES` order (omitted ones
+    absent) and the context column ``main_channel`` (not a feature).
+    """
+
+    cutoff: dt.date
+    frame: pd.DataFrame
+    features: tuple[str, ...]
+    omitted: tuple[Omitted, ...]
+    p_alive_source: str = ""
+
+
+def as_date(value) -> dt.date:
+    return pd.Timestamp(value).date()
+
+
+def _p_alive(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> tuple[pd.DataFrame, str]:
+    """P(alive) per customer from the summary as of ``as_of`` (inclusive).
+
+    Uses ``clm_core.clv.p_alive`` (the project's CLV model). While that module is not available
+    the BG/NBD model is fitted here with lifetimes (Fader, Hardie & Lee 2005), so churn does not
+    depend on the page being present.
+    """
+    try:
+        from clm_core import clv
+    except ImportError:
+        clv = None
+    if clv is not None and hasattr(clv, "p_alive"):
+        df = clv.p_alive(con, as_of=as_of, period="W")
+        return df[["customer_id", "p_alive"]], "clm_core.clv"
+    from lifetimes import BetaGeoFitter
+
+    from clm_core.summary import customer_summary
+
+    summ = customer_summary(con, as_of=as_of, period="W")
+    if (summ["frequency"] > 0).sum() < 20:
+        raise NotEnoughData("Fewer than 20 repeat customers: the BG/NBD model cannot be fitted.")
+    bg = BetaGeoFitter(penalizer_coef=0.001)
+    bg.fit(summ["frequency"], summ["recency"], summ["T"])
+    p = bg.conditional_probability_alive(summ["frequency"], summ["recency"], summ["T"])
+    return pd.DataFrame({"customer_id": summ["customer_id"], "p_alive": np.asarray(p)}), (
+        "BG/NBD (lifetimes)"
+    )
+
+
+def point_in_time_features(
+    con: duckdb.DuckDBPyConnection,
+    cutoff: dt.date | str,
+    *,
+    active_days: int = ACTIVE_DAYS,
+    with_p_alive: bool = True,
+) -> FeatureSet:
+    """Features of every active customer from rows strictly before ``cutoff`` (a date).
+
+    Units: ``*_days`` and ages in days, money in the dataset's currency, shares in [0, 1],
+    trends in [-1, 1] ((recent - previous) / (recent + previous), 0 when both are 0).
+    """
+    require_table(con, "transactions", "churn prediction")
+    cutoff = as_date(cutoff)
+    have = table_names(con)
+    params = {"cutoff": cutoff}
+    omitted: list[Omitted] = []
+
+    fill = query_df(con, _COLUMN_FILL_SQL, params).iloc[0]
+    frame = query_df(con, _TX_SQL, {**params, "active_days": int(active_days)})
+    for col, feats in (
+        ("discount", ["discount_share"]),
+        ("channel", ["n_channels", "main_channel_share"]),
+        ("category", ["n_categories"]),
+    ):
+        if fill[col] == 0:
+            omitted += [Omitted(f, f"transactions have no {col} values") for f in feats]
+
+    fb_feats = ["complaints_90d", "days_since_complaint", "latest_score"]
+    if "feedback" in have:
+        fb = query_df(con, _FEEDBACK_SQL, {**params, "complaint": COMPLAINT_PATTERN})
+        frame = frame.merge(fb, on="customer_id", how="left")
+        frame["complaints_90d"] = frame["complaints_90d"].fillna(0.0)
+        ffill = query_df(con, _FEEDBACK_FILL_SQL, params).iloc[0]
+        if ffill["kind"] == 0:
+            omitted += [
+                Omitted(f, "feedback has no kind values (complaints)") for f in fb_feats[:2]
+            ]
+        if ffill["score"] == 0:
+            omitted.append(Omitted("latest_score", "feedback has no score values"))
+    else:
+        omitted += [Omitted(f, "no feedback table") for f in fb_feats]
+
+    ev_feats = ["events_30d", "events_90d", "events_prev_90d", "event_trend", "days_since_event"]
+    if "events" in have:
+        ev = query_df(con, _EVENTS_SQL, params)
+        frame = frame.merge(ev, on="customer_id", how="left")
+        for col in ("events_30d", "events_90d", "events_prev_90d", "event_trend"):
+            frame[col] = frame[col].fillna(0.0)
+    else:
+        omitted += [Omitted(f, "no events table") for f in ev_feats]
+
+    source = ""
+    if with_p_alive:
+        try:
+            pa, source = _p_alive(con, cutoff - dt.timedelta(days=1))
+            frame = frame.merge(pa, on="customer_id", how="left")
+        except ClmError as e:
+            omitted.append(Omitted("p_alive", f"CLV model unavailable: {e}"))
+    else:
+        omitted.append(Omitted("p_alive", "not requested"))
+
+    gone = {o.feature for o in omitted}
+    features = tuple(f for f in FEATURES if f not in gone)
+    for f in features:
+        frame[f] = pd.to_numeric(frame[f], errors="coerce").astype("float64")
+    frame = frame[["customer_id", *features, "main_channel"]]
+    frame = frame.sort_values("customer_id", kind="stable").reset_index(drop=True)
+    return FeatureSet(cutoff, frame, features, tuple(omitted), source)
+
+
+def churn_labels(
+    con: duckdb.DuckDBPyConnection, customer_ids: pd.Series, cutoff: dt.date, horizon_days: int
+) -> np.ndarray:
+    """1 = no purchase in ``[cutoff, cutoff + horizon_days)``, 0 = bought again; per customer."""
+    cutoff = as_date(cutoff)
+    end = cutoff + dt.timedelta(days=int(horizon_days))
+    bought = query_df(con, _LABEL_SQL, {"cutoff": cutoff, "end": end})["customer_id"]
+    return (~customer_ids.isin(set(bought))).to_numpy(dtype=np.int8)
+
+
+# ---------------------------------------------------------------------------------------------
+# Plain-words reasons. Each template is English text that is also a key in locales/churn.py.
+
+
+def _pct(x: float) -> int:
+    return int(round(abs(x) * 100))
+
+
+def _trend_text(prefix: str, recent: float, before: float) -> tuple[str, dict]:
+    if before > 0:
+        change = (recent - before) / before
+        word = "down" if change < 0 else "up"
+        return f"{prefix} {word} {{pct}}% (last 90 days vs the 90 before)", {"pct": _pct(change)}
+    return f"{prefix}: none in the 90 days before the last 90", {}
+
+
+def _reason(feature: str, row: pd.Series) -> tuple[str, dict]:
+    """(template, values) explaining one feature of one customer."""
+    v = row.get(feature)
+    gap = row.get("usual_gap_days")
+    if feature in ("recency_days", "gap_ratio", "usual_gap_days"):
+        if gap is not None and not pd.isna(gap):
+            return "no order for {d} days, usually every {gap}", {
+                "d": int(row["recency_days"]),
+                "gap": int(round(gap)),
+            }
+        return "no order for {d} days (only one purchase day so far)", {
+            "d": int(row["recency_days"])
+        }
+    if feature == "tenure_days":
+        return "first order {d} days ago", {"d": int(v)}
+    if feature in ("purchase_days", "orders"):
+        return "{n} orders so far", {"n": int(row["orders"])}
+    if feature == "revenue":
+        return "total net spend {x}", {"x": f"{v:,.0f}"}
+    if feature == "avg_order_value":
+        return "average order value {x}", {"x": f"{v:,.0f}"}
+    if feature == "orders_30d":
+        return "orders in the last 30 days: {n}", {"n": int(v)}
+    if feature in ("orders_90d", "orders_prev_90d", "order_trend"):
+        return "orders in the last 90 days: {a}, in the 90 before: {b}", {
+            "a": int(row["orders_90d"]),
+            "b": int(row["orders_prev_90d"]),
+        }
+    if feature in ("spend_90d", "spend_prev_90d", "spend_trend"):
+        return _trend_text("spend", row["spend_90d"], row["spend_prev_90d"])
+    if feature == "last_order_ratio":
+        return "last order {pct}% of the usual order value", {"pct": _pct(v)}
+    if feature == "returns_rate":
+        return "returns: {pct}% of orders", {"pct": _pct(v)}
+    if feature == "discount_share":
+        return "{pct}% of purchases discounted", {"pct": _pct(v)}
+    if feature == "n_channels":
+        return "buys through {n} channel(s)", {"n": int(v)}
+    if feature == "main_channel_share":
+        return "{pct}% of purchases in one channel", {"pct": _pct(v)}
+    if feature == "n_categories":
+        return "buys from {n} categories", {"n": int(v)}
+    if feature == "complaints_90d":
+        return "complaints in the last 90 days: {n}", {"n": int(v)}
+    if feature == "days_since_complaint":
+        if pd.isna(v):
+            return "no complaint on record", {}
+        return "complained {d} days ago", {"d": int(v)}
+    if feature == "latest_score":
+        if pd.isna(v):
+            return "no feedback score on record", {}
+        return "latest feedback score {x}", {"x": f"{v:g}"}
+    if feature == "events_30d":
+        return "visits/logins in the last 30 days: {n}", {"n": int(v)}
+    if feature in ("events_90d", "events_prev_90d", "event_trend"):
+        return _trend_text("activity", row["events_90d"], row["events_prev_90d"])
+    if feature == "days_since_event":
+        if pd.isna(v):
+            return "no visits/logins on record", {}
+        return "no visit or login for {d} days", {"d": int(v)}
+    if feature == "p_alive":
+        return "P(alive) only {pct}%", {"pct": _pct(v)}
+    return feature, {}
+
+
+def reason_text(feature: str, row: pd.Series, lang: str = "en") -> str:
+    """One feature of one customer in plain words, e.g. 'no order for 74 days, usually every 21'."""
+    template, values = _reason(feature, row)
+    return translate(template, lang).format(**values)

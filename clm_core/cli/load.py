@@ -1,0 +1,66 @@
+"""``python -m clm_core load FILE [--db PATH] [--table T] [--sheet NAME] [--map canonical=source ...]
+[--on-error reject|skip] [--mode replace|append] [--drop-duplicates] [--json]``
+
+Exit 0 when loaded, 1 when the data cannot be loaded (message on stderr names file, row and
+column), 2 on a usage error. With ``--json`` stdout is exactly one JSON object, also when the
+load is rejected (then ``rows_loaded`` is 0 and ``errors`` lists the first 100 problems).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from clm_core.cli import add_db_argument, db_path
+from clm_core.config import TABLES
+from clm_core.ingest.load import MODES, ON_ERROR, LoadRejected, load_file
+from clm_core.ingest.mapping import parse_map_args
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("file", help="CSV/TSV/TXT, XLSX or Parquet file")
+    add_db_argument(parser)
+    parser.add_argument("--table", choices=TABLES, default="transactions")
+    parser.add_argument("--sheet", default=None, help="XLSX sheet name (default: the first)")
+    parser.add_argument("--map", nargs="+", action="extend", default=[], metavar="CANONICAL=SOURCE",
+                        help="use file column SOURCE for canonical column CANONICAL")  # fmt: skip
+    parser.add_argument("--on-error", choices=ON_ERROR, default="reject")
+    parser.add_argument("--mode", choices=MODES, default="replace")
+    parser.add_argument("--drop-duplicates", action="store_true",
+                        help="load only one of each exact duplicate row")  # fmt: skip
+    parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+
+
+def _print_json(obj: dict) -> None:
+    sys.stdout.write(json.dumps(obj, ensure_ascii=False, default=str) + "\n")
+
+
+def run(args) -> int:
+    try:
+        result = load_file(
+            args.file,
+            db_path(args),
+            table=args.table,
+            sheet=args.sheet,
+            mapping=parse_map_args(args.map),
+            on_error=args.on_error,
+            mode=args.mode,
+            drop_duplicates=args.drop_duplicates,
+        )
+    except LoadRejected as e:
+        if args.json:
+            out = e.result.to_dict()
+            out["rows_loaded"] = 0
+            _print_json(out)
+        raise
+    if args.json:
+        _print_json(result.to_dict())
+    else:
+        print(
+            f"Loaded {result.rows_loaded:,} of {result.rows_read:,} rows into {result.table} "
+            f"({result.dataset}): {result.customers:,} customers, {result.duplicates:,} duplicate "
+            f"rows, {result.returns:,} returns, {result.date_min} to {result.date_max}."
+        )
+        if result.rows_rejected:
+            print(f"{result.rows_rejected:,} rows rejected; see {result.rejected_path}")
+    return 0

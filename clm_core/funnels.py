@@ -1,0 +1,404 @@
+"""Conversion funnels from ``events`` and the repeat-purchase funnel from ``transactions``.
+
+Event funnel (:func:`event_funnel`): the user picks ordered steps (event names), a conversion
+window and an order mode. Each customer is counted once, at the furthest step reached by any of
+their attempts:
+
+- ``order="strict"``: an attempt starts at a step-1 event; each next step is the earliest event
+  of that name at or after the previous step (strictly after when the name already appeared
+  earlier in the steps, so one event never counts twice). Other events may happen in between.
+- ``order="any"``: steps 1..k count as reached when each of them happened, in any order, inside
+  one window; the window starts at one of the step events.
+
+Every step must fall within ``window_days`` of the attempt's start. Times between steps are
+medians over the customers who reached the step, in hours (in any order: between the first
+occurrences of steps k-1 and k in the window, whichever came first). Ties between equally
+good attempts go to the earliest. Breakdowns group customers by the ``channel`` of the event
+that started their best attempt, or by a ``customers`` column.
+
+Repeat-purchase funnel (:func:`repeat_purchase_funnel`): a purchase is a day with a positive
+amount, as in :mod:`clm_core.summary`. Everything runs as SQL in DuckDB (ASOF joins, so the cost
+grows as n log n with the number of events).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import duckdb
+import pandas as pd
+
+from clm_core.errors import NotEnoughData, UsageError
+from clm_core.store import query_df, require_table
+from clm_core.summary import as_of_default
+
+__all__ = [
+    "BREAKDOWNS",
+    "ORDERS",
+    "PURCHASE_STEPS",
+    "default_steps",
+    "event_funnel",
+    "event_names",
+    "next_purchase_gaps",
+    "next_purchase_histogram",
+    "repeat_purchase_funnel",
+]
+
+ORDERS = ("strict", "any")
+# breakdown name -> (table it needs, SQL expression on the best attempt `b` / customers `c`)
+BREAKDOWNS = {
+    "channel": ("events", "b.entry_channel"),
+    "acquisition_channel": ("customers", "c.acquisition_channel"),
+    "region": ("customers", "c.region"),
+}
+PURCHASE_STEPS = (1, 2, 3, 5)
+# A typical web/app funnel; used as the default when these events exist.
+_TYPICAL = ("visit", "signup", "add_to_cart", "purchase")
+_MISSING = "(none)"
+
+
+def event_names(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Event names with their event and customer counts, most frequent first."""
+    require_table(con, "events", "event funnels")
+    return query_df(
+        con,
+        """
+        select event_name, count(*) as events, count(distinct customer_id) as customers
+        from events where event_name is not null
+        group by 1 order by events desc, event_name
+        """,
+    )
+
+
+def default_steps(con: duckdb.DuckDBPyConnection) -> tuple[str, ...]:
+    """The typical web funnel steps present in the data, else the three most frequent events."""
+    names = event_names(con)["event_name"].tolist()
+    typical = tuple(s for s in _TYPICAL if s in names)
+    return typical if len(typical) >= 2 else tuple(names[:3])
+
+
+def _check_steps(steps, order: str, window_days: float) -> tuple[str, ...]:
+    steps = tuple(str(s) for s in steps)
+    if len(steps) < 2:
+        raise UsageError("A funnel needs at least two steps.")
+    if order not in ORDERS:
+        raise UsageError(f"order must be one of {', '.join(ORDERS)}, not {order!r}.")
+    if order == "any" and len(set(steps)) < len(steps):
+        raise UsageError("In any order every step must be a different event.")
+    if not window_days or window_days <= 0:
+        raise UsageError(f"The conversion window must be positive, not {window_days}.")
+    return steps
+
+
+def _strict_attempts(n: int, steps: tuple[str, ...]) -> str:
+    """CTEs ending in ``att``: one row per step-1 event with the greedy times t1..tn."""
+    ctes = [
+        """s1 as (
+        select customer_id, event_ts as t1, channel as entry_channel
+        from e where event_name = $step_1 and event_ts >= $start and event_ts < $stop)"""
+    ]
+    for k in range(2, n + 1):
+        op = ">" if steps[k - 1] in steps[: k - 1] else ">="
+        ctes.append(
+            f"""s{k} as (
+        select s.*, x.event_ts as t{k}
+        from s{k - 1} s asof left join (
+            select customer_id, event_ts from e where event_name = $step_{k}
+        ) x on x.customer_id = s.customer_id and x.event_ts {op} s.t{k - 1})"""
+        )
+    # greedy earliest matches: reached = last step within the window of t1
+    reached = " ".join(
+        f"when t{k} is null or epoch(t{k}) - epoch(t1) > $window_s then {k - 1}"
+        for k in range(2, n + 1)
+    )
+    ctes.append(
+        f"""att as (
+        select *, t1 as start_ts, case {reached} else {n} end as reached from s{n})"""
+    )
+    return ",\n    ".join(ctes)
+
+
+def _any_attempts(n: int) -> str:
+    """CTEs ending in ``att``: one row per candidate window start (any step event)."""
+    ctes = [
+        """a0 as (
+        select customer_id, event_ts as start_ts, channel as entry_channel
+        from e where event_ts >= $start and event_ts < $stop)"""
+    ]
+    for k in range(1, n + 1):
+        ctes.append(
+            f"""a{k} as (
+        select s.*, case when epoch(x.event_ts) - epoch(s.start_ts) <= $window_s
+                         then x.event_ts end as t{k}
+        from a{k - 1} s asof left join (
+            select customer_id, event_ts from e where event_name = $step_{k}
+        ) x on x.customer_id = s.customer_id and x.event_ts >= s.start_ts)"""
+        )
+    reached = " ".join(f"when t{k} is null then {k - 1}" for k in range(1, n + 1))
+    ctes.append(f"att as (select *, case {reached} else {n} end as reached from a{n})")
+    return ",\n    ".join(ctes)
+
+
+def event_funnel(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    steps: tuple[str, ...],
+    window_days: float = 7.0,
+    order: str = "strict",
+    breakdown: str | None = None,
+    start: dt.date | str | None = None,
+    end: dt.date | str | None = None,
+) -> pd.DataFrame:
+    """Funnel counts, conversion, drop-off and median time between steps.
+
+    ``start``/``end`` (inclusive dates) limit when attempts may start; later steps may happen
+    up to ``window_days`` after. Columns: [breakdown,] step (1..n), event, customers,
+    step_conversion (of the previous step), overall_conversion (of step 1), drop_off
+    (customers lost since the previous step), median_hours_from_previous.
+    """
+    require_table(con, "events", "event funnels")
+    steps = _check_steps(steps, order, window_days)
+    n = len(steps)
+    group_expr, join_customers = "'All'", ""
+    if breakdown is not None:
+        if breakdown not in BREAKDOWNS:
+            raise UsageError(f"breakdown must be one of {', '.join(BREAKDOWNS)}, not {breakdown!r}.")
+        table, group_expr = BREAKDOWNS[breakdown]
+        require_table(con, table, f"a funnel breakdown by {breakdown}")
+        if table == "customers":
+            join_customers = (
+                "left join (select customer_id, any_value(acquisition_channel) as "
+                "acquisition_channel, any_value(region) as region from customers "
+                "group by customer_id) c using (customer_id)"
+            )
+    attempts = _strict_attempts(n, steps) if order == "strict" else _any_attempts(n)
+    if order == "strict":
+        gap = [f"epoch(t{k}) - epoch(t{k - 1})" for k in range(2, n + 1)]
+    else:
+        gap = [f"abs(epoch(t{k}) - epoch(t{k - 1}))" for k in range(2, n + 1)]
+    aggs = ", ".join(
+        [f"count(*) filter (where reached >= {k}) as c{k}" for k in range(1, n + 1)]
+        + [
+            f"median({g}) filter (where reached >= {k}) / 3600.0 as h{k}"
+            for k, g in zip(range(2, n + 1), gap, strict=True)
+        ]
+    )
+    sql = f"""
+    with e as (
+        select customer_id, event_name, event_ts, channel from events
+        where customer_id is not null and event_ts is not null
+          and event_name in (select unnest($steps))
+          and event_ts >= $start and epoch(event_ts) - epoch($stop) <= $window_s
+    ),
+    {attempts},
+    best as (
+        select * from att where reached > 0
+        qualify row_number() over (
+            partition by customer_id order by reached desc, start_ts) = 1
+    )
+    select coalesce(cast({group_expr} as varchar), $missing) as grp, {aggs}
+    from best b {join_customers}
+    group by 1 order by c1 desc, grp
+    """
+    start_ts = pd.Timestamp(start) if start is not None else pd.Timestamp("1900-01-01")
+    stop_ts = pd.Timestamp(end) + pd.Timedelta(days=1) if end is not None else pd.Timestamp("2200-01-01")
+    params = {
+        "steps": list(steps),
+        "window_s": float(window_days) * 86400.0,
+        "start": start_ts.to_pydatetime(),
+        "stop": stop_ts.to_pydatetime(),
+        "missing": _MISSING,
+        **{f"step_{k}": s for k, s in enumerate(steps, start=1)},
+    }
+    wide = query_df(con, sql, params)
+    return _long_funnel(wide, steps, breakdown)
+
+
+def _long_funnel(wide: pd.DataFrame, steps: tuple[str, ...], breakdown: str | None) -> pd.DataFrame:
+    """One row per (group, step) with the conversion columns."""
+    n = len(steps)
+    if wide.empty:  # nobody started the funnel: still one row per step
+        wide = pd.DataFrame({"grp": ["All"], **{f"c{k}": [0] for k in range(1, n + 1)}})
+    counts = wide.melt(id_vars="grp", value_vars=[f"c{k}" for k in range(1, n + 1)],
+                       var_name="step", value_name="customers")  # fmt: skip
+    counts["step"] = counts["step"].str[1:].astype(int)
+    hours = wide.reindex(columns=["grp", *[f"h{k}" for k in range(2, n + 1)]]).melt(
+        id_vars="grp", var_name="step", value_name="median_hours_from_previous"
+    )
+    hours["step"] = hours["step"].str[1:].astype(int)
+    df = counts.merge(hours, on=["grp", "step"], how="left")
+    df["customers"] = df["customers"].astype("int64")
+    df = df.sort_values(["grp", "step"], kind="stable")
+    first = df.groupby("grp", sort=False)["customers"].transform("first")
+    prev = df.groupby("grp", sort=False)["customers"].shift(1)
+    df["event"] = df["step"].map(dict(enumerate(steps, start=1)))
+    df["step_conversion"] = (df["customers"] / prev.where(prev > 0)).where(df["step"] > 1, 1.0)
+    df["overall_conversion"] = df["customers"] / first.where(first > 0)
+    df["drop_off"] = (prev - df["customers"]).fillna(0).astype("int64")
+    df["median_hours_from_previous"] = df["median_hours_from_previous"].astype(float)
+    order = {g: i for i, g in enumerate(wide["grp"])}
+    df = df.sort_values(["grp", "step"], key=lambda s: s.map(order) if s.name == "grp" else s)
+    cols = ["step", "event", "customers", "step_conversion", "overall_conversion", "drop_off",
+            "median_hours_from_previous"]  # fmt: skip
+    if breakdown is None:
+        return df[cols].reset_index(drop=True)
+    return df.rename(columns={"grp": breakdown})[[breakdown, *cols]].reset_index(drop=True)
+
+
+_PURCHASE_DAYS = """
+pd as (
+    select customer_id, cast(order_ts as date) as d
+    from transactions
+    where amount >= 0 and customer_id is not null and cast(order_ts as date) <= $as_of
+    group by 1, 2
+),
+eligible as (
+    select customer_id from pd group by 1
+    having date_diff('day', min(d), $as_of) >= $min_tenure_days
+),
+nth as (
+    select customer_id, d, row_number() over (partition by customer_id order by d) as k
+    from pd join eligible using (customer_id)
+)"""
+
+
+def _purchase_as_of(con, as_of) -> dt.date:
+    require_table(con, "transactions", "the repeat-purchase funnel")
+    return pd.Timestamp(as_of).date() if as_of is not None else as_of_default(con)
+
+
+def repeat_purchase_funnel(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    steps: tuple[int, ...] = PURCHASE_STEPS,
+    as_of=None,
+    min_tenure_days: int = 0,
+) -> pd.DataFrame:
+    """Customers reaching their 1st, 2nd, 3rd, 5th... purchase (purchase days) by ``as_of``.
+
+    ``min_tenure_days`` keeps only customers whose first purchase is at least that old, so that
+    recent customers who had no time to come back do not drag conversion down. Columns: step,
+    purchase (the n-th), customers, step_conversion, overall_conversion, drop_off,
+    median_days_from_previous (from the previous step's purchase to this one).
+    """
+    steps = tuple(sorted({int(s) for s in steps}))
+    if not steps or steps[0] < 1:
+        raise UsageError("Purchase steps must be positive purchase numbers such as 1, 2, 3, 5.")
+    as_of = _purchase_as_of(con, as_of)
+    df = query_df(
+        con,
+        f"""
+        with {_PURCHASE_DAYS},
+        sel as (select customer_id, k, d from nth where list_contains($steps, k)),
+        g as (
+            select k, date_diff('day', lag(d) over (partition by customer_id order by k), d) as gap
+            from sel
+        ),
+        agg as (
+            select s.k, count(g.k) as customers, median(g.gap) as median_days_from_previous
+            from (select unnest($steps) as k) s left join g using (k)
+            group by s.k
+        )
+        select row_number() over (order by k) as step, k as purchase, customers,
+               coalesce(customers / nullif(lag(customers) over (order by k), 0), 1.0)
+                   as step_conversion,
+               customers / nullif(first_value(customers) over (order by k), 0)
+                   as overall_conversion,
+               coalesce(lag(customers) over (order by k) - customers, 0) as drop_off,
+               median_days_from_previous
+        from agg order by k
+        """,
+        {"as_of": as_of, "steps": list(steps), "min_tenure_days": int(min_tenure_days)},
+    )
+    if df["customers"].iloc[0] == 0:
+        raise NotEnoughData("No purchases on or before the chosen date.")
+    for col in ("step", "purchase", "customers", "drop_off"):
+        df[col] = df[col].astype("int64")
+    return df
+
+
+def next_purchase_gaps(
+    con: duckdb.DuckDBPyConnection, *, as_of=None, max_purchase: int = 4, min_tenure_days: int = 0
+) -> pd.DataFrame:
+    """Distribution of days from the n-th to the (n+1)-th purchase, n = 1..``max_purchase``.
+
+    Columns: from_purchase (n), customers (who made purchase n+1), p25, median, p75, p90, mean
+    (days).
+    """
+    as_of = _purchase_as_of(con, as_of)
+    df = query_df(
+        con,
+        f"""
+        with {_PURCHASE_DAYS},
+        g as (
+            select k - 1 as from_purchase,
+                   date_diff('day', lag(d) over (partition by customer_id order by k), d) as gap
+            from nth where k <= $max_k + 1
+        )
+        select from_purchase, count(*) as customers,
+               quantile_cont(gap, 0.25) as p25, median(gap) as median,
+               quantile_cont(gap, 0.75) as p75, quantile_cont(gap, 0.9) as p90,
+               avg(gap) as mean
+        from g where gap is not null group by 1 order by 1
+        """,
+        {"as_of": as_of, "max_k": int(max_purchase), "min_tenure_days": int(min_tenure_days)},
+    )
+    df["from_purchase"] = df["from_purchase"].astype("int64")
+    df["customers"] = df["customers"].astype("int64")
+    return df
+
+
+def next_purchase_histogram(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    as_of=None,
+    max_purchase: int = 3,
+    bin_days: int = 7,
+    max_days: int | None = None,
+    min_tenure_days: int = 0,
+) -> pd.DataFrame:
+    """Histogram of days to the next purchase per ``from_purchase`` (n-th to (n+1)-th).
+
+    Bins are ``bin_days`` wide; gaps beyond ``max_days`` (default: 95th percentile of all the
+    gaps, rounded up to a bin) go into the last bin. Columns: from_purchase, bin_start (days),
+    customers, share (of that transition's customers).
+    """
+    if bin_days < 1:
+        raise UsageError(f"bin_days must be at least 1, not {bin_days}.")
+    as_of = _purchase_as_of(con, as_of)
+    df = query_df(
+        con,
+        f"""
+        with {_PURCHASE_DAYS},
+        g as (
+            select k - 1 as from_purchase,
+                   date_diff('day', lag(d) over (partition by customer_id order by k), d) as gap
+            from nth where k <= $max_k + 1
+        ),
+        gaps as (select * from g where gap is not null),
+        cap as (
+            select coalesce($max_days,
+                            ceil(quantile_cont(gap, 0.95) / $bin) * $bin) as max_days
+            from gaps
+        ),
+        binned as (
+            select from_purchase,
+                   cast(floor(least(gap, greatest(cap.max_days - 1, 0)) / $bin) * $bin as integer)
+                       as bin_start
+            from gaps, cap
+        )
+        select from_purchase, bin_start, count(*) as customers,
+               count(*) / sum(count(*)) over (partition by from_purchase) as share
+        from binned group by 1, 2 order by 1, 2
+        """,
+        {
+            "as_of": as_of,
+            "max_k": int(max_purchase),
+            "bin": int(bin_days),
+            "max_days": max_days,
+            "min_tenure_days": int(min_tenure_days),
+        },
+    )
+    for col in ("from_purchase", "bin_start", "customers"):
+        df[col] = df[col].astype("int64")
+    return df

@@ -1,0 +1,474 @@
+"""Load one spreadsheet file into a canonical table of a dataset, atomically.
+
+:func:`prepare` sniffs the file and proposes the column mapping (what the Data page shows for
+confirmation); :func:`preview` parses its first rows; :func:`load_file` does the whole load:
+
+1. read the file through DuckDB (:mod:`clm_core.ingest.read`) and parse every mapped column in
+   one SQL pass into a temporary staging table (:mod:`clm_core.ingest.validate`);
+2. report every unusable row with its file row, column, value and reason;
+3. ``on_error="reject"`` (default): if any row is unusable, load nothing and raise
+   :class:`LoadRejected`; ``on_error="skip"``: load the good rows and write the bad ones to
+   ``<dataset>.<table>.rejected.csv`` next to the dataset;
+4. write through :func:`clm_core.store.write_dataset`, so a failed or killed load leaves the
+   dataset exactly as it was; ``mode="replace"`` swaps the table, ``"append"`` adds rows;
+5. record the load in the dataset's ``load_history`` setting.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime as dt
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from clm_core import store
+from clm_core.config import SCHEMAS
+from clm_core.errors import DataError, UsageError
+from clm_core.exports import to_csv_bytes
+from clm_core.ingest import parse
+from clm_core.ingest.mapping import apply_overrides, auto_map, required_missing
+from clm_core.ingest.read import SourceInfo, open_source, sniff
+from clm_core.ingest.validate import Plan, csv_record_lines, stage_params, stage_sql
+
+__all__ = [
+    "AMOUNT_COLUMN",
+    "HISTORY_KEY",
+    "MAX_ERRORS",
+    "MODES",
+    "ON_ERROR",
+    "TS_COLUMN",
+    "LoadRejected",
+    "LoadResult",
+    "Prepared",
+    "load_file",
+    "prepare",
+    "preview",
+    "rejected_path_for",
+]
+
+ON_ERROR = ("reject", "skip")
+MODES = ("replace", "append")
+MAX_ERRORS = 100
+HISTORY_KEY = "load_history"
+HISTORY_KEEP = 50
+TS_COLUMN = {"transactions": "order_ts", "customers": "signup_ts", "events": "event_ts",
+             "campaigns": "sent_ts", "feedback": "created_ts"}  # fmt: skip
+AMOUNT_COLUMN = {"transactions": "amount", "campaigns": "revenue"}
+_SAMPLE_ROWS = 5000
+_STAGE = "_clm_stage"
+
+Progress = Callable[[float, str], None]
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """What a load did. :meth:`to_dict` is the CLI's ``--json`` object."""
+
+    table: str
+    rows_read: int
+    rows_loaded: int
+    rows_rejected: int
+    duplicates: int
+    returns: int
+    customers: int
+    amount_total: float | None
+    date_min: str | None
+    date_max: str | None
+    mapping: dict[str, str]
+    errors: tuple[dict, ...] = ()
+    errors_total: int = 0
+    file: str = ""
+    dataset: str = ""
+    mode: str = "replace"
+    on_error: str = "reject"
+    duplicates_dropped: bool = False
+    rejected_path: str | None = None
+
+    def to_dict(self) -> dict:
+        keys = ("table", "rows_read", "rows_loaded", "rows_rejected", "duplicates", "returns",
+                "customers", "amount_total", "date_min", "date_max", "mapping")  # fmt: skip
+        out = {k: getattr(self, k) for k in keys}
+        out["errors"] = [dict(e) for e in self.errors[:MAX_ERRORS]]
+        return out
+
+
+class LoadRejected(DataError):
+    """``on_error="reject"`` and some rows cannot be used: nothing was loaded.
+
+    The message names the file and the first bad cell; ``result`` has every count and the
+    first :data:`MAX_ERRORS` errors.
+    """
+
+    def __init__(self, result: LoadResult) -> None:
+        self.result = result
+        first = result.errors[0] if result.errors else {}
+        super().__init__(
+            f"{result.rows_rejected:,} of {result.rows_read:,} rows cannot be used "
+            f"({first.get('reason', 'invalid')}); nothing was loaded. "
+            "Fix the file or load with on-error 'skip' to load the good rows.",
+            file=result.file,
+            row=first.get("row"),
+            column=first.get("column"),
+            value=first.get("value"),
+            errors=list(result.errors),
+        )
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A sniffed file, its target table and the column mapping that will be used."""
+
+    info: SourceInfo
+    table: str
+    mapping: dict[str, str]
+    auto: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def missing(self) -> list[str]:
+        return required_missing(self.mapping, self.table)
+
+
+def _check_table(table: str) -> None:
+    if table not in SCHEMAS:
+        raise UsageError(f"unknown table {table!r}; tables: {', '.join(SCHEMAS)}")
+
+
+def prepare(
+    path: str | Path,
+    *,
+    table: str = "transactions",
+    sheet: str | None = None,
+    mapping: Mapping[str, str | None] | None = None,
+    info: SourceInfo | None = None,
+) -> Prepared:
+    """Sniff ``path`` and map its columns; ``mapping`` entries override the automatic ones."""
+    _check_table(table)
+    info = info or sniff(path, sheet=sheet)
+    auto = auto_map(info.columns, table)
+    chosen = apply_overrides(auto, mapping or {}, info.columns, table)
+    return Prepared(info, table, chosen, auto)
+
+
+def _plan(prep: Prepared, values: Mapping[str, list]) -> Plan:
+    """The parse plan, with day-first and decimal-comma decided from sampled values."""
+    schema = SCHEMAS[prep.table]
+    dates = [v for c, vs in values.items() if schema.get(c) == "TIMESTAMP" for v in vs]
+    numbers = [v for c, vs in values.items() if schema.get(c) == "DOUBLE" for v in vs]
+    return Plan(
+        prep.table,
+        prep.info.columns,
+        prep.info.types,
+        dict(prep.mapping),
+        day_first=parse.detect_day_first(dates),
+        decimal_comma=parse.detect_decimal_comma(numbers),
+    )
+
+
+def _sample_values(prep: Prepared) -> dict[str, list]:
+    idx = {c: prep.info.columns.index(s) for c, s in prep.mapping.items()}
+    return {c: [r[i] for r in prep.info.sample if i < len(r)] for c, i in idx.items()}
+
+
+def preview(prep: Prepared, rows: int = 20) -> pd.DataFrame:
+    """The first sampled data rows parsed into the canonical columns, with a ``problem`` column."""
+    info = prep.info
+    width = len(info.columns)
+    sample = [list(r) + [None] * (width - len(r)) for r in info.sample[:rows]]
+    frame = pd.DataFrame(sample, columns=[f"c{i}" for i in range(width)], dtype=object)
+    plan = _plan(prep, _sample_values(prep))
+    plan = Plan(plan.table, plan.columns, ("VARCHAR",) * width, plan.mapping,
+                plan.day_first, plan.decimal_comma)  # fmt: skip
+    con = duckdb.connect(":memory:")
+    try:
+        con.register("_preview_src", frame.astype("string") if len(frame) else frame)
+        sql = stage_sql(plan, "_preview_src", None, keep_raw=False)
+        out = con.execute(sql, stage_params(sql)).df()
+    except duckdb.Error as e:
+        raise DataError(f"the preview cannot be built ({e})", file=info.name) from e
+    finally:
+        con.close()
+    errs = [c for c in out.columns if c.startswith("_e_")]
+    problem = out[errs].apply(
+        lambda r: "; ".join(f"{c[3:]}: {v}" for c, v in r.items() if isinstance(v, str)), axis=1
+    ) if errs and len(out) else pd.Series([""] * len(out), dtype=object)  # fmt: skip
+    keep = [c for c in out.columns if not c.startswith("_")]
+    result = out[keep].copy()
+    result["problem"] = problem.values if len(out) else []
+    return result
+
+
+@contextlib.contextmanager
+def _progress_poll(con, progress: Progress | None, lo: float, hi: float, label: str) -> Iterator:
+    """Report DuckDB's own query progress (0-100) as lo..hi while a statement runs."""
+    if progress is None:
+        yield
+        return
+    stop = threading.Event()
+
+    def poll():
+        while not stop.wait(0.2):
+            with contextlib.suppress(duckdb.Error):
+                pct = con.query_progress()
+                if pct is not None and pct >= 0:
+                    progress(lo + (hi - lo) * min(pct, 100.0) / 100.0, label)
+
+    th = threading.Thread(target=poll, daemon=True)
+    th.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        th.join()
+
+
+def rejected_path_for(db: str | Path, table: str) -> Path:
+    """``data/<dataset>.<table>.rejected.csv``: the rejected rows of the last skip-mode load."""
+    db = Path(db)
+    return db.parent / f"{db.stem}.{table}.rejected.csv"
+
+
+def _iso(value) -> str | None:
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return None
+    return pd.Timestamp(value).date().isoformat()
+
+
+def load_file(
+    path: str | Path,
+    db: str | Path,
+    *,
+    table: str = "transactions",
+    sheet: str | None = None,
+    mapping: Mapping[str, str | None] | None = None,
+    on_error: str = "reject",
+    mode: str = "replace",
+    drop_duplicates: bool = False,
+    rejected_path: str | Path | None = None,
+    progress: Progress | None = None,
+    file_label: str | None = None,
+) -> LoadResult:
+    """Load ``path`` into ``table`` of the dataset file ``db`` (created when missing).
+
+    ``mapping``: canonical -> source overrides of the automatic mapping (None/"" unmaps).
+    ``file_label``: the name shown in messages (the original name of an uploaded file).
+    Raises UsageError (bad option, unknown column), DataError (missing required column, file
+    unreadable, no usable row) and LoadRejected (bad rows with ``on_error="reject"``).
+    """
+    if on_error not in ON_ERROR:
+        raise UsageError(f"on_error must be one of {', '.join(ON_ERROR)}, not {on_error!r}")
+    if mode not in MODES:
+        raise UsageError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+    report = progress or (lambda f, s: None)
+    report(0.0, "Reading the file")
+    prep = prepare(path, table=table, sheet=sheet, mapping=mapping)
+    label = file_label or prep.info.name
+    missing = prep.missing
+    if missing:
+        raise DataError(
+            f"required column {missing[0]!r} is not in the file (columns: "
+            f"{', '.join(prep.info.columns)}); map it with --map {missing[0]}=COLUMN",
+            file=label,
+            column=missing[0],
+            errors=[{"row": None, "column": c, "value": None,
+                     "reason": "required column not found"} for c in missing],  # fmt: skip
+        )
+    db = Path(db)
+    rejected_path = Path(rejected_path) if rejected_path else rejected_path_for(db, table)
+
+    def sub(lo, hi):
+        return lambda f, s: report(lo + (hi - lo) * max(0.0, min(f, 1.0)), s)
+
+    with store.write_dataset(db) as con, open_source(prep.info, progress=sub(0.02, 0.2)) as src:
+        con.execute("set enable_progress_bar = true")
+        con.execute("set enable_progress_bar_print = false")
+        plan = _plan(prep, _sample_source(con, src, prep))
+        sql = stage_sql(plan, src.relation, src.row_sql)
+        try:
+            with _progress_poll(con, progress, 0.2, 0.8, "Parsing and checking rows"):
+                con.execute(f"create temp table {_STAGE} as {sql}", {**src.params,
+                                                                      **stage_params(sql)})
+        except duckdb.Error as e:
+            raise DataError(f"the file cannot be read ({str(e).splitlines()[0]})",
+                            file=label) from e  # fmt: skip
+        report(0.8, "Collecting errors")
+        errors, errors_total, bad_rows, rejected = _collect_errors(con, src, prep, plan, on_error)
+        stats = _stats(con, plan, drop_duplicates)
+        result = LoadResult(
+            table=table,
+            rows_read=stats["staged"] + stats["structural"],
+            rows_loaded=stats["loaded"],
+            rows_rejected=bad_rows,
+            duplicates=stats["duplicates"],
+            returns=stats["returns"],
+            customers=stats["customers"],
+            amount_total=stats["amount_total"],
+            date_min=stats["date_min"],
+            date_max=stats["date_max"],
+            mapping=dict(prep.mapping),
+            errors=tuple(errors),
+            errors_total=errors_total,
+            file=label,
+            dataset=db.stem,
+            mode=mode,
+            on_error=on_error,
+            duplicates_dropped=drop_duplicates,
+            rejected_path=str(rejected_path) if (bad_rows and on_error == "skip") else None,
+        )
+        if bad_rows and on_error == "reject":
+            raise LoadRejected(dataclasses.replace(result, rows_loaded=0, customers=0, returns=0,
+                                                   amount_total=None, date_min=None, date_max=None))
+        if result.rows_loaded == 0:
+            raise DataError("the file has no usable data rows; nothing was loaded", file=label)
+        report(0.85, "Writing the dataset")
+        with _progress_poll(con, progress, 0.85, 0.97, "Writing the dataset"):
+            _write(con, plan, mode, drop_duplicates)
+        history = store.get_setting(con, HISTORY_KEY, []) or []
+        history.append({"at": dt.datetime.now().isoformat(timespec="seconds"), "file": label,
+                        "table": table, "mode": mode, "on_error": on_error,
+                        "rows_loaded": result.rows_loaded, "rows_rejected": bad_rows,
+                        "duplicates": result.duplicates})  # fmt: skip
+        store.set_setting(con, HISTORY_KEY, history[-HISTORY_KEEP:])
+        con.execute(f"drop table {_STAGE}")
+        report(0.97, "Saving")
+    if rejected is not None:
+        rejected_path.write_bytes(to_csv_bytes(rejected))
+    report(1.0, "Done")
+    return result
+
+
+def _sample_values_sql(con, src, prep: Prepared) -> dict[str, list]:
+    idx = {c: prep.info.columns.index(s) for c, s in prep.mapping.items()}
+    kinds = ("TIMESTAMP", "DOUBLE")
+    cols = {c: i for c, i in idx.items() if SCHEMAS[prep.table][c] in kinds}
+    if not cols:
+        return {}
+    select = ", ".join(f"cast(c{i} as varchar)" for i in cols.values())
+    rows = con.execute(
+        f"select {select} from {src.relation} limit $n_sample", {**src.params, "n_sample": _SAMPLE_ROWS}
+    ).fetchall()
+    return {c: [r[k] for r in rows] for k, c in enumerate(cols)}
+
+
+def _sample_source(con, src, prep: Prepared) -> dict[str, list]:
+    """Up to 5,000 values of the date and number columns, to decide day-first/decimal comma."""
+    try:
+        values = _sample_values_sql(con, src, prep)
+    except duckdb.Error as e:
+        raise DataError(f"the file cannot be read ({str(e).splitlines()[0]})",
+                        file=prep.info.name) from e  # fmt: skip
+    if src.csv_path is not None:  # the sample scan logged rejects too; the real scan will again
+        for t in ("_clm_rejects", "_clm_reject_scans"):
+            with contextlib.suppress(duckdb.Error):
+                con.execute(f"drop table {t}")
+    return values
+
+
+def _collect_errors(con, src, prep: Prepared, plan: Plan, on_error: str):
+    """(first errors, total error cells, bad row count, rejected-rows frame or None)."""
+    info = prep.info
+    n_staged = con.execute(f"select count(*) from {_STAGE}").fetchone()[0]
+    n_bad = con.execute(f"select count(*) from {_STAGE} where _bad").fetchone()[0]
+    n_structural = 0
+    if src.csv_path is not None:
+        with contextlib.suppress(duckdb.Error):
+            n_structural = con.execute("select count(*) from _clm_rejects").fetchone()[0]
+    if n_bad == 0 and n_structural == 0:
+        return [], 0, 0, None
+    limit = "" if on_error == "skip" else f"limit {MAX_ERRORS}"
+    row_col = "_row" if src.row_sql else "null as _row"
+    ecols = ", ".join(store.quote_ident(f"_e_{c}") for c in plan.mapped)
+    raws = ", ".join(f"_raw{i}" for i in range(len(info.columns)))
+    bad = con.execute(
+        f"select rowid, {row_col}, {ecols}, {raws} from {_STAGE} where _bad "
+        f"order by rowid {limit}"
+    ).fetchall()
+    structural: list[tuple[int, list[str]]] = []
+    if src.csv_path is not None:
+        lines, structural = csv_record_lines(
+            src.csv_path, delimiter=info.delimiter or ",", header_row=info.header_row,
+            width=len(info.columns), records=[r[0] for r in bad], n_records=n_staged,
+            n_structural=n_structural,
+        )  # fmt: skip
+        rows = [lines.get(r[0]) for r in bad]
+    else:
+        rows = [r[1] for r in bad]
+    n_map = len(plan.mapped)
+    errors, rejected = [], []
+    for row, rec in zip(rows, bad, strict=True):
+        reasons = rec[2 : 2 + n_map]
+        raw = list(rec[2 + n_map :])
+        found = []
+        for canonical, reason in zip(plan.mapped, reasons, strict=True):
+            if reason is None:
+                continue
+            source = plan.mapping[canonical]
+            value = raw[info.columns.index(source)]
+            errors.append({"row": row, "column": source, "value": value, "reason": reason})
+            found.append(f"{source}: {reason}")
+        rejected.append([row, "; ".join(found)] + raw)
+    width = len(info.columns)
+    for line, fields in structural:
+        reason = f"{len(fields)} values where the header has {width}"
+        errors.append({"row": line, "column": None, "value": info.delimiter.join(fields)
+                       if info.delimiter else None, "reason": reason})  # fmt: skip
+        rejected.append([line, reason] + (fields + [None] * width)[:width])
+    counts = " + ".join(f"count({store.quote_ident('_e_' + c)})" for c in plan.mapped)
+    total = con.execute(f"select {counts or 0} from {_STAGE}").fetchone()[0]
+    total += max(n_structural, len(structural))
+    errors.sort(key=lambda e: (e["row"] is None, e["row"] or 0))
+    frame = None
+    if on_error == "skip":
+        frame = pd.DataFrame(rejected, columns=["row", "reason", *info.columns])
+        frame = frame.sort_values("row", kind="stable").reset_index(drop=True)
+    return errors[:MAX_ERRORS], int(total), n_bad + max(n_structural, len(structural)), frame
+
+
+def _loaded_sql(plan: Plan, drop_duplicates: bool) -> str:
+    """The canonical columns of the good staged rows (NULL typed columns for unmapped ones)."""
+    cols = []
+    for c, ctype in SCHEMAS[plan.table].items():
+        q = store.quote_ident(c)
+        cols.append(f"{q}" if c in plan.mapping else f"cast(null as {ctype}) as {q}")
+    distinct = "distinct " if drop_duplicates else ""
+    return f"select {distinct}{', '.join(cols)} from {_STAGE} where not _bad"
+
+
+def _stats(con, plan: Plan, drop_duplicates: bool) -> dict:
+    table = plan.table
+    good_cols = ", ".join(store.quote_ident(c) for c in plan.mapped)
+    staged, structural = con.execute(f"select count(*) from {_STAGE}").fetchone()[0], 0
+    with contextlib.suppress(duckdb.Error):
+        structural = con.execute("select count(*) from _clm_rejects").fetchone()[0]
+    good = con.execute(f"select count(*) from {_STAGE} where not _bad").fetchone()[0]
+    distinct = con.execute(
+        f"select count(*) from (select distinct {good_cols} from {_STAGE} where not _bad)"
+    ).fetchone()[0]
+    loaded_sql = _loaded_sql(plan, drop_duplicates)
+    amount = AMOUNT_COLUMN.get(table)
+    ts = TS_COLUMN[table]
+    amount_q = store.quote_ident(amount) if amount else "null"
+    ret = f"count(*) filter (where {store.quote_ident(amount)} < 0)" if amount == "amount" else "0"
+    row = con.execute(
+        f"select count(*), count(distinct customer_id), sum({amount_q}), {ret}, "
+        f"min({store.quote_ident(ts)}), max({store.quote_ident(ts)}) from ({loaded_sql})"
+    ).fetchone()
+    total = None if row[2] is None else round(float(row[2]), 2)
+    return {"staged": staged, "structural": structural, "loaded": row[0],
+            "customers": row[1], "amount_total": total, "returns": int(row[3] or 0),
+            "date_min": _iso(row[4]), "date_max": _iso(row[5]),
+            "duplicates": good - distinct}  # fmt: skip
+
+
+def _write(con, plan: Plan, mode: str, drop_duplicates: bool) -> None:
+    table = store.quote_ident(plan.table)
+    loaded = _loaded_sql(plan, drop_duplicates)
+    if mode == "append" and store.has_table(con, plan.table):
+        con.execute(f"insert into {table} by name {loaded}")
+    else:
+        con.execute(f"create or replace table {table} as {loaded}")

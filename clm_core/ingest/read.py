@@ -1,0 +1,445 @@
+"""Open a spreadsheet file for DuckDB: format, encoding, delimiter, header row, sheet.
+
+:func:`sniff` looks at the start of a file only and returns a :class:`SourceInfo`: format,
+encoding, delimiter, the 1-based file row of the header, the header names and, for XLSX, the
+sheets. :func:`open_source` turns that into an SQL relation whose columns are named ``c0 .. cN``
+(so no header text from the file ever reaches SQL), with file row numbers where the format
+allows them:
+
+- CSV/TSV/TXT are read by DuckDB ``read_csv`` with ``all_varchar`` and an explicit column list,
+  skipping the title rows above the header. UTF-8 (with or without BOM) goes to DuckDB as is;
+  GBK/GB18030, UTF-16 and other encodings are first transcoded in streamed chunks to a temporary
+  UTF-8 file (DuckDB reads GBK only through a network extension).
+- XLSX sheets are streamed with openpyxl ``read_only`` into a temporary Parquet file carrying the
+  sheet row number of every row.
+- Parquet is read by DuckDB directly, keeping its column types, with ``file_row_number``.
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import csv
+import datetime as dt
+import io
+import os
+import shutil
+import tempfile
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from clm_core.errors import DataError, UsageError
+from clm_core.store import quote_ident
+
+__all__ = [
+    "CSV_SUFFIXES",
+    "DELIMITERS",
+    "PARQUET_SUFFIXES",
+    "XLSX_SUFFIXES",
+    "Source",
+    "SourceInfo",
+    "detect_encoding",
+    "detect_format",
+    "find_header",
+    "open_source",
+    "sniff",
+]
+
+CSV_SUFFIXES = (".csv", ".tsv", ".txt", ".tab")
+XLSX_SUFFIXES = (".xlsx", ".xlsm")
+PARQUET_SUFFIXES = (".parquet", ".pq")
+DELIMITERS = (",", "\t", ";", "|")
+
+_SAMPLE_BYTES = 256 * 1024  # enough for the title rows, the header and ~1,000 data rows
+_CHECK_BYTES = 8 * 1024 * 1024  # UTF-8 validity is checked on this much of the start and end
+_CHUNK = 4 * 1024 * 1024
+_SAMPLE_ROWS = 60
+_BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
+         (codecs.BOM_UTF16_BE, "utf-16"))  # fmt: skip
+
+Progress = Callable[[float, str], None]
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """What :func:`sniff` learnt about a file. ``header_row`` is the 1-based file row."""
+
+    path: Path
+    format: str  # csv | xlsx | parquet
+    columns: tuple[str, ...]
+    types: tuple[str, ...]
+    header_row: int = 1
+    encoding: str | None = None
+    delimiter: str | None = None
+    sheet: str | None = None
+    sheets: tuple[str, ...] = ()
+    sample: tuple[tuple[str | None, ...], ...] = field(default=(), repr=False)
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
+@dataclass(frozen=True)
+class Source:
+    """An SQL relation over the file: columns ``c0..cN``; ``row_sql`` is the file row or None."""
+
+    relation: str
+    params: dict
+    row_sql: str | None
+    csv_path: Path | None = None  # the UTF-8 file DuckDB reads (CSV only)
+
+
+def detect_format(path: str | os.PathLike) -> str:
+    """csv, xlsx or parquet, from the suffix, checked against the first bytes."""
+    path = Path(path)
+    with open(path, "rb") as fh:
+        magic = fh.read(4)
+    suffix = path.suffix.lower()
+    if magic == b"PAR1":
+        return "parquet"
+    if magic.startswith(b"PK") and (suffix in XLSX_SUFFIXES or zipfile.is_zipfile(path)):
+        return "xlsx"
+    if suffix == ".xls" or magic == b"\xd0\xcf\x11\xe0":
+        raise UsageError(f"{path.name}: old .xls workbooks are not supported; save it as .xlsx.")
+    if suffix in XLSX_SUFFIXES + PARQUET_SUFFIXES:
+        raise DataError("the file is not a valid workbook or Parquet file", file=path.name)
+    return "csv"
+
+
+def detect_encoding(path: str | os.PathLike) -> str:
+    """The text encoding: a BOM, else UTF-8 if the start and end decode, else GB18030, else a guess.
+
+    GB18030 is a superset of GBK and GB2312, the encodings of Chinese Excel exports.
+    """
+    path = Path(path)
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        head = fh.read(_CHECK_BYTES)
+        tail = b""
+        if size > 2 * _CHECK_BYTES:
+            fh.seek(size - _CHECK_BYTES)
+            tail = fh.read()
+    for bom, name in _BOMS:
+        if head.startswith(bom):
+            return name
+    if _decodes(head, "utf-8", final=size <= _CHECK_BYTES) and _decodes_tail(tail, "utf-8"):
+        return "utf-8"
+    if _decodes(head, "gb18030", final=size <= _CHECK_BYTES) and _decodes_tail(tail, "gb18030"):
+        return "gb18030"
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(head[:_SAMPLE_BYTES]).best()
+    return best.encoding if best is not None else "latin-1"
+
+
+def _decodes(data: bytes, encoding: str, final: bool) -> bool:
+    try:
+        codecs.getincrementaldecoder(encoding)().decode(data, final=final)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _decodes_tail(data: bytes, encoding: str) -> bool:
+    """Decode from the first line start so a multi-byte character cut at the seek is no error."""
+    if not data:
+        return True
+    cut = data.find(b"\n")
+    return _decodes(data[cut + 1 :] if cut >= 0 else data, encoding, final=True)
+
+
+def _is_blank(row) -> bool:
+    return all(v is None or str(v).strip() == "" for v in row)
+
+
+def _filled(row) -> int:
+    return sum(1 for v in row if v is not None and str(v).strip() != "")
+
+
+def _is_number(v) -> bool:
+    if isinstance(v, int | float):
+        return True
+    try:
+        float(str(v).replace(",", ""))
+    except ValueError:
+        return False
+    return True
+
+
+def find_header(rows: list[list]) -> int:
+    """Index of the header among the first rows of a sheet: title and blank rows are skipped.
+
+    The header is the first row that fills at least 60% of the widest row seen and is mostly
+    text; a lone title cell ("2024 sales report") or a blank row is not.
+    """
+    widths = [_filled(r) for r in rows]
+    widest = max(widths, default=0)
+    if widest == 0:
+        return 0
+    need = 1 if widest == 1 else max(2, int(0.6 * widest + 0.999))
+    for i, row in enumerate(rows):
+        cells = [v for v in row if v is not None and str(v).strip() != ""]
+        if len(cells) >= need and sum(not _is_number(v) for v in cells) * 2 >= len(cells):
+            return i
+    return next(i for i, w in enumerate(widths) if w)
+
+
+def _names(header: list, width: int) -> tuple[str, ...]:
+    """Header names: stripped, empty ones named column_N, repeats suffixed .2, .3 ..."""
+    out: list[str] = []
+    seen: dict[str, int] = {}
+    for i in range(width):
+        raw = header[i] if i < len(header) else None
+        name = str(raw).strip().lstrip("\ufeff") if raw is not None else ""
+        name = name or f"column_{i + 1}"
+        if name in seen:
+            seen[name] += 1
+            name = f"{name}.{seen[name]}"
+        else:
+            seen[name] = 1
+        out.append(name)
+    return tuple(out)
+
+
+def _sniff_delimiter(text: str, suffix: str) -> str:
+    """The delimiter that splits the sample into the most rows of one consistent width (> 1)."""
+    best, best_score = ("\t" if suffix in (".tsv", ".tab") else ","), 0
+    for delim in DELIMITERS:
+        rows = [r for r in _csv_rows(text, delim) if not _is_blank(r)]
+        widths = [len(r) for r in rows]
+        if not widths:
+            continue
+        modal = max(set(widths), key=widths.count)
+        if modal < 2:
+            continue
+        score = widths.count(modal) * 1000 + modal
+        if score > best_score:
+            best, best_score = delim, score
+    return best
+
+
+def _csv_rows(text: str, delim: str) -> list[list[str]]:
+    lines = text.splitlines(keepends=True)
+    if len(lines) > 1:
+        lines = lines[:-1]  # the sample may end mid-line
+    rows = []
+    try:
+        for row in csv.reader(io.StringIO("".join(lines)), delimiter=delim, quotechar='"'):
+            rows.append(row)
+            if len(rows) >= _SAMPLE_ROWS:
+                break
+    except csv.Error:
+        pass
+    return rows
+
+
+def _sniff_csv(path: Path) -> SourceInfo:
+    encoding = detect_encoding(path)
+    with open(path, "rb") as fh:
+        raw = fh.read(_SAMPLE_BYTES)
+    text = codecs.getincrementaldecoder(encoding)(errors="replace").decode(raw, final=False)
+    text = text.lstrip("\ufeff")
+    if not text.strip():
+        raise DataError("the file is empty", file=path.name)
+    delim = _sniff_delimiter(text, path.suffix.lower())
+    # Physical line of each record start, so title rows and blank lines count as the file does.
+    rows, starts = [], []
+    reader = csv.reader(io.StringIO(text), delimiter=delim, quotechar='"')
+    line = 1
+    with contextlib.suppress(csv.Error):
+        for row in reader:
+            starts.append(line)
+            rows.append(row)
+            line = reader.line_num + 1
+            if len(rows) >= _SAMPLE_ROWS:
+                break
+    h = find_header(rows)
+    width = max(len(rows[h]), 1)
+    data = [r for r in rows[h + 1 :] if not _is_blank(r)]
+    columns = _names(rows[h], width)
+    sample = tuple(tuple((r + [None] * width)[:width]) for r in data)
+    return SourceInfo(path, "csv", columns, ("VARCHAR",) * width, header_row=starts[h],
+                      encoding=encoding, delimiter=delim, sample=sample)  # fmt: skip
+
+
+def _cell_text(v) -> str | None:
+    """A workbook cell as the text a CSV export would show (dates ISO, whole floats as ints)."""
+    if v is None:
+        return None
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float):
+        return str(int(v)) if v.is_integer() and abs(v) < 1e15 else repr(v)
+    if isinstance(v, dt.datetime):
+        return v.isoformat(sep=" ")
+    if isinstance(v, dt.date | dt.time):
+        return v.isoformat()
+    if isinstance(v, dt.timedelta):
+        return str(v.total_seconds())
+    return str(v)
+
+
+def _open_workbook(path: Path):
+    from openpyxl import load_workbook
+
+    try:
+        return load_workbook(path, read_only=True, data_only=True)
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as e:
+        raise DataError(f"the workbook cannot be read ({e})", file=path.name) from e
+
+
+def _pick_sheet(wb, path: Path, sheet: str | None):
+    if sheet is None:
+        return wb.worksheets[0]
+    if sheet not in wb.sheetnames:
+        raise UsageError(f"{path.name} has no sheet {sheet!r}; sheets: {', '.join(wb.sheetnames)}")
+    return wb[sheet]
+
+
+def _sniff_xlsx(path: Path, sheet: str | None) -> SourceInfo:
+    wb = _open_workbook(path)
+    try:
+        ws = _pick_sheet(wb, path, sheet)
+        ws.reset_dimensions()  # exports often carry wrong <dimension> tags
+        rows, numbers = [], []
+        for row in ws.iter_rows(values_only=False):
+            cells = list(row)
+            numbers.append(next((c.row for c in cells if getattr(c, "row", None)), len(rows) + 1))
+            rows.append([_cell_text(c.value) for c in cells])
+            if len(rows) >= _SAMPLE_ROWS:
+                break
+        if not rows or all(_is_blank(r) for r in rows):
+            raise DataError(f"sheet {ws.title!r} is empty", file=path.name)
+        h = find_header(rows)
+        width = max(len(rows[h]) - _trailing_blanks(rows[h]), 1)
+        columns = _names(rows[h], width)
+        data = [r for r in rows[h + 1 :] if not _is_blank(r)]
+        sample = tuple(tuple((r + [None] * width)[:width]) for r in data)
+        return SourceInfo(path, "xlsx", columns, ("VARCHAR",) * width, header_row=numbers[h],
+                          sheet=ws.title, sheets=tuple(wb.sheetnames), sample=sample)  # fmt: skip
+    finally:
+        wb.close()
+
+
+def _trailing_blanks(row) -> int:
+    n = 0
+    for v in reversed(row):
+        if v is not None and str(v).strip() != "":
+            break
+        n += 1
+    return n
+
+
+def _sniff_parquet(path: Path) -> SourceInfo:
+    con = duckdb.connect(":memory:")
+    try:
+        rel = con.execute("select * from read_parquet($p) limit 20", {"p": str(path)})
+        cols = [d[0] for d in rel.description]
+        sample = tuple(tuple(_cell_text(v) for v in r) for r in rel.fetchall())
+        types = con.execute(
+            "select column_type from (describe select * from read_parquet($p))", {"p": str(path)}
+        ).fetchall()
+    except duckdb.Error as e:
+        raise DataError(f"the Parquet file cannot be read ({e})", file=path.name) from e
+    finally:
+        con.close()
+    return SourceInfo(path, "parquet", tuple(cols), tuple(t[0] for t in types), header_row=0,
+                      sample=sample)  # fmt: skip
+
+
+def sniff(path: str | os.PathLike, *, sheet: str | None = None) -> SourceInfo:
+    """Look at the start of ``path`` and say how to read it. Raises UsageError/DataError."""
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"File not found: {path}")
+    fmt = detect_format(path)
+    if fmt == "xlsx":
+        return _sniff_xlsx(path, sheet)
+    if fmt == "parquet":
+        return _sniff_parquet(path)
+    return _sniff_csv(path)
+
+
+def transcode(src: Path, dst: Path, encoding: str, progress: Progress | None = None) -> None:
+    """Copy ``src`` to ``dst`` as UTF-8, streaming 4 MB chunks (bad bytes become U+FFFD)."""
+    total = max(src.stat().st_size, 1)
+    decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
+    done = 0
+    with open(src, "rb") as fin, open(dst, "wb") as fout:
+        while chunk := fin.read(_CHUNK):
+            done += len(chunk)
+            fout.write(decoder.decode(chunk).encode("utf-8"))
+            if progress:
+                progress(done / total, "Converting the text encoding")
+        fout.write(decoder.decode(b"", final=True).encode("utf-8"))
+
+
+def _xlsx_to_parquet(info: SourceInfo, dst: Path, progress: Progress | None = None) -> None:
+    """Stream the sheet rows below the header into Parquet: _row (sheet row) and c0..cN text."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    width = len(info.columns)
+    schema = pa.schema([("_row", pa.int64())] + [(f"c{i}", pa.string()) for i in range(width)])
+    wb = _open_workbook(info.path)
+    try:
+        ws = _pick_sheet(wb, info.path, info.sheet)
+        ws.reset_dimensions()
+        batch: list[list] = [[] for _ in range(width + 1)]
+        with pq.ParquetWriter(dst, schema) as writer:
+            for n, row in enumerate(ws.iter_rows(min_row=info.header_row + 1, values_only=True)):
+                if _is_blank(row):
+                    continue
+                batch[0].append(info.header_row + 1 + n)
+                for i in range(width):
+                    batch[i + 1].append(_cell_text(row[i]) if i < len(row) else None)
+                if len(batch[0]) >= 50_000:
+                    writer.write_table(pa.table(batch, schema=schema))
+                    batch = [[] for _ in range(width + 1)]
+                    if progress:
+                        progress(0.0, f"Reading the sheet: {n:,} rows")
+            writer.write_table(pa.table(batch, schema=schema))
+    finally:
+        wb.close()
+
+
+@contextlib.contextmanager
+def open_source(info: SourceInfo, *, progress: Progress | None = None) -> Iterator[Source]:
+    """The file as an SQL relation with columns c0..cN; temporary files are removed on exit."""
+    work = Path(tempfile.mkdtemp(prefix="clm-ingest-"))
+    try:
+        n = len(info.columns)
+        if info.format == "parquet":
+            cols = ", ".join(f"{quote_ident(c)} as c{i}" for i, c in enumerate(info.columns))
+            relation = (f"(select file_row_number + 1 as _row, {cols} "
+                        f"from read_parquet($src_path, file_row_number = true))")  # fmt: skip
+            yield Source(relation, {"src_path": str(info.path)}, "_row")
+        elif info.format == "xlsx":
+            pq_path = work / "sheet.parquet"
+            _xlsx_to_parquet(info, pq_path, progress)
+            relation = "read_parquet($src_path)"
+            yield Source(relation, {"src_path": str(pq_path)}, "_row")
+        else:
+            csv_path = info.path
+            if info.encoding not in ("utf-8", "utf-8-sig", "ascii"):
+                csv_path = work / "utf8.csv"
+                transcode(info.path, csv_path, info.encoding or "utf-8", progress)
+            # c0..cN are our names; the struct is built from them only (no file text in SQL).
+            struct = "{" + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(n)) + "}"
+            relation = (
+                "read_csv($src_path, header = false, skip = $src_skip, delim = $src_delim, "
+                f"quote = '\"', escape = '\"', columns = {struct}, auto_detect = false, "
+                "store_rejects = true, rejects_table = '_clm_rejects', "
+                "rejects_scan = '_clm_reject_scans', max_line_size = 10000000)"
+            )
+            params = {"src_path": str(csv_path), "src_skip": info.header_row,
+                      "src_delim": info.delimiter or ","}  # fmt: skip
+            yield Source(relation, params, None, csv_path=csv_path)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+

@@ -1,0 +1,179 @@
+"""Parse and check every row in one DuckDB pass; find the file row of each unusable row.
+
+:func:`stage_sql` builds the statement that reads the source relation (columns ``c0..cN``),
+parses every mapped column (:mod:`clm_core.ingest.parse`) and marks each cell that cannot be
+used with a reason. The raw text of all columns is kept only for the rows that fail, so a clean
+1M-row file costs no more memory than its typed columns.
+
+Reasons: a required column is empty ("missing value"), a date, number or yes/no cannot be read,
+a date lies outside 1900-2100, a CSV row has more or fewer values than the header.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from clm_core.config import REQUIRED_COLUMNS, SCHEMAS
+from clm_core.ingest import parse
+from clm_core.store import quote_ident
+
+__all__ = [
+    "REASONS",
+    "Plan",
+    "csv_record_lines",
+    "error_columns",
+    "stage_params",
+    "stage_sql",
+]
+
+# Reason texts are data: bound as parameters, shown to users (translated on the page).
+REASONS = {
+    "r_missing": "missing value",
+    "r_date": "not a date",
+    "r_range": "date outside 1900-2100",
+    "r_number": "not a number",
+    "r_bool": "not yes/no",
+}
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How to turn a source into a canonical table.
+
+    ``columns``: the source header names, in order (source column i is ``c{i}`` in SQL).
+    ``types``: their DuckDB types (VARCHAR for CSV and XLSX). ``mapping``: canonical -> source.
+    """
+
+    table: str
+    columns: tuple[str, ...]
+    types: tuple[str, ...]
+    mapping: Mapping[str, str]
+    day_first: bool = False
+    decimal_comma: bool = False
+    required: tuple[str, ...] = field(default=())
+
+    def index(self, canonical: str) -> int:
+        return self.columns.index(self.mapping[canonical])
+
+    @property
+    def mapped(self) -> list[str]:
+        """Mapped canonical columns in schema order."""
+        return [c for c in SCHEMAS[self.table] if c in self.mapping]
+
+    @property
+    def required_columns(self) -> tuple[str, ...]:
+        return self.required or REQUIRED_COLUMNS[self.table]
+
+
+def error_columns(plan: Plan) -> list[str]:
+    """Names of the per-column reason columns in the staged table (``_e_<canonical>``)."""
+    return [f"_e_{c}" for c in plan.mapped]
+
+
+def stage_sql(plan: Plan, relation: str, row_sql: str | None, *, keep_raw: bool = True) -> str:
+    """SELECT over ``relation`` giving: ``_row`` (when the source knows file rows), one typed
+    column per mapped canonical column, ``_e_<canonical>`` reasons, ``_bad``, and ``_raw<i>``
+    (source text of every column, only on bad rows). Parameters: :func:`stage_params`.
+
+    Canonical names come from config.SCHEMAS; source columns are addressed as c<i> only.
+    """
+    schema = SCHEMAS[plan.table]
+    required = set(plan.required_columns)
+    n = len(plan.columns)
+    s1 = [f"{row_sql} as _row" if row_sql else None] + [f"c{i}" for i in range(n)]
+    s2, s3, bad = [], [], []
+    for k, canonical in enumerate(plan.mapped):
+        i = plan.index(canonical)
+        ctype, stype = schema[canonical], plan.types[i]
+        s1.append(f"{parse.clean_sql(f'c{i}', stype)} as _t{k}")
+        opts = {"day_first": plan.day_first, "decimal_comma": plan.decimal_comma}
+        s2.append(f"{parse.parse_sql(f'_t{k}', ctype, stype, **opts)} as _p{k}")
+        s3.append(f"{parse.check_sql(f'_p{k}', ctype)} as _v{k}")
+        invalid = {"TIMESTAMP": f"case when _p{k} is null then $r_date else $r_range end",
+                   "DOUBLE": "$r_number", "BOOLEAN": "$r_bool"}.get(ctype)  # fmt: skip
+        missing = "$r_missing" if canonical in required else "null"
+        when_bad = f" when _v{k} is null then {invalid}" if invalid else ""
+        s3.append(f"case when _t{k} is null then {missing}{when_bad} end as _e{k}")
+        bad.append(f"_e{k} is not null")
+    bad_sql = " or ".join(bad) or "false"
+    out = ["_row"] if row_sql else []
+    for k, canonical in enumerate(plan.mapped):
+        out.append(f"_v{k} as {quote_ident(canonical)}")
+        out.append(f"_e{k} as {quote_ident('_e_' + canonical)}")
+    out.append(f"({bad_sql}) as _bad")
+    if keep_raw:
+        out += [f"case when {bad_sql} then cast(c{i} as varchar) end as _raw{i}" for i in range(n)]
+    s1 = [x for x in s1 if x]
+    return (
+        f"with s1 as (select {', '.join(s1)} from {relation}), "
+        f"s2 as (select *, {', '.join(s2) or 'null as _none'} from s1), "
+        f"s3 as (select *, {', '.join(s3) or 'null as _none3'} from s2) "
+        f"select {', '.join(out)} from s3"
+    )
+
+
+def stage_params(sql: str) -> dict:
+    """Bound parameters the staging SQL refers to (formats, patterns, reason texts)."""
+    params = parse.params_for(sql)
+    params.update({k: v for k, v in REASONS.items() if f"${k}" in sql})
+    return params
+
+
+def _count_lines(path: Path) -> int:
+    """Physical lines, counting a last line without a newline."""
+    n, last = 0, b"\n"
+    with open(path, "rb") as fh:
+        while chunk := fh.read(8 * 1024 * 1024):
+            n += chunk.count(b"\n")
+            last = chunk[-1:]
+    return n + (last != b"\n")
+
+
+def csv_record_lines(
+    path: Path,
+    *,
+    delimiter: str,
+    header_row: int,
+    width: int,
+    records: Iterable[int],
+    n_records: int,
+    n_structural: int,
+) -> tuple[dict[int, int], list[tuple[int, list[str]]]]:
+    """File lines of DuckDB's data records, and the rows DuckDB dropped for their width.
+
+    ``records`` are 0-based indexes of the records DuckDB returned (the staged table's rowid).
+    When the file has no blank lines, no line breaks inside quotes and no rejected rows, record
+    r is simply on line ``header_row + 1 + r``; otherwise the file is re-read with Python's csv
+    module (same RFC 4180 quoting) to count physical lines, which only happens when a file has
+    errors to report. ``path`` is the UTF-8 file DuckDB read.
+    """
+    wanted = sorted(set(records))
+    if n_structural == 0 and _count_lines(path) == header_row + n_records:
+        return {r: header_row + 1 + r for r in wanted}, []
+    lines: dict[int, int] = {}
+    structural: list[tuple[int, list[str]]] = []
+    need = set(wanted)
+    csv.field_size_limit(10_000_000)
+    with open(path, encoding="utf-8-sig", errors="replace", newline="") as fh:
+        for _ in range(header_row):
+            fh.readline()
+        reader = csv.reader(fh, delimiter=delimiter, quotechar='"')
+        rec, prev = 0, 0
+        for row in reader:
+            start = header_row + prev + 1
+            prev = reader.line_num
+            if not row:
+                continue  # blank line: DuckDB skips it too
+            if len(row) != width:
+                structural.append((start, row))
+            else:
+                if rec in need:
+                    lines[rec] = start
+                    need.discard(rec)
+                rec += 1
+            if not need and len(structural) >= n_structural:
+                break
+    return lines, structural

@@ -1,0 +1,775 @@
+"""Lifecycle stages: where each customer stands at a date, how stages change, who to contact.
+
+A *purchase* is a day with an order of amount >= 0 (several orders on one day are one purchase,
+as in :mod:`clm_core.summary`); returns (negative amounts) never create a purchase but are
+netted into spend. At an as-of date every customer known by then (a ``customers`` row with ``signup_ts`` on or
+before it or without one, an event, or any transaction) is in exactly one stage, decided by the
+first rule that matches, in this order:
+
+1. **Prospect**: no purchase on or before the as-of date (for example only a return).
+2. **Churned**: silent for more than ``churn_days`` (days since the last purchase > churn_days).
+3. **Won back**: bought again after a silence of more than ``churn_days``, and that comeback
+   purchase is at most ``activation_days`` old.
+4. **New**: first purchase at most ``activation_days`` before the as-of date.
+5. **At risk**: never bought a second time, or silent for more than ``at_risk_factor`` times the
+   customer's own average gap between purchases, or net spend in the last ``spend_window_days``
+   below ``(1 - spend_drop)`` times the spend of the window before.
+6. **Loyal**: at least ``loyal_purchases`` purchases and a customer for at least
+   ``loyal_tenure_days``.
+7. **Active**: every other repeat buyer.
+
+"At most N days" includes day N; "more than N days" starts at N + 1. Default thresholds come
+from the data (:func:`derive_thresholds`), and every function takes them as plain keyword
+arguments so a page can cache on them. Everything is computed in DuckDB.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import math
+from dataclasses import dataclass
+
+import duckdb
+import pandas as pd
+
+from clm_core.errors import UsageError
+from clm_core.i18n import translate
+from clm_core.store import query_df, require_table, table_names
+from clm_core.summary import as_of_default
+
+__all__ = [
+    "DEFAULT_TOUCHPOINTS",
+    "FALLBACK_THRESHOLDS",
+    "NOT_YET_KNOWN",
+    "STAGES",
+    "THRESHOLD_LABELS",
+    "StageThresholds",
+    "Touchpoint",
+    "customer_stages",
+    "derive_thresholds",
+    "gap_statistics",
+    "lifecycle_activity",
+    "stage_counts",
+    "stage_definitions",
+    "stage_details",
+    "stage_summary",
+    "stage_transitions",
+    "takeaway_activity",
+    "takeaway_stage_trend",
+    "takeaway_stages",
+    "takeaway_touchpoints",
+    "takeaway_transitions",
+    "touchpoints_due",
+    "transition_matrix",
+]
+
+STAGES = ("Prospect", "New", "Active", "Loyal", "At risk", "Churned", "Won back")
+NOT_YET_KNOWN = "Not yet known"  # origin of customers who appear between two dates
+LIFECYCLE_STATUSES = ("new", "returning", "resurrecting", "dormant")
+
+
+@dataclass(frozen=True)
+class StageThresholds:
+    """Stage rule thresholds (days unless said otherwise); see the module docstring."""
+
+    activation_days: int
+    churn_days: int
+    at_risk_factor: float
+    spend_window_days: int
+    spend_drop: float
+    loyal_purchases: int
+    loyal_tenure_days: int
+
+    def __post_init__(self) -> None:
+        for name in ("activation_days", "churn_days", "spend_window_days", "loyal_tenure_days"):
+            if getattr(self, name) < 0:
+                raise UsageError(f"{name} must be 0 or more days, not {getattr(self, name)}.")
+        if self.churn_days < 1:
+            raise UsageError("churn_days must be at least 1 day.")
+        if self.spend_window_days < 1:
+            raise UsageError("spend_window_days must be at least 1 day.")
+        if self.at_risk_factor <= 0:
+            raise UsageError(f"at_risk_factor must be positive, not {self.at_risk_factor}.")
+        if not 0 <= self.spend_drop <= 1:
+            raise UsageError(f"spend_drop must be between 0 and 1, not {self.spend_drop}.")
+        if self.loyal_purchases < 1:
+            raise UsageError(f"loyal_purchases must be at least 1, not {self.loyal_purchases}.")
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+# Used for any threshold the data cannot support (no repeat purchases at all).
+FALLBACK_THRESHOLDS = StageThresholds(
+    activation_days=30,
+    churn_days=180,
+    at_risk_factor=2.0,
+    spend_window_days=180,
+    spend_drop=0.5,
+    loyal_purchases=3,
+    loyal_tenure_days=180,
+)
+
+_FIELDS = tuple(f.name for f in dataclasses.fields(StageThresholds))
+
+# Gaps between consecutive purchase days up to $as_of, and per-customer purchase counts.
+_GAP_SQL = """
+with pd as (
+    select customer_id, cast(order_ts as date) as d
+    from transactions
+    where amount >= 0 and customer_id is not null and cast(order_ts as date) <= $as_of
+    group by 1, 2
+),
+g as (
+    select customer_id, d,
+           date_diff('day', lag(d) over w, d) as gap,
+           row_number() over w as n
+    from pd
+    window w as (partition by customer_id order by d)
+),
+per as (
+    select customer_id, count(*) as n_days, min(d) as first_d, median(gap) as usual_gap
+    from g group by 1
+)
+select
+    (select count(*) from per) as customers,
+    (select count(*) from per where n_days > 1) as repeat_customers,
+    (select count(*) from g where gap is not null) as gaps,
+    (select median(gap) from g) as median_gap,
+    (select median(gap) from g where n = 2) as median_first_gap,
+    (select quantile_cont(usual_gap, 0.9) from per where n_days > 1) as p90_usual_gap,
+    (select quantile_cont(n_days, 0.75) from per where n_days > 1) as p75_purchases,
+    (select median(date_diff('day', first_d, $as_of)) from per where n_days > 1)
+        as median_repeat_tenure
+"""
+
+
+def _as_of(con: duckdb.DuckDBPyConnection, as_of) -> dt.date:
+    require_table(con, "transactions", "lifecycle stages")
+    return pd.Timestamp(as_of).date() if as_of is not None else as_of_default(con)
+
+
+def gap_statistics(con: duckdb.DuckDBPyConnection, *, as_of=None) -> dict:
+    """The purchase-gap statistics (days) the default thresholds are derived from."""
+    as_of = _as_of(con, as_of)
+    row = query_df(con, _GAP_SQL, {"as_of": as_of}).iloc[0]
+    return {k: (None if pd.isna(v) else float(v)) for k, v in row.items()}
+
+
+def derive_thresholds(con: duckdb.DuckDBPyConnection, *, as_of=None) -> StageThresholds:
+    """Thresholds from the purchase history up to ``as_of``.
+
+    - ``activation_days``: median days from the first to the second purchase (by then half of
+      the customers who ever come back have done so);
+    - ``churn_days``: 90th percentile over repeat buyers of their usual (median) gap between
+      purchases, rounded up: 9 in 10 repeat buyers usually come back sooner. The spend window
+      uses the same length;
+    - ``loyal_purchases``: 75th percentile of purchase counts among repeat buyers (at least 3);
+    - ``loyal_tenure_days``: median tenure of repeat buyers.
+
+    Without any repeat purchase the :data:`FALLBACK_THRESHOLDS` are returned.
+    """
+    s = gap_statistics(con, as_of=as_of)
+    if not s["gaps"]:
+        return FALLBACK_THRESHOLDS
+    churn = max(1, math.ceil(s["p90_usual_gap"]))
+    return StageThresholds(
+        activation_days=max(1, round(s["median_first_gap"])),
+        churn_days=churn,
+        at_risk_factor=FALLBACK_THRESHOLDS.at_risk_factor,
+        spend_window_days=churn,
+        spend_drop=FALLBACK_THRESHOLDS.spend_drop,
+        loyal_purchases=max(3, math.ceil(s["p75_purchases"])),
+        loyal_tenure_days=max(1, round(s["median_repeat_tenure"])),
+    )
+
+
+def _thresholds(con, as_of: dt.date, given: dict) -> StageThresholds:
+    unknown = set(given) - set(_FIELDS)
+    if unknown:
+        raise UsageError(
+            f"Unknown stage threshold(s) {sorted(unknown)}; known: {', '.join(_FIELDS)}."
+        )
+    given = {k: v for k, v in given.items() if v is not None}
+    if len(given) == len(_FIELDS):
+        return StageThresholds(**given)
+    return dataclasses.replace(derive_thresholds(con, as_of=as_of), **given)
+
+
+def _known_sql(tables: set[str]) -> str:
+    """When each customer is first known: signup (no signup date = always), event or transaction."""
+    parts = [
+        "select customer_id, cast(order_ts as date) as k from transactions",
+    ]
+    if "customers" in tables:
+        parts.append(
+            "select customer_id, coalesce(cast(signup_ts as date), date '0001-01-01') as k "
+            "from customers"
+        )
+    if "events" in tables:
+        parts.append("select customer_id, cast(event_ts as date) as k from events")
+    union = "\n        union all ".join(parts)
+    return f"""
+    select customer_id, min(k) as known_d from (
+        {union}
+    ) where customer_id is not null group by customer_id"""
+
+
+# One row per (snapshot date, customer known by then). $dates is a list of as-of dates.
+_STAGE_SQL = """
+with snaps as (select distinct cast(unnest($dates) as date) as as_of),
+known as ({known}),
+tx as (
+    select customer_id, cast(order_ts as date) as d, amount
+    from transactions
+    where customer_id is not null and amount is not null
+),
+pdays as (
+    select customer_id, d,
+           date_diff('day', lag(d) over (partition by customer_id order by d), d) as gap
+    from (select customer_id, d from tx where amount >= 0 group by 1, 2)
+),
+agg as (
+    select s.as_of, p.customer_id,
+           min(p.d) as first_d,
+           max(p.d) as last_d,
+           count(*) as n_days,
+           max(p.d) filter (where p.gap > $churn_days) as comeback_d
+    from snaps s join pdays p on p.d <= s.as_of
+    group by s.as_of, p.customer_id
+),
+spend as (
+    select s.as_of, t.customer_id,
+           sum(t.amount) filter (where date_diff('day', t.d, s.as_of) < $spend_window_days)
+               as recent,
+           sum(t.amount) filter (where date_diff('day', t.d, s.as_of) >= $spend_window_days)
+               as previous
+    from snaps s join tx t
+      on t.d <= s.as_of and date_diff('day', t.d, s.as_of) < 2 * $spend_window_days
+    group by s.as_of, t.customer_id
+),
+base as (
+    select s.as_of, k.customer_id, a.first_d, a.last_d, a.n_days, a.comeback_d,
+           date_diff('day', a.last_d, s.as_of) as days_since_last,
+           date_diff('day', a.first_d, s.as_of) as tenure_days,
+           date_diff('day', a.first_d, a.last_d) / nullif(a.n_days - 1, 0) as avg_gap,
+           coalesce(sp.recent, 0) as recent_spend,
+           coalesce(sp.previous, 0) as previous_spend
+    from snaps s
+    join known k on k.known_d <= s.as_of
+    left join agg a on a.as_of = s.as_of and a.customer_id = k.customer_id
+    left join spend sp on sp.as_of = s.as_of and sp.customer_id = k.customer_id
+)
+select as_of, customer_id,
+       case
+           when n_days is null then 'Prospect'
+           when days_since_last > $churn_days then 'Churned'
+           when comeback_d is not null
+                and date_diff('day', comeback_d, as_of) <= $activation_days then 'Won back'
+           when tenure_days <= $activation_days then 'New'
+           when n_days = 1
+                or days_since_last > $at_risk_factor * avg_gap
+                or (previous_spend > 0 and recent_spend < (1 - $spend_drop) * previous_spend)
+               then 'At risk'
+           when n_days >= $loyal_purchases and tenure_days >= $loyal_tenure_days then 'Loyal'
+           else 'Active'
+       end as stage,
+       first_d as first_purchase,
+       last_d as last_purchase,
+       coalesce(n_days, 0) as purchases,
+       days_since_last,
+       tenure_days,
+       avg_gap as avg_gap_days,
+       recent_spend,
+       previous_spend
+from base
+"""
+
+
+def _stage_query(con, dates: list[dt.date], th: StageThresholds) -> tuple[str, dict]:
+    sql = _STAGE_SQL.format(known=_known_sql(table_names(con)))
+    return sql, {"dates": list(dates), **th.as_dict()}
+
+
+def stage_details(
+    con: duckdb.DuckDBPyConnection, *, as_of=None, **thresholds
+) -> pd.DataFrame:
+    """Every customer known at ``as_of`` with their stage and the facts the rules used.
+
+    Columns: customer_id, stage, first_purchase, last_purchase, purchases (purchase days),
+    days_since_last, tenure_days, avg_gap_days, recent_spend, previous_spend.
+    """
+    as_of = _as_of(con, as_of)
+    th = _thresholds(con, as_of, thresholds)
+    sql, params = _stage_query(con, [as_of], th)
+    df = query_df(con, f"select * exclude (as_of) from ({sql}) order by customer_id", params)
+    for col in ("first_purchase", "last_purchase"):
+        df[col] = pd.to_datetime(df[col])
+    return df
+
+
+def customer_stages(
+    con: duckdb.DuckDBPyConnection, *, as_of=None, **thresholds
+) -> pd.DataFrame:
+    """``customer_id`` and ``stage`` (one of :data:`STAGES`) of every customer known at ``as_of``.
+
+    ``as_of`` defaults to the last transaction date; thresholds not given are derived from the
+    data (:func:`derive_thresholds`). Keyword thresholds are the fields of
+    :class:`StageThresholds`.
+    """
+    return stage_details(con, as_of=as_of, **thresholds)[["customer_id", "stage"]]
+
+
+def _month_ends(con, as_of: dt.date) -> list[dt.date]:
+    row = con.execute(
+        "select min(cast(order_ts as date)) from transactions where amount >= 0"
+    ).fetchone()
+    first = row[0] if row and row[0] is not None else as_of
+    ends = pd.date_range(pd.Timestamp(first), pd.Timestamp(as_of), freq="ME").date.tolist()
+    return [d for d in ends if d < as_of] + [as_of]
+
+
+def stage_counts(con: duckdb.DuckDBPyConnection, *, as_of=None, **thresholds) -> pd.DataFrame:
+    """Customers per stage at every month end up to ``as_of`` (and at ``as_of`` itself).
+
+    Long format: ``as_of`` (date), ``stage``, ``customers``; every stage at every date (zeros
+    included). One set of thresholds (derived at ``as_of``) is used for every date.
+    """
+    as_of = _as_of(con, as_of)
+    th = _thresholds(con, as_of, thresholds)
+    dates = _month_ends(con, as_of)
+    sql, params = _stage_query(con, dates, th)
+    params["stages"] = list(STAGES)
+    df = query_df(
+        con,
+        f"""
+        with st as ({sql}),
+        grid as (
+            select s.as_of, g.stage, g.ord
+            from (select distinct as_of from st) s
+            cross join (select unnest($stages) as stage,
+                               generate_subscripts($stages, 1) as ord) g
+        )
+        select g.as_of, g.stage, count(st.customer_id) as customers
+        from grid g left join st on st.as_of = g.as_of and st.stage = g.stage
+        group by g.as_of, g.stage, g.ord
+        order by g.as_of, g.ord
+        """,
+        params,
+    )
+    df["as_of"] = pd.to_datetime(df["as_of"])
+    df["customers"] = df["customers"].astype("int64")
+    return df
+
+
+_PERIOD = {"M": ("month", "interval 1 month"), "W": ("week", "interval 7 day")}
+
+# PostHog-style lifecycle: per period, customers who bought for the first time (new), bought in
+# the previous period too (returning), bought after skipping at least one period (resurrecting),
+# and who bought in the previous period but not in this one (dormant, reported negative).
+_ACTIVITY_SQL = """
+with ap as (
+    select distinct customer_id, cast(date_trunc('{unit}', order_ts) as date) as p
+    from transactions
+    where amount >= 0 and customer_id is not null and cast(order_ts as date) <= $as_of
+),
+seq as (
+    select customer_id, p,
+           lag(p) over (partition by customer_id order by p) as prev_p,
+           lead(p) over (partition by customer_id order by p) as next_p
+    from ap
+),
+last_full as (
+    -- the last period that ends on or before $as_of
+    select case when cast(date_trunc('{unit}', $as_of + 1) as date) > cast(date_trunc('{unit}', $as_of) as date)
+                then cast(date_trunc('{unit}', $as_of) as date)
+                else cast(date_trunc('{unit}', $as_of) - {step} as date) end as p
+),
+periods as (
+    select cast(unnest(generate_series((select min(p) from ap), (select p from last_full), {step}))
+                as date) as period
+),
+flags as (
+    select p as period,
+           count(*) filter (where prev_p is null) as new,
+           count(*) filter (where prev_p = cast(p - {step} as date)) as returning,
+           count(*) filter (where prev_p < cast(p - {step} as date)) as resurrecting
+    from seq group by p
+),
+dormant as (
+    select cast(p + {step} as date) as period, count(*) as dormant
+    from seq
+    where next_p is null or next_p > cast(p + {step} as date)
+    group by 1
+)
+select ps.period,
+       coalesce(f.new, 0) as new,
+       coalesce(f.returning, 0) as returning,
+       coalesce(f.resurrecting, 0) as resurrecting,
+       -coalesce(d.dormant, 0) as dormant
+from periods ps
+left join flags f on f.period = ps.period
+left join dormant d on d.period = ps.period
+order by ps.period
+"""
+
+
+def lifecycle_activity(
+    con: duckdb.DuckDBPyConnection, *, as_of=None, freq: str = "M"
+) -> pd.DataFrame:
+    """Per complete period (``freq`` M months or W ISO weeks) up to ``as_of``: counts of
+    ``new``, ``returning``, ``resurrecting`` buyers and ``dormant`` (negative) customers.
+
+    The period containing ``as_of`` is left out unless ``as_of`` is its last day (a partial
+    period would show a false wave of dormant customers).
+    """
+    if freq not in _PERIOD:
+        raise UsageError(f"freq must be M or W, not {freq!r}.")
+    as_of = _as_of(con, as_of)
+    unit, step = _PERIOD[freq]
+    df = query_df(con, _ACTIVITY_SQL.format(unit=unit, step=step), {"as_of": as_of})
+    df["period"] = pd.to_datetime(df["period"])
+    for col in LIFECYCLE_STATUSES:
+        df[col] = df[col].astype("int64")
+    return df
+
+
+def stage_transitions(
+    con: duckdb.DuckDBPyConnection, *, start, end, **thresholds
+) -> pd.DataFrame:
+    """How many customers moved from each stage at ``start`` to each stage at ``end``.
+
+    Columns ``from_stage``, ``to_stage``, ``customers``. Customers first known after ``start``
+    come from :data:`NOT_YET_KNOWN`. Thresholds (derived at ``end`` unless given) apply to both
+    dates.
+    """
+    start, end = pd.Timestamp(start).date(), pd.Timestamp(end).date()
+    if end <= start:
+        raise UsageError(f"The second date ({end}) must be after the first ({start}).")
+    require_table(con, "transactions", "lifecycle stages")
+    th = _thresholds(con, end, thresholds)
+    sql, params = _stage_query(con, [start, end], th)
+    params.update(start=start, end=end, order=[NOT_YET_KNOWN, *STAGES])
+    df = query_df(
+        con,
+        f"""
+        with st as ({sql}),
+        b as (select customer_id, stage from st where as_of = $end),
+        a as (select customer_id, stage from st where as_of = $start)
+        select coalesce(a.stage, $not_yet) as from_stage, b.stage as to_stage,
+               count(*) as customers
+        from b left join a using (customer_id)
+        group by 1, 2
+        order by list_position($order, from_stage), list_position($order, to_stage)
+        """,
+        {**params, "not_yet": NOT_YET_KNOWN},
+    )
+    df["customers"] = df["customers"].astype("int64")
+    return df
+
+
+def transition_matrix(transitions: pd.DataFrame, *, share: bool = False) -> pd.DataFrame:
+    """Pivot :func:`stage_transitions` into from-stage rows and to-stage columns.
+
+    ``share=True`` gives each row as fractions of the customers in the from-stage.
+    """
+    rows = [s for s in (NOT_YET_KNOWN, *STAGES) if s in set(transitions["from_stage"])]
+    m = transitions.pivot_table(
+        index="from_stage", columns="to_stage", values="customers", aggfunc="sum", fill_value=0
+    ).reindex(index=rows, columns=list(STAGES), fill_value=0)
+    m.index.name, m.columns.name = "from_stage", None
+    if share:
+        m = m.div(m.sum(axis=1).where(lambda s: s > 0), axis=0).fillna(0.0)
+    return m
+
+
+@dataclass(frozen=True)
+class Touchpoint:
+    """A contact due ``offset_days`` (+ the named threshold) after the first or last purchase.
+
+    Only customers in ``stages`` and, when ``max_purchases`` is set, with at most that many
+    purchases are listed.
+    """
+
+    name: str
+    anchor: str  # "first_purchase" or "last_purchase"
+    offset_days: int = 0
+    offset_threshold: str | None = None
+    stages: tuple[str, ...] = STAGES[1:]
+    max_purchases: int | None = None
+    purpose: str = ""
+
+    def due_offset(self, th: StageThresholds) -> int:
+        extra = getattr(th, self.offset_threshold) if self.offset_threshold else 0
+        return int(self.offset_days + extra)
+
+
+_BUYING = ("New", "Active", "Loyal", "At risk", "Won back")
+DEFAULT_TOUCHPOINTS: tuple[Touchpoint, ...] = (
+    Touchpoint(
+        "Activation follow-up",
+        "first_purchase",
+        7,
+        stages=("New",),
+        purpose="Thank, help with the first order, suggest a next product.",
+    ),
+    Touchpoint(
+        "Second-purchase nudge",
+        "first_purchase",
+        0,
+        "activation_days",
+        stages=("New",),
+        max_purchases=1,
+        purpose="Last day of the activation window without a second purchase.",
+    ),
+    Touchpoint(
+        "3-month check-in",
+        "first_purchase",
+        91,
+        stages=_BUYING,
+        purpose="Ask how it is going; collect feedback.",
+    ),
+    Touchpoint(
+        "6-month check-in",
+        "first_purchase",
+        182,
+        stages=_BUYING,
+        purpose="Review value; offer loyalty benefits.",
+    ),
+    Touchpoint(
+        "Win-back before churn",
+        "last_purchase",
+        0,
+        "churn_days",
+        stages=_BUYING,
+        purpose="Last day before the customer counts as churned.",
+    ),
+)
+
+_TOUCH_SQL = """
+with st as ({stages}),
+rules as (
+    select unnest($names) as touchpoint,
+           unnest($anchors) as anchor,
+           unnest($offsets) as offset_days,
+           unnest($allowed) as allowed,
+           unnest($max_purchases) as max_purchases,
+           generate_subscripts($names, 1) as ord
+),
+due as (
+    select r.touchpoint, r.ord, st.customer_id, st.stage, st.purchases,
+           case when r.anchor = 'first_purchase' then st.first_purchase
+                else st.last_purchase end as anchor_date,
+           r.offset_days, r.allowed, r.max_purchases
+    from st cross join rules r
+    where st.first_purchase is not null
+)
+select touchpoint, customer_id, stage, purchases, anchor_date,
+       cast(anchor_date + offset_days as date) as due_date
+from due
+where cast(anchor_date + offset_days as date) between $as_of and cast($as_of + ($days - 1) as date)
+  and list_contains(allowed, stage)
+  and (max_purchases is null or purchases <= max_purchases)
+order by ord, due_date, customer_id
+"""
+
+
+def touchpoints_due(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    as_of=None,
+    days: int = 7,
+    touchpoints: tuple[Touchpoint, ...] = DEFAULT_TOUCHPOINTS,
+    **thresholds,
+) -> pd.DataFrame:
+    """Customers whose touchpoint falls due in the ``days`` days starting at ``as_of``.
+
+    Columns: touchpoint, customer_id, stage (at ``as_of``), purchases, anchor_date (first or
+    last purchase), due_date. Ordered by touchpoint (as given), then due date.
+    """
+    if days < 1:
+        raise UsageError(f"days must be at least 1, not {days}.")
+    for tp in touchpoints:
+        if tp.anchor not in ("first_purchase", "last_purchase"):
+            raise UsageError(f"Touchpoint {tp.name!r}: anchor must be first_purchase or last_purchase.")
+        if tp.offset_threshold is not None and tp.offset_threshold not in _FIELDS:
+            raise UsageError(f"Touchpoint {tp.name!r}: unknown threshold {tp.offset_threshold!r}.")
+    as_of = _as_of(con, as_of)
+    th = _thresholds(con, as_of, thresholds)
+    sql, params = _stage_query(con, [as_of], th)
+    params.update(
+        as_of=as_of,
+        days=int(days),
+        names=[tp.name for tp in touchpoints],
+        anchors=[tp.anchor for tp in touchpoints],
+        offsets=[tp.due_offset(th) for tp in touchpoints],
+        allowed=[list(tp.stages) for tp in touchpoints],
+        max_purchases=[tp.max_purchases for tp in touchpoints],
+    )
+    df = query_df(con, _TOUCH_SQL.format(stages=sql), params)
+    for col in ("anchor_date", "due_date"):
+        df[col] = pd.to_datetime(df[col])
+    df["purchases"] = df["purchases"].astype("int64")
+    return df
+
+
+# --- Definitions and takeaways shown on the page (English keys, translated by i18n) ---
+
+THRESHOLD_LABELS = {
+    "activation_days": "Activation window (days)",
+    "churn_days": "Churn window (days)",
+    "at_risk_factor": "At-risk factor (x own gap)",
+    "spend_window_days": "Spend window (days)",
+    "spend_drop": "Spend drop (share)",
+    "loyal_purchases": "Loyal: purchases",
+    "loyal_tenure_days": "Loyal: tenure (days)",
+}
+
+_DEFINITIONS = {
+    "Prospect": "known (signup, event or transaction) but no purchase yet; a return alone is "
+    "not a purchase.",
+    "Churned": "no purchase for more than {churn_days} days.",
+    "Won back": "bought again after more than {churn_days} silent days, at most "
+    "{activation_days} days ago.",
+    "New": "first purchase at most {activation_days} days ago.",
+    "At risk": "no second purchase within {activation_days} days, or silent for more than "
+    "{at_risk_factor} x their own average gap, or spend in the last {spend_window_days} days "
+    "down by more than {spend_drop_pct} on the {spend_window_days} days before.",
+    "Loyal": "at least {loyal_purchases} purchases and a customer for at least "
+    "{loyal_tenure_days} days.",
+    "Active": "every other repeat buyer.",
+}
+_RULE_ORDER = ("Prospect", "Churned", "Won back", "New", "At risk", "Loyal", "Active")
+
+
+def stage_definitions(th: StageThresholds, lang: str = "en") -> list[tuple[str, str]]:
+    """(stage, definition) in rule order, with the thresholds filled in and translated."""
+    values = {**th.as_dict(), "spend_drop_pct": f"{th.spend_drop:.0%}"}
+    return [
+        (translate(s, lang), translate(_DEFINITIONS[s], lang).format(**values))
+        for s in _RULE_ORDER
+    ]
+
+
+def stage_summary(details: pd.DataFrame) -> pd.DataFrame:
+    """Customers and share per stage (every stage, in :data:`STAGES` order) from stage_details."""
+    counts = details["stage"].value_counts().reindex(list(STAGES), fill_value=0)
+    total = int(counts.sum())
+    return pd.DataFrame(
+        {
+            "stage": list(STAGES),
+            "customers": counts.to_numpy().astype("int64"),
+            "share": counts.to_numpy() / total if total else 0.0,
+        }
+    )
+
+
+def _fmt_n(n) -> str:
+    return f"{int(n):,}"
+
+
+def takeaway_stages(summary: pd.DataFrame, lang: str = "en") -> str:
+    """Biggest buying stage and how many customers are at risk or churned."""
+    buyers = summary[summary["stage"] != "Prospect"]
+    total = int(buyers["customers"].sum())
+    if not total:
+        return translate("Nobody has bought yet.", lang)
+    top = buyers.loc[buyers["customers"].idxmax()]
+    by = dict(zip(summary["stage"], summary["customers"], strict=True))
+    return translate(
+        "Of {total} buyers, the largest stage is {stage} ({share}); {at_risk} are at risk "
+        "and {churned} churned.",
+        lang,
+    ).format(
+        total=_fmt_n(total),
+        stage=translate(top["stage"], lang),
+        share=f"{top['customers'] / total:.0%}",
+        at_risk=_fmt_n(by["At risk"]),
+        churned=_fmt_n(by["Churned"]),
+    )
+
+
+def takeaway_stage_trend(counts: pd.DataFrame, lang: str = "en") -> str:
+    """Change of the engaged base (New + Active + Loyal + Won back) over the last 12 months."""
+    engaged = ("New", "Active", "Loyal", "Won back")
+    per_date = (
+        counts[counts["stage"].isin(engaged)].groupby("as_of")["customers"].sum().sort_index()
+    )
+    if len(per_date) < 2:
+        return translate("Not enough history for a trend yet.", lang)
+    end = per_date.index[-1]
+    start_candidates = per_date[per_date.index <= end - pd.DateOffset(months=12)]
+    start = start_candidates.index[-1] if len(start_candidates) else per_date.index[0]
+    a, b = int(per_date[start]), int(per_date[end])
+    change = f"{(b - a) / a:+.0%}" if a else "n/a"
+    return translate(
+        "Engaged customers (New, Active, Loyal, Won back): {a} on {start} to {b} on {end} "
+        "({change}).",
+        lang,
+    ).format(a=_fmt_n(a), b=_fmt_n(b), start=start.date(), end=end.date(), change=change)
+
+
+def takeaway_activity(activity: pd.DataFrame, lang: str = "en") -> str:
+    """Gains vs losses in the last complete period, with the quick ratio."""
+    if activity.empty:
+        return translate("No complete period yet.", lang)
+    last = activity.iloc[-1]
+    gained = int(last["new"] + last["resurrecting"])
+    lost = int(-last["dormant"])
+    ratio = f"{gained / lost:.2f}" if lost else "∞"
+    verdict = "the active base grew" if gained > lost else "the active base shrank"
+    if gained == lost:
+        verdict = "the active base held steady"
+    return translate(
+        "{period}: {gained} gained (new + resurrecting) vs {lost} gone dormant, quick ratio "
+        "{ratio}: {verdict}.",
+        lang,
+    ).format(
+        period=last["period"].date(),
+        gained=_fmt_n(gained),
+        lost=_fmt_n(lost),
+        ratio=ratio,
+        verdict=translate(verdict, lang),
+    )
+
+
+def takeaway_transitions(transitions: pd.DataFrame, lang: str = "en") -> str:
+    """The largest move between two different stages among customers known at both dates."""
+    moved = transitions[
+        (transitions["from_stage"] != transitions["to_stage"])
+        & (transitions["from_stage"] != NOT_YET_KNOWN)
+    ]
+    known = transitions[transitions["from_stage"] != NOT_YET_KNOWN]
+    if moved.empty or known.empty:
+        return translate("Nobody changed stage between the two dates.", lang)
+    top = moved.loc[moved["customers"].idxmax()]
+    origin = int(known.loc[known["from_stage"] == top["from_stage"], "customers"].sum())
+    stayed = int(known.loc[known["from_stage"] == known["to_stage"], "customers"].sum())
+    return translate(
+        "Biggest move: {a} to {b}, {n} customers ({share} of {a}); {stayed} of {known} "
+        "known customers kept their stage.",
+        lang,
+    ).format(
+        a=translate(top["from_stage"], lang),
+        b=translate(top["to_stage"], lang),
+        n=_fmt_n(top["customers"]),
+        share=f"{top['customers'] / origin:.0%}",
+        stayed=_fmt_n(stayed),
+        known=_fmt_n(known["customers"].sum()),
+    )
+
+
+def takeaway_touchpoints(due: pd.DataFrame, lang: str = "en") -> str:
+    """How many contacts are due and which touchpoint has the most."""
+    if due.empty:
+        return translate("No touchpoint falls due in this week.", lang)
+    per = due.groupby("touchpoint", sort=False).size()
+    return translate(
+        "{n} contacts due this week ({customers} customers); most for {tp} ({k}).", lang
+    ).format(
+        n=_fmt_n(len(due)),
+        customers=_fmt_n(due["customer_id"].nunique()),
+        tp=translate(per.idxmax(), lang),
+        k=_fmt_n(per.max()),
+    )

@@ -1,0 +1,26 @@
+"""Chinese labels for the overview page and the app shell."""
+
+ZH = {
+    "Active customers": "活跃客户",
+    "New customers": "新客户",
+    "Churned customers": "流失客户",
+    "ARPU": "客单收入 (ARPU)",
+    "Repeat rate": "复购率",
+    "Churn rate": "流失率",
+    "Average CLV": "平均客户终身价值",
+    "LTV/CAC": "LTV/CAC",
+    "Month": "月份",
+    "Monthly revenue and active customers": "每月收入与活跃客户",
+    "Where your customers are and what changed since the previous period.": "客户现状以及与上一周期相比的变化。",
+    "As of": "截至日期",
+    "Period length (days)": "周期长度（天）",
+    "vs previous": "较上一周期",
+    "Lifecycle snapshot": "生命周期快照",
+    "Top alerts": "重点预警",
+    "unusable file": "无法使用的文件",
+    "Revenue in the last {days} days was {revenue}, {change} vs the previous {days} days.": "最近 {days} 天收入 {revenue}，较前 {days} 天 {change}。",
+    "Best month: {month} with {revenue}.": "最佳月份：{month}，收入 {revenue}。",
+    "Open page": "打开页面",
+    "Churn window: a customer counts as churned after {days} silent days (3x the median gap between purchases).": "流失窗口：客户连续 {days} 天未购买即计为流失（购买间隔中位数的 3 倍）。",
+    "no change": "持平",
+}

@@ -1,0 +1,708 @@
+"""Who are our customers: RFM scores and named segments, value tiers, clusters, price sensitivity.
+
+RFM scores (1-5, higher is better) are computed in SQL over the per-customer summary
+(:mod:`clm_core.summary`) with one documented rank method that gives equal values equal scores:
+
+    score(v) = 1 + floor(5 * (number of customers strictly worse than v) / n)
+
+"Worse" means a smaller order count (F) or smaller net revenue (M), or a *longer* time since the
+last purchase (R: more recent is better). A score of 5 therefore means at least 80% of customers
+are strictly worse; customers tied at the bottom (e.g. every single-purchase customer for F) all
+get 1, and scores skip values where a tie group spans a quintile boundary instead of splitting
+equal customers. This is SQL's ``rank()`` (ties share the lowest rank), i.e.
+``1 + floor(5 * (rank - 1) / n)``.
+
+Named segments come from :data:`DEFAULT_SEGMENT_RULES`: rows with R, F and M score ranges, the
+first matching row wins, customers matching no row are ``"Other"``. Callers override the rules by
+argument; the app stores edited rules with the dataset (setting ``"segment_rules"``).
+
+Value tiers rank customers by value (historic net revenue unless another value is supplied):
+Diamond = top 5%, Gold = next 15%, Silver = next 30%, Bronze = the rest.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import duckdb
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, ClusterMixin
+from sklearn.utils.validation import check_is_fitted
+
+from clm_core import store
+from clm_core.config import period_days
+from clm_core.errors import NotEnoughData, UsageError
+from clm_core.store import query_df, require_table
+from clm_core.summary import SUMMARY_COLUMNS, as_of_default, summary_sql
+
+__all__ = [
+    "CLUSTER_FEATURES",
+    "CLUSTER_NAMES",
+    "DEFAULT_SEGMENT_RULES",
+    "DEFAULT_TIER_CUTOFFS",
+    "EXTRA_FEATURES",
+    "NOT_YET",
+    "OTHER",
+    "RULE_KEYS",
+    "SEGMENTS",
+    "SEGMENT_RULES_SETTING",
+    "TIERS",
+    "ClusterResult",
+    "CustomerClusters",
+    "customer_clusters",
+    "customer_segments",
+    "discount_available",
+    "normalise_rules",
+    "price_sensitivity",
+    "rf_matrix",
+    "rules_key",
+    "scored_customers",
+    "segment_customers",
+    "segment_migration",
+    "segment_profile",
+    "stored_rules",
+    "tier_profile",
+    "tiers",
+    "uncovered_cells",
+]
+
+SEGMENTS = (
+    "Champions",
+    "Loyal",
+    "Potential Loyalist",
+    "New",
+    "Promising",
+    "Need Attention",
+    "About to Sleep",
+    "At Risk",
+    "Cannot Lose Them",
+    "Hibernating",
+    "Lost",
+)
+OTHER = "Other"
+NOT_YET = "Not yet a customer"
+SEGMENT_RULES_SETTING = "segment_rules"
+RULE_KEYS = ("segment", "r_min", "r_max", "f_min", "f_max", "m_min", "m_max")
+
+# The classic R x F grid (first matching row wins), with M separating the big spenders who left
+# ("Cannot Lose Them") from the frequent ones who are merely slipping ("At Risk"). Together the
+# rows cover every (R, F, M) combination, so no customer is "Other" with these defaults.
+DEFAULT_SEGMENT_RULES: list[dict] = [
+    {"segment": "Champions", "r_min": 5, "r_max": 5, "f_min": 4, "f_max": 5, "m_min": 1, "m_max": 5},
+    {"segment": "Loyal", "r_min": 3, "r_max": 4, "f_min": 4, "f_max": 5, "m_min": 1, "m_max": 5},
+    {"segment": "Potential Loyalist", "r_min": 4, "r_max": 5, "f_min": 2, "f_max": 3, "m_min": 1, "m_max": 5},
+    {"segment": "New", "r_min": 5, "r_max": 5, "f_min": 1, "f_max": 1, "m_min": 1, "m_max": 5},
+    {"segment": "Promising", "r_min": 4, "r_max": 4, "f_min": 1, "f_max": 1, "m_min": 1, "m_max": 5},
+    {"segment": "Need Attention", "r_min": 3, "r_max": 3, "f_min": 3, "f_max": 3, "m_min": 1, "m_max": 5},
+    {"segment": "About to Sleep", "r_min": 3, "r_max": 3, "f_min": 1, "f_max": 2, "m_min": 1, "m_max": 5},
+    {"segment": "Cannot Lose Them", "r_min": 1, "r_max": 2, "f_min": 4, "f_max": 5, "m_min": 4, "m_max": 5},
+    {"segment": "At Risk", "r_min": 1, "r_max": 2, "f_min": 3, "f_max": 5, "m_min": 1, "m_max": 5},
+    {"segment": "Hibernating", "r_min": 2, "r_max": 2, "f_min": 1, "f_max": 2, "m_min": 1, "m_max": 5},
+    {"segment": "Lost", "r_min": 1, "r_max": 1, "f_min": 1, "f_max": 2, "m_min": 1, "m_max": 5},
+]  # fmt: skip
+
+TIERS = ("Diamond", "Gold", "Silver", "Bronze")
+# Cumulative shares of customers (ranked by value) that end Diamond, Gold and Silver.
+DEFAULT_TIER_CUTOFFS = (0.05, 0.20, 0.50)
+
+# Scores in SQL: rank() gives tied customers the same (lowest) rank, so equal values get equal
+# scores. Standard SQL window functions only, so this runs on a bigger engine unchanged.
+_SCORES_SQL = """
+with s as ({summary})
+select s.*,
+       1 + cast(floor(5.0 * (rank() over (order by days_since_last desc) - 1)
+                      / count(*) over ()) as integer) as r_score,
+       1 + cast(floor(5.0 * (rank() over (order by orders) - 1)
+                      / count(*) over ()) as integer) as f_score,
+       1 + cast(floor(5.0 * (rank() over (order by revenue) - 1)
+                      / count(*) over ()) as integer) as m_score
+from s
+order by s.customer_id
+"""
+
+# One row per order (order_id, or the transaction row when there is none) up to $as_of.
+# An order counts as discounted when any of its lines has a positive discount.
+_DISCOUNT_SQL = """
+with lines as (
+    select customer_id,
+           coalesce(order_id, '#' || cast(row_number() over () as varchar)) as order_key,
+           amount,
+           coalesce(discount, 0) as discount
+    from transactions
+    where cast(order_ts as date) <= $as_of and customer_id is not null and amount >= 0
+),
+orders as (
+    select customer_id, order_key, sum(amount) as order_value, max(discount) > 0 as discounted
+    from lines group by customer_id, order_key
+)
+select customer_id,
+       count(*) as orders,
+       count(*) filter (where discounted) as discounted_orders,
+       coalesce(sum(order_value) filter (where discounted), 0) as discounted_spend,
+       coalesce(sum(order_value) filter (where not discounted), 0) as full_price_spend
+from orders
+group by customer_id
+order by customer_id
+"""
+
+
+# --------------------------------------------------------------------------------------------
+# Rules
+
+
+def normalise_rules(rules: Iterable | None) -> list[dict]:
+    """Validate segment rules (dicts or tuples in :data:`RULE_KEYS` order) into a list of dicts.
+
+    Raises UsageError naming the row and field when a rule cannot be used.
+    """
+    if rules is None:
+        return [dict(r) for r in DEFAULT_SEGMENT_RULES]
+    out = []
+    for i, rule in enumerate(rules, start=1):
+        if isinstance(rule, dict):
+            missing = [k for k in RULE_KEYS if k not in rule]
+            if missing:
+                raise UsageError(f"Segment rule {i}: missing {', '.join(missing)}.")
+            values = [rule[k] for k in RULE_KEYS]
+        else:
+            values = list(rule)
+            if len(values) != len(RULE_KEYS):
+                raise UsageError(f"Segment rule {i}: expected {len(RULE_KEYS)} fields.")
+        name = values[0]
+        if name is None or (isinstance(name, float) and math.isnan(name)) or not str(name).strip():
+            raise UsageError(f"Segment rule {i}: the segment name is empty.")
+        clean: dict = {"segment": str(name).strip()}
+        for key, value in zip(RULE_KEYS[1:], values[1:], strict=True):
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                raise UsageError(
+                    f"Segment rule {i}: {key} must be a score 1-5, not {value!r}."
+                ) from None
+            if math.isnan(number) or number != int(number) or not 1 <= number <= 5:
+                raise UsageError(f"Segment rule {i}: {key} must be a score 1-5, not {value!r}.")
+            clean[key] = int(number)
+        for axis in ("r", "f", "m"):
+            if clean[f"{axis}_min"] > clean[f"{axis}_max"]:
+                raise UsageError(
+                    f"Segment rule {i} ({clean['segment']}): {axis}_min is above {axis}_max."
+                )
+        out.append(clean)
+    if not out:
+        raise UsageError("There must be at least one segment rule.")
+    return out
+
+
+def rules_key(rules: Iterable | None) -> tuple:
+    """Rules as a hashable tuple of tuples (for ``ui.cache.compute`` keyword arguments)."""
+    return tuple(tuple(r[k] for k in RULE_KEYS) for r in normalise_rules(rules))
+
+
+def stored_rules(con: duckdb.DuckDBPyConnection) -> list[dict]:
+    """The rules saved with the dataset (``store.save_setting(path, "segment_rules", ...)``)."""
+    saved = store.get_setting(con, SEGMENT_RULES_SETTING)
+    return normalise_rules(saved) if saved else normalise_rules(None)
+
+
+def uncovered_cells(rules: Iterable | None = None) -> list[str]:
+    """RFM scores (as "RFM" strings) that no rule matches: those customers become "Other"."""
+    rules = normalise_rules(rules)
+    missing = []
+    for r in range(1, 6):
+        for f in range(1, 6):
+            for m in range(1, 6):
+                if not any(_matches(rule, r, f, m) for rule in rules):
+                    missing.append(f"{r}{f}{m}")
+    return missing
+
+
+def _matches(rule: dict, r, f, m):
+    return (
+        (rule["r_min"] <= r) & (r <= rule["r_max"])
+        & (rule["f_min"] <= f) & (f <= rule["f_max"])
+        & (rule["m_min"] <= m) & (m <= rule["m_max"])
+    )  # fmt: skip
+
+
+def _assign_segments(scores: pd.DataFrame, rules: list[dict]) -> np.ndarray:
+    r, f, m = (scores[c].to_numpy() for c in ("r_score", "f_score", "m_score"))
+    conditions = [_matches(rule, r, f, m) for rule in rules]
+    names = [rule["segment"] for rule in rules]
+    return np.select(conditions, names, default=OTHER) if len(r) else np.array([], dtype=object)
+
+
+# --------------------------------------------------------------------------------------------
+# Tiers
+
+
+def tiers(values: pd.Series, cutoffs: Sequence[float] = DEFAULT_TIER_CUTOFFS) -> pd.Series:
+    """Diamond / Gold / Silver / Bronze by value rank.
+
+    A customer's position is ``rank / n`` with rank 1 for the highest value and tied values
+    sharing the best rank. Position <= cutoffs[0] is Diamond, <= cutoffs[1] Gold, <= cutoffs[2]
+    Silver, else Bronze; cut-offs are cumulative shares (default 5%, 20%, 50%). A customer with
+    no positive value (or a missing one) is always Bronze.
+    """
+    cutoffs = tuple(float(c) for c in cutoffs)
+    if len(cutoffs) != 3 or not 0 < cutoffs[0] < cutoffs[1] < cutoffs[2] <= 1:
+        raise UsageError(
+            "Tier cut-offs must be three increasing shares between 0 and 1, e.g. 0.05, 0.2, 0.5."
+        )
+    values = pd.to_numeric(values, errors="coerce")
+    n = len(values)
+    out = pd.Series(TIERS[-1], index=values.index, dtype=object)
+    if n:
+        rank = values.rank(method="min", ascending=False).to_numpy()
+        position = rank / n
+        eps = 1e-12  # 5 of 100 is exactly 0.05; guard the float comparison
+        choice = np.select(
+            [
+                position <= cutoffs[0] + eps,
+                position <= cutoffs[1] + eps,
+                position <= cutoffs[2] + eps,
+            ],
+            list(TIERS[:3]),
+            default=TIERS[-1],
+        )
+        choice[~(values.to_numpy() > 0)] = TIERS[-1]
+        out[:] = choice
+    return out.astype(pd.CategoricalDtype(list(TIERS), ordered=True))
+
+
+# --------------------------------------------------------------------------------------------
+# Scores and segments
+
+
+def _as_of(con: duckdb.DuckDBPyConnection, as_of) -> dt.date:
+    return pd.Timestamp(as_of).date() if as_of is not None else as_of_default(con)
+
+
+def scored_customers(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    as_of: dt.date | str | None = None,
+    period: str = "D",
+    rules: Iterable | None = None,
+    tier_cutoffs: Sequence[float] = DEFAULT_TIER_CUTOFFS,
+) -> pd.DataFrame:
+    """The customer summary plus ``r_score, f_score, m_score, rfm_score, segment, tier``.
+
+    ``rules=None`` uses the rules stored with the dataset, else :data:`DEFAULT_SEGMENT_RULES`.
+    """
+    require_table(con, "transactions", "segments")
+    as_of = _as_of(con, as_of)
+    rules = stored_rules(con) if rules is None else normalise_rules(rules)
+    df = query_df(
+        con,
+        _SCORES_SQL.format(summary=summary_sql()),
+        {"as_of": as_of, "k": period_days(period)},
+    )
+    if df.empty:
+        raise NotEnoughData(f"No customer has a purchase on or before {as_of}.")
+    for col in ("first_purchase", "last_purchase"):
+        df[col] = pd.to_datetime(df[col])
+    for col in ("orders", "returns", "r_score", "f_score", "m_score"):
+        df[col] = df[col].astype("int64")
+    df["rfm_score"] = (
+        df["r_score"].astype(str) + df["f_score"].astype(str) + df["m_score"].astype(str)
+    )
+    df["segment"] = _assign_segments(df, rules)
+    df["tier"] = tiers(df["revenue"], tier_cutoffs).astype(str)
+    return df[[*SUMMARY_COLUMNS, "r_score", "f_score", "m_score", "rfm_score", "segment", "tier"]]
+
+
+def customer_segments(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    as_of: dt.date | str | None = None,
+    period: str = "D",
+    rules: Iterable | None = None,
+    tier_cutoffs: Sequence[float] = DEFAULT_TIER_CUTOFFS,
+) -> pd.DataFrame:
+    """``customer_id, r_score, f_score, m_score, rfm_score, segment, tier`` per customer.
+
+    Scores are 1-5 (see the module docstring for the tie rule); ``tier`` ranks historic net
+    revenue. ``period`` does not change scores (they are ranks); it is accepted so callers can
+    pass the same arguments as to ``customer_summary``. Pass ``rules`` as :func:`rules_key` output
+    to keep arguments hashable for caching.
+    """
+    df = scored_customers(con, as_of=as_of, period=period, rules=rules, tier_cutoffs=tier_cutoffs)
+    return df[["customer_id", "r_score", "f_score", "m_score", "rfm_score", "segment", "tier"]]
+
+
+def segment_customers(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    segment: str,
+    as_of: dt.date | str | None = None,
+    rules: Iterable | None = None,
+) -> pd.DataFrame:
+    """The customers of one segment (drill-down), highest revenue first, with their summary."""
+    df = scored_customers(con, as_of=as_of, rules=rules)
+    cols = [
+        "customer_id", "segment", "rfm_score", "tier", "orders", "revenue", "avg_order_value",
+        "first_purchase", "last_purchase", "days_since_last",
+    ]  # fmt: skip
+    out = df.loc[df["segment"] == segment, cols].sort_values("revenue", ascending=False)
+    return out.reset_index(drop=True)
+
+
+def _profile(df: pd.DataFrame, by: str, order: Sequence[str]) -> pd.DataFrame:
+    total_customers = len(df)
+    total_revenue = df["revenue"].sum()
+    g = df.groupby(by, observed=True)
+    out = pd.DataFrame(
+        {
+            "customers": g.size(),
+            "revenue": g["revenue"].sum(),
+            "orders": g["orders"].sum(),
+            "recency_days": g["days_since_last"].mean(),
+            "frequency": g["orders"].mean(),
+            "monetary": g["revenue"].mean(),
+        }
+    )
+    out["customer_share"] = out["customers"] / total_customers
+    out["revenue_share"] = out["revenue"] / total_revenue if total_revenue else 0.0
+    out["aov"] = out["revenue"] / out["orders"].where(out["orders"] > 0)
+    rank = {name: i for i, name in enumerate(order)}
+    out = out.reset_index()
+    out = out.sort_values(by, key=lambda s: s.map(lambda v: rank.get(v, len(rank))))
+    cols = [by, "customers", "customer_share", "revenue", "revenue_share", "aov",
+            "recency_days", "frequency", "monetary"]  # fmt: skip
+    return out[cols].reset_index(drop=True)
+
+
+def segment_profile(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    as_of: dt.date | str | None = None,
+    rules: Iterable | None = None,
+) -> pd.DataFrame:
+    """Per segment: customers, share of customers, revenue, share of value, AOV, mean days since
+    the last purchase, mean orders and mean revenue per customer. Segments in rule order."""
+    df = scored_customers(con, as_of=as_of, rules=rules)
+    order = [r["segment"] for r in (stored_rules(con) if rules is None else normalise_rules(rules))]
+    return _profile(df, "segment", [*order, OTHER])
+
+
+def tier_profile(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    as_of: dt.date | str | None = None,
+    tier_cutoffs: Sequence[float] = DEFAULT_TIER_CUTOFFS,
+) -> pd.DataFrame:
+    """Like :func:`segment_profile`, per value tier (Diamond first)."""
+    df = scored_customers(con, as_of=as_of, tier_cutoffs=tier_cutoffs)
+    return _profile(df, "tier", TIERS)
+
+
+def rf_matrix(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    as_of: dt.date | str | None = None,
+) -> pd.DataFrame:
+    """Long table for the R x F heatmap: ``r_score, f_score, customers, mean_revenue``."""
+    df = scored_customers(con, as_of=as_of)
+    g = df.groupby(["r_score", "f_score"])
+    return (
+        pd.DataFrame({"customers": g.size(), "mean_revenue": g["revenue"].mean()})
+        .reset_index()
+        .sort_values(["r_score", "f_score"], ignore_index=True)
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Price sensitivity
+
+
+def discount_available(con: duckdb.DuckDBPyConnection) -> bool:
+    """True when some transaction carries a positive discount."""
+    if not store.has_table(con, "transactions"):
+        return False
+    row = con.execute("select count(*) from transactions where discount > 0").fetchone()
+    return bool(row and row[0])
+
+
+def price_sensitivity(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    as_of: dt.date | str | None = None,
+    rules: Iterable | None = None,
+) -> pd.DataFrame:
+    """Per segment (and an "All customers" row): share of orders bought on discount, average
+    order value with and without discount, the ratio of the two and the share of customers who
+    bought at least half of their orders on discount ("deal seekers").
+
+    Raises NotEnoughData when no transaction has a discount.
+    """
+    if not discount_available(con):
+        raise NotEnoughData("The transactions have no discount values, so price sensitivity "
+                            "cannot be measured.")  # fmt: skip
+    as_of = _as_of(con, as_of)
+    per_customer = query_df(con, _DISCOUNT_SQL, {"as_of": as_of})
+    seg = customer_segments(con, as_of=as_of, rules=rules)[["customer_id", "segment"]]
+    df = per_customer.merge(seg, on="customer_id", how="inner")
+    df["deal_seeker"] = df["discounted_orders"] * 2 >= df["orders"]
+    order = [r["segment"] for r in (stored_rules(con) if rules is None else normalise_rules(rules))]
+
+    def summarise(frame: pd.DataFrame) -> dict:
+        disc, orders = frame["discounted_orders"].sum(), frame["orders"].sum()
+        full = orders - disc
+        aov_disc = frame["discounted_spend"].sum() / disc if disc else np.nan
+        aov_full = frame["full_price_spend"].sum() / full if full else np.nan
+        return {
+            "customers": len(frame),
+            "orders": int(orders),
+            "discounted_share": disc / orders if orders else np.nan,
+            "aov_discounted": aov_disc,
+            "aov_full_price": aov_full,
+            "aov_ratio": aov_disc / aov_full if aov_full else np.nan,
+            "deal_seeker_share": frame["deal_seeker"].mean(),
+        }
+
+    rows = [
+        {"segment": name, **summarise(frame)} for name, frame in df.groupby("segment", sort=False)
+    ]
+    rank = {name: i for i, name in enumerate([*order, OTHER])}
+    rows.sort(key=lambda r: rank.get(r["segment"], len(rank)))
+    rows.append({"segment": "All customers", **summarise(df)})
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------------------------
+# Migration
+
+
+def segment_migration(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    start: dt.date | str,
+    end: dt.date | str | None = None,
+    rules: Iterable | None = None,
+) -> pd.DataFrame:
+    """How customers moved between segments from ``start`` to ``end`` (default: last date).
+
+    Returns ``from_segment, to_segment, customers`` (one row per non-empty flow). Customers whose
+    first purchase falls after ``start`` come from :data:`NOT_YET`. Scores are re-ranked at each
+    date, so a segment means the same relative position on both dates.
+    """
+    end = _as_of(con, end)
+    start = pd.Timestamp(start).date()
+    if start >= end:
+        raise UsageError(f"The start date {start} must be before the end date {end}.")
+    before = customer_segments(con, as_of=start, rules=rules)[["customer_id", "segment"]]
+    after = customer_segments(con, as_of=end, rules=rules)[["customer_id", "segment"]]
+    moves = after.merge(before, on="customer_id", how="left", suffixes=("_to", "_from"))
+    moves["segment_from"] = moves["segment_from"].fillna(NOT_YET)
+    flows = moves.groupby(["segment_from", "segment_to"]).size().rename("customers").reset_index()
+    flows = flows.rename(columns={"segment_from": "from_segment", "segment_to": "to_segment"})
+    return flows.sort_values("customers", ascending=False, ignore_index=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Clusters
+
+CLUSTER_FEATURES = ("days_since_last", "orders", "revenue")
+# Extra features a caller may add (columns of the customer summary, all numeric).
+EXTRA_FEATURES = (
+    "avg_order_value", "tenure_days", "returns", "avg_interpurchase_days", "discount_share",
+)  # fmt: skip
+
+# Each name's prototype in standardised (recency goodness, frequency, monetary) space: each
+# cluster gets the name whose prototype is nearest to its centre, every name used at most once
+# (optimal assignment), so a "High-value" cluster is the one nearest to high F and M.
+CLUSTER_NAMES: dict[str, tuple[float, float, float]] = {
+    "High-value": (0.5, 1.5, 1.5),
+    "Loyal": (0.8, 0.8, 0.5),
+    "Potential": (0.8, 0.2, 0.2),
+    "New": (1.2, -0.8, -0.4),
+    "Silent majority": (0.0, -0.3, -0.3),
+    "At risk": (-1.0, 0.8, 0.8),
+    "Dormant": (-1.0, 0.0, 0.0),
+    "One-off": (-0.8, -0.9, -0.6),
+}
+
+
+class CustomerClusters(ClusterMixin, BaseEstimator):
+    """k-means on standardised log1p RFM (plus optional extra features), k by silhouette.
+
+    Estimator contract (scikit-learn ``develop.rst``): ``__init__`` stores arguments, ``fit``
+    sets attributes ending in ``_`` and returns ``self``. Wraps ``sklearn.cluster.KMeans``.
+
+    Input ``X``: a DataFrame with ``days_since_last``, ``orders``, ``revenue`` and any extra
+    numeric columns. Each column is clipped at 0, ``log1p``-transformed and standardised.
+
+    ``n_clusters=None`` picks k in ``k_range`` with the best mean silhouette (computed on at most
+    ``silhouette_sample`` customers; candidate models are fitted on at most ``fit_sample``).
+    Clusters are numbered by mean revenue, 0 the highest.
+
+    Fitted attributes: ``n_clusters_``, ``silhouette_`` (DataFrame k, silhouette), ``labels_``,
+    ``names_`` (one per cluster), ``centers_`` (DataFrame of standardised centres),
+    ``feature_names_in_``, ``scaler_``, ``kmeans_``.
+    """
+
+    def __init__(
+        self,
+        n_clusters: int | None = None,
+        *,
+        k_range: tuple[int, int] = (2, 8),
+        random_state: int = 42,
+        silhouette_sample: int = 5000,
+        fit_sample: int = 50_000,
+        n_init: int = 4,
+    ) -> None:
+        self.n_clusters = n_clusters
+        self.k_range = k_range
+        self.random_state = random_state
+        self.silhouette_sample = silhouette_sample
+        self.fit_sample = fit_sample
+        self.n_init = n_init
+
+    def _transform(self, X: pd.DataFrame) -> np.ndarray:
+        values = X[list(self.feature_names_in_)].astype(float).fillna(0.0).clip(lower=0)
+        return self.scaler_.transform(np.log1p(values.to_numpy()))
+
+    def fit(self, X: pd.DataFrame, y=None) -> CustomerClusters:
+        from sklearn.cluster import KMeans
+        from sklearn.metrics import silhouette_score
+        from sklearn.preprocessing import StandardScaler
+
+        missing = [c for c in CLUSTER_FEATURES if c not in X.columns]
+        if missing:
+            raise UsageError(f"Clustering needs the columns {', '.join(missing)}.")
+        lo, hi = (int(v) for v in self.k_range)
+        max_k = len(CLUSTER_NAMES)
+        if self.n_clusters is not None and not 2 <= int(self.n_clusters) <= max_k:
+            raise UsageError(f"The number of clusters must be between 2 and {max_k}.")
+        if not 2 <= lo <= hi <= max_k:
+            raise UsageError(f"The k range must lie between 2 and {max_k}.")
+        n = len(X)
+        needed = int(self.n_clusters) if self.n_clusters is not None else lo
+        if n < max(needed * 5, 10):
+            raise NotEnoughData(f"Clustering needs at least {max(needed * 5, 10)} customers; "
+                                f"there are {n}.")  # fmt: skip
+        self.feature_names_in_ = np.array([c for c in X.columns], dtype=object)
+        raw = np.log1p(X[list(self.feature_names_in_)].astype(float).fillna(0.0).clip(lower=0))
+        self.scaler_ = StandardScaler().fit(raw.to_numpy())
+        Z = self.scaler_.transform(raw.to_numpy())
+        rng = np.random.default_rng(self.random_state)
+        fit_rows = rng.choice(n, self.fit_sample, replace=False) if n > self.fit_sample else None
+        Zfit = Z[fit_rows] if fit_rows is not None else Z
+
+        scores = []
+        if self.n_clusters is None:
+            for k in range(lo, min(hi, len(np.unique(Zfit, axis=0)) - 1) + 1):
+                km = KMeans(k, n_init=self.n_init, random_state=self.random_state).fit(Zfit)
+                score = silhouette_score(
+                    Zfit, km.labels_, sample_size=min(self.silhouette_sample, len(Zfit)),
+                    random_state=self.random_state,
+                )  # fmt: skip
+                scores.append((k, float(score)))
+            if not scores:
+                raise NotEnoughData("The customers are too alike to form clusters.")
+            k = max(scores, key=lambda kv: kv[1])[0]
+        else:
+            k = int(self.n_clusters)
+        self.silhouette_ = pd.DataFrame(scores, columns=["k", "silhouette"])
+        km = KMeans(k, n_init=self.n_init, random_state=self.random_state).fit(Zfit)
+        labels = km.predict(Z)
+        # Number clusters by mean revenue (0 = highest) so ids are stable and meaningful.
+        revenue = X["revenue"].astype(float).to_numpy()
+        means = np.array([revenue[labels == c].mean() if (labels == c).any() else -np.inf
+                          for c in range(k)])  # fmt: skip
+        order = np.argsort(-means, kind="stable")
+        self.label_order_ = np.empty(k, dtype=int)
+        self.label_order_[order] = np.arange(k)
+        self.kmeans_ = km
+        self.n_clusters_ = k
+        self.labels_ = self.label_order_[labels]
+        centers = km.cluster_centers_[order]
+        self.centers_ = pd.DataFrame(centers, columns=list(self.feature_names_in_))
+        self.names_ = self._name(centers)
+        return self
+
+    def _name(self, centers: np.ndarray) -> list[str]:
+        from scipy.optimize import linear_sum_assignment
+
+        cols = list(self.feature_names_in_)
+        rfm = np.column_stack(
+            [-centers[:, cols.index("days_since_last")],
+             centers[:, cols.index("orders")],
+             centers[:, cols.index("revenue")]]
+        )  # fmt: skip
+        names = list(CLUSTER_NAMES)
+        protos = np.array([CLUSTER_NAMES[n] for n in names])
+        cost = ((rfm[:, None, :] - protos[None, :, :]) ** 2).sum(axis=2)
+        rows, cols_ = linear_sum_assignment(cost)
+        out = [""] * len(centers)
+        for r, c in zip(rows, cols_, strict=True):
+            out[r] = names[c]
+        return out
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        check_is_fitted(self, "kmeans_")
+        return self.label_order_[self.kmeans_.predict(self._transform(X))]
+
+
+@dataclass(frozen=True)
+class ClusterResult:
+    """``customers``: customer_id, cluster, cluster_name and the features; ``profile``: per
+    cluster size, revenue share and mean features; ``silhouette``: k vs score (empty when k was
+    set by hand); ``k`` the number of clusters used."""
+
+    customers: pd.DataFrame
+    profile: pd.DataFrame
+    silhouette: pd.DataFrame
+    k: int
+    best_k: int | None
+
+
+def _discount_share(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> pd.DataFrame:
+    df = query_df(con, _DISCOUNT_SQL, {"as_of": as_of})
+    df["discount_share"] = df["discounted_orders"] / df["orders"]
+    return df[["customer_id", "discount_share"]]
+
+
+def customer_clusters(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    as_of: dt.date | str | None = None,
+    k: int | None = None,
+    k_min: int = 2,
+    k_max: int = 8,
+    extra: tuple[str, ...] = (),
+    random_state: int = 42,
+) -> ClusterResult:
+    """Cluster customers on recency, frequency and monetary value (plus ``extra`` features from
+    :data:`EXTRA_FEATURES`). ``k=None`` chooses k in ``[k_min, k_max]`` by silhouette; the curve is
+    always returned so a hand-picked k can be compared with the best one."""
+    bad = [e for e in extra if e not in EXTRA_FEATURES]
+    if bad:
+        raise UsageError(
+            f"Unknown cluster feature {bad[0]!r}; choose from {', '.join(EXTRA_FEATURES)}."
+        )
+    as_of = _as_of(con, as_of)
+    df = scored_customers(con, as_of=as_of)
+    if "discount_share" in extra:
+        if not discount_available(con):
+            raise NotEnoughData("The transactions have no discount values.")
+        df = df.merge(_discount_share(con, as_of), on="customer_id", how="left")
+    features = [*CLUSTER_FEATURES, *extra]
+    auto = CustomerClusters(None, k_range=(k_min, k_max), random_state=random_state)
+    model = auto.fit(df[features])
+    best_k = model.n_clusters_
+    curve = model.silhouette_
+    if k is not None and int(k) != best_k:
+        model = CustomerClusters(int(k), random_state=random_state).fit(df[features])
+    out = df[["customer_id", *features, "segment"]].copy()
+    out.insert(1, "cluster", model.labels_)
+    out.insert(2, "cluster_name", [model.names_[c] for c in model.labels_])
+    profile = _profile(
+        out.assign(days_since_last=df["days_since_last"]), "cluster", range(model.n_clusters_)
+    )
+    profile.insert(1, "cluster_name", [model.names_[c] for c in profile["cluster"]])
+    return ClusterResult(out, profile, curve, model.n_clusters_, best_k)

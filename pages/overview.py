@@ -1,0 +1,60 @@
+"""Overview: KPI cards against the previous period, monthly trend, lifecycle snapshot, alerts."""
+
+import streamlit as st
+
+from clm_core.charts.overview import trend_figure
+from clm_core.formatting import fmt_count, fmt_money, fmt_share
+from ui.cache import compute
+from ui.common import chart, errors_shown, lang, require, t
+
+st.title(t("Overview"))
+st.caption(t("Where your customers are and what changed since the previous period."))
+
+with errors_shown():
+    require("transactions", feature="the overview")
+    last = compute("clm_core.summary:as_of_default")
+    currency = compute("clm_core.store:get_setting", key="currency", default="USD")
+    c1, c2 = st.columns(2)
+    as_of = c1.date_input(t("As of"), value=last, max_value=last, key="overview_as_of")
+    days = c2.selectbox(t("Period length (days)"), [7, 30, 90, 365], index=1, key="overview_days")
+    churn_days = compute("clm_core.overview:default_churn_days")
+    kpis = compute("clm_core.overview:kpis", as_of=as_of, days=days, churn_days=churn_days)
+
+    def show(k):
+        if k.unit == "money":
+            return fmt_money(k.current, currency, lang())
+        if k.unit == "share":
+            return fmt_share(k.current, lang())
+        return fmt_count(k.current, lang())
+
+    cols = st.columns(len(kpis))
+    for col, k in zip(cols, kpis, strict=True):
+        delta = f"{k.change * 100:+.1f}% {t('vs previous')}" if k.change is not None else None
+        inverse = k.name in ("Churned customers", "Churn rate")
+        col.metric(t(k.name), show(k), delta, delta_color="inverse" if inverse else "normal")
+    st.caption(
+        t(
+            "Churn window: a customer counts as churned after {days} silent days "
+            "(3x the median gap between purchases)."
+        ).format(days=churn_days)
+    )
+
+    trend = compute("clm_core.overview:monthly_trend", as_of=as_of)
+    revenue = next(k for k in kpis if k.name == "Revenue")
+    change = f"{revenue.change * 100:+.1f}%" if revenue.change is not None else t("no change")
+    st.write(
+        t(
+            "Revenue in the last {days} days was {revenue}, {change} vs the previous {days} days."
+        ).format(days=days, revenue=fmt_money(revenue.current, currency, lang()), change=change)
+    )
+    best = trend.loc[trend["revenue"].idxmax()] if len(trend) else None
+    chart(
+        trend_figure(trend, lang=lang()),
+        key="overview_trend",
+        takeaway=t("Best month: {month} with {revenue}.").format(
+            month=best["month"].strftime("%Y-%m"),
+            revenue=fmt_money(best["revenue"], currency, lang()),
+        )
+        if best is not None
+        else None,
+    )

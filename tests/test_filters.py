@@ -1,0 +1,85 @@
+"""Global filters shadow the tables on one cursor only."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import pytest
+
+from clm_core import store
+from clm_core.filters import Filters, apply_filters, filter_options
+from clm_core.summary import customer_summary
+
+
+@pytest.fixture()
+def dataset(tmp_path):
+    path = tmp_path / "f.duckdb"
+    tx = pd.DataFrame(
+        {
+            "customer_id": ["a", "a", "b", "c"],
+            "order_ts": pd.to_datetime(["2024-01-01", "2024-02-01", "2024-02-15", "2024-03-01"]),
+            "amount": [10.0, 20.0, 5.0, 7.0],
+            "channel": ["web", "app", "web", "store"],
+        }
+    )
+    cu = pd.DataFrame({"customer_id": ["a", "b", "c"], "region": ["华东", "华南", "华东"]})
+    src = store.from_frames(transactions=tx, customers=cu)
+    with store.write_dataset(path, fresh=True) as con:
+        for table in ("transactions", "customers"):
+            con.register("_src", src.execute(f"select * from {table}").df())
+            con.execute(f"create table {table} as select * from _src")
+            con.unregister("_src")
+    con = store.connect(path)
+    yield con
+    con.close()
+
+
+def _count(cur):
+    return cur.execute("select count(*) from transactions").fetchone()[0]
+
+
+def test_no_filters_is_noop(dataset):
+    cur = store.cursor(dataset)
+    apply_filters(cur, Filters())
+    assert _count(cur) == 4
+
+
+@pytest.mark.parametrize(
+    "filters,expected",
+    [
+        (Filters(date_from=dt.date(2024, 2, 1)), 3),
+        (Filters(date_to=dt.date(2024, 2, 1)), 2),
+        (Filters(channels=("web",)), 2),
+        (Filters(regions=("华东",)), 3),
+        (Filters(segments=("X",), customer_ids=("b",)), 1),
+        (Filters(regions=("华东",), channels=("web",)), 1),
+    ],
+    ids=["from", "to", "channel", "region", "segment-ids", "combined"],
+)
+def test_filters(dataset, filters, expected):
+    cur = store.cursor(dataset)
+    apply_filters(cur, filters)
+    assert _count(cur) == expected
+    assert _count(store.cursor(dataset)) == 4  # other cursors unaffected
+
+
+def test_injection_in_filter_values_is_data(dataset):
+    cur = store.cursor(dataset)
+    apply_filters(cur, Filters(channels=("web'); drop table transactions; --",)))
+    assert _count(cur) == 0
+    assert _count(store.cursor(dataset)) == 4
+
+
+def test_analysis_sees_filtered_data(dataset):
+    cur = store.cursor(dataset)
+    apply_filters(cur, Filters(channels=("web",)))
+    s = customer_summary(cur).set_index("customer_id")
+    assert list(s.index) == ["a", "b"] and s.loc["a", "revenue"] == 10.0
+
+
+def test_filter_options(dataset):
+    opts = filter_options(store.cursor(dataset))
+    assert opts["channels"] == ["app", "store", "web"]
+    assert opts["regions"] == ["华东", "华南"]
+    assert opts["dates"] == [dt.date(2024, 1, 1), dt.date(2024, 3, 1)]

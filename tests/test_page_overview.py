@@ -1,0 +1,65 @@
+"""Overview page through the router: KPI cards, trend, filters, presenter mode, password."""
+
+from __future__ import annotations
+
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import APP
+
+
+def _metric(at, label):
+    return next(m for m in at.metric if m.label == label)
+
+
+def test_overview_shows_kpis(app):
+    assert app.title[0].value == "Overview"
+    labels = [m.label for m in app.metric]
+    assert labels[:7] == [
+        "Active customers",
+        "New customers",
+        "Churned customers",
+        "Revenue",
+        "ARPU",
+        "Repeat rate",
+        "Churn rate",
+    ]
+    active = float(_metric(app, "Active customers").value.replace(",", ""))
+    assert active > 0
+    assert app.get("plotly_chart")
+
+
+def test_overview_in_chinese(app):
+    app.sidebar.radio[0].set_value("zh").run()
+    assert not app.exception
+    assert app.title[0].value == "概览"
+    assert _metric(app, "活跃客户")
+
+
+def test_channel_filter_from_url_changes_numbers(app):
+    # A copied link reopens the same view: the filter comes from the query string.
+    before = _metric(app, "Revenue").value
+    channel = next(m for m in app.sidebar.multiselect if m.key == "f_channels").options[0]
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["channel"] = channel
+    at.run()
+    assert not at.exception
+    assert next(m for m in at.sidebar.multiselect if m.key == "f_channels").value == [channel]
+    assert _metric(at, "Revenue").value != before
+    assert at.query_params.get("channel") == channel
+
+
+def test_language_from_url(data_dir):
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["lang"] = "zh"
+    at.run()
+    assert not at.exception and at.title[0].value == "概览"
+
+
+def test_password_gate(data_dir, monkeypatch):
+    monkeypatch.setenv("CLM_PASSWORD", "s3cret")
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    assert not at.metric and at.text_input[0].key == "_password"
+    at.text_input[0].input("wrong").run()
+    assert at.error and not at.metric
+    at.text_input[0].input("s3cret").run()
+    assert not at.exception and at.metric
