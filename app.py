@@ -8,6 +8,9 @@ from clm_core import config, i18n, store
 from ui.auth import password_gate
 from ui.common import presenter_css, report_buttons, t
 from ui.filters import sidebar_filters
+from ui.nav import ensure_router
+
+ensure_router()
 
 st.set_page_config(page_title="CLM Lens", page_icon=":material/insights:", layout="wide")
 password_gate()

@@ -238,32 +238,21 @@ def as_date(value) -> dt.date:
 
 
 def _p_alive(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> tuple[pd.DataFrame, str]:
-    """P(alive) per customer from the summary as of ``as_of`` (inclusive).
+    """P(alive) per customer from the summary as of ``as_of`` (inclusive), in weeks.
 
-    Uses ``clm_core.clv.p_alive`` (the project's CLV model). While that module is not available
-    the BG/NBD model is fitted here with lifetimes (Fader, Hardie & Lee 2005), so churn does not
-    depend on the page being present.
+    Uses the project's CLV purchase model (``clm_core.clv.PurchaseModel``), always BG/NBD
+    (Fader, Hardie & Lee 2005): the CLV page's auto-selection also fits Pareto/NBD, which takes
+    minutes, and churn needs P(alive) at three cutoffs. Raises NotEnoughData under the CLV
+    module's data thresholds and ImportError while that module is missing.
     """
-    try:
-        from clm_core import clv
-    except ImportError:
-        clv = None
-    if clv is not None and hasattr(clv, "p_alive"):
-        df = clv.p_alive(con, as_of=as_of, period="W")
-        return df[["customer_id", "p_alive"]], "clm_core.clv"
-    from lifetimes import BetaGeoFitter
-
+    from clm_core import clv
     from clm_core.summary import customer_summary
 
     summ = customer_summary(con, as_of=as_of, period="W")
-    if (summ["frequency"] > 0).sum() < 20:
-        raise NotEnoughData("Fewer than 20 repeat customers: the BG/NBD model cannot be fitted.")
-    bg = BetaGeoFitter(penalizer_coef=0.001)
-    bg.fit(summ["frequency"], summ["recency"], summ["T"])
-    p = bg.conditional_probability_alive(summ["frequency"], summ["recency"], summ["T"])
-    return pd.DataFrame({"customer_id": summ["customer_id"], "p_alive": np.asarray(p)}), (
-        "BG/NBD (lifetimes)"
-    )
+    clv.check_enough_data(summ, as_of=as_of, what="P(alive)")
+    model = clv.PurchaseModel("bgnbd").fit(summ)
+    p = np.clip(np.asarray(model.p_alive(summ), dtype="float64"), 0.0, 1.0)
+    return pd.DataFrame({"customer_id": summ["customer_id"], "p_alive": p}), "BG/NBD"
 
 
 def point_in_time_features(
@@ -323,6 +312,8 @@ def point_in_time_features(
         try:
             pa, source = _p_alive(con, cutoff - dt.timedelta(days=1))
             frame = frame.merge(pa, on="customer_id", how="left")
+        except ImportError:
+            omitted.append(Omitted("p_alive", "the CLV module is not available"))
         except ClmError as e:
             omitted.append(Omitted("p_alive", f"CLV model unavailable: {e}"))
     else:

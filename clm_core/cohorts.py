@@ -23,10 +23,20 @@ import duckdb
 import pandas as pd
 
 from clm_core.errors import NotEnoughData, UsageError
+from clm_core.i18n import translate
 from clm_core.store import query_df, require_table
 from clm_core.summary import as_of_default
 
-__all__ = ["COHORT_COLUMNS", "UNKNOWN_CHANNEL", "cohort_table", "retention_curves"]
+__all__ = [
+    "COHORT_COLUMNS",
+    "UNKNOWN_CHANNEL",
+    "cohort_table",
+    "retention_curves",
+    "takeaway_channels",
+    "takeaway_curve",
+    "takeaway_heatmap",
+    "takeaway_ltv",
+]
 
 UNKNOWN_CHANNEL = "(unknown)"
 COHORT_COLUMNS = [
@@ -184,3 +194,117 @@ def retention_curves(table: pd.DataFrame, *, by: str | None = None) -> pd.DataFr
         }
     )
     return out.reset_index()
+
+
+# --- Takeaways shown on the page ---
+
+_UNIT = {"M": "month", "W": "week"}
+_UNITS = {"M": "months", "W": "weeks"}
+
+
+def _at(curves: pd.DataFrame, period: int, col: str):
+    row = curves[curves["period"] == period]
+    return None if row.empty else float(row[col].iloc[0])
+
+
+_METRIC_NAMES = {
+    "retention": "customer retention",
+    "revenue_retention": "revenue retention",
+    "cumulative_revenue_per_customer": "cumulative revenue per customer",
+}
+
+
+def _formatter(metric: str, money):
+    return money if metric == "cumulative_revenue_per_customer" else (lambda v: f"{v:.0%}")
+
+
+def takeaway_heatmap(
+    table: pd.DataFrame,
+    curves: pd.DataFrame,
+    *,
+    metric: str = "retention",
+    freq: str = "M",
+    money=str,
+    lang: str = "en",
+) -> str:
+    """The metric one period and six months (12 weeks) after the first purchase, on average
+    over cohorts, and the best cohort one period after."""
+    fmt = _formatter(metric, money)
+    unit = translate(_UNIT[freq], lang)
+    later = 6 if freq == "M" else 12
+    v1 = _at(curves, 1, metric)
+    p1 = table[(table["period"] == 1) & table[metric].notna()]
+    if v1 is None or p1.empty:
+        return translate("Cohorts are too young to compare yet.", lang)
+    best = p1.loc[p1[metric].idxmax()]
+    v_later = _at(curves, later, metric)
+    text = translate("On average {metric} is {v1} in {unit} 1 after the first purchase", lang)
+    text = text.format(metric=translate(_METRIC_NAMES[metric], lang), v1=fmt(v1), unit=unit)
+    if v_later is not None:
+        text += translate(" and {v} in {unit} {p}", lang).format(v=fmt(v_later), unit=unit, p=later)
+    label = best["cohort"].strftime("%Y-%m" if freq == "M" else "%Y-%m-%d")
+    return text + translate("; best cohort in {unit} 1: {c} ({v}).", lang).format(
+        unit=unit, c=label, v=fmt(best[metric])
+    )
+
+
+def takeaway_curve(
+    curves: pd.DataFrame, *, metric: str = "retention", freq: str = "M", money=str, lang: str = "en"
+) -> str:
+    """Where the average curve goes: LTV growth, or how fast retention still falls."""
+    if metric == "cumulative_revenue_per_customer":
+        return takeaway_ltv(curves, freq=freq, money=money, lang=lang)
+    base = curves[(curves["period"] >= 1) & curves[metric].notna()]
+    base = base[base["customers_base"] >= curves["customers_base"].iloc[0] / 2]
+    if len(base) < 2:
+        return translate("Cohorts are too young to show a curve yet.", lang)
+    first, last = base.iloc[0], base.iloc[-1]
+    tail = base.iloc[-4:]
+    slope = (tail[metric].iloc[0] - tail[metric].iloc[-1]) / max(len(tail) - 1, 1)
+    return translate(
+        "The average curve goes from {a} in {unit} 1 to {b} in {unit} {p}, still losing "
+        "{d} points per {unit} at the end.",
+        lang,
+    ).format(
+        a=f"{first[metric]:.0%}",
+        b=f"{last[metric]:.0%}",
+        unit=translate(_UNIT[freq], lang),
+        p=int(last["period"]),
+        d=f"{slope * 100:.1f}",
+    )
+
+
+def takeaway_ltv(curves: pd.DataFrame, *, freq: str = "M", money=str, lang: str = "en") -> str:
+    """Cumulative revenue per customer at the latest period most cohorts have reached."""
+    base = curves[curves["customers_base"] >= curves["customers_base"].iloc[0] / 2]
+    p = int(base["period"].max())
+    v = _at(curves, p, "cumulative_revenue_per_customer")
+    v0 = _at(curves, 0, "cumulative_revenue_per_customer")
+    ratio = f"{v / v0:.1f}" if v0 else "n/a"
+    return translate(
+        "After {p} {units} a customer has brought {v} on average, {x} times their first {unit}.",
+        lang,
+    ).format(
+        p=p,
+        unit=translate(_UNIT[freq], lang),
+        units=translate(_UNITS[freq], lang),
+        v=money(v),
+        x=ratio,
+    )
+
+
+def takeaway_channels(
+    curves_by: pd.DataFrame, *, freq: str = "M", money=str, lang: str = "en"
+) -> str:
+    """Highest and lowest revenue per customer by channel at a period every channel reached."""
+    reach = curves_by.groupby("channel")["period"].max()
+    if len(reach) < 2:
+        return translate("Only one acquisition channel.", lang)
+    p = int(min(reach.min(), 12 if freq == "M" else 26))
+    at = curves_by[curves_by["period"] == p].set_index("channel")["cumulative_revenue_per_customer"]
+    hi, lo = at.idxmax(), at.idxmin()
+    return translate(
+        "After {p} {units}, {hi} customers have brought {vhi} each, {lo} customers {vlo}.", lang
+    ).format(
+        p=p, units=translate(_UNITS[freq], lang), hi=hi, vhi=money(at[hi]), lo=lo, vlo=money(at[lo])
+    )

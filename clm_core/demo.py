@@ -70,7 +70,15 @@ CHANNELS: dict[str, dict[str, float]] = {
     "affiliate": dict(share=0.13, cac=60, rate=0.75, dropout=1.30, spend=0.90, sensitive=0.55, prospect=0.18),
 }  # fmt: skip
 
-REGIONS = {"华东": 0.32, "华南": 0.22, "华北": 0.17, "华中": 0.10, "西南": 0.10, "西北": 0.05, "东北": 0.04}
+REGIONS = {
+    "华东": 0.32,
+    "华南": 0.22,
+    "华北": 0.17,
+    "华中": 0.10,
+    "西南": 0.10,
+    "西北": 0.05,
+    "东北": 0.04,
+}
 OWNERS = {
     "华东": ["陈思远", "王晓梅"],
     "华南": ["林嘉豪", "黄诗婷"],
@@ -139,7 +147,15 @@ _GIVEN = [
     ("梓", "zi"), ("一", "yi"), ("佳", "jia"), ("俊", "jun"), ("思", "si"), ("雨", "yu"),
     ("嘉", "jia"), ("晓", "xiao"), ("志", "zhi"), ("海", "hai"), ("红", "hong"), ("丹", "dan"),
 ]  # fmt: skip
-_MAIL_DOMAINS = ["qq.com", "163.com", "126.com", "gmail.com", "outlook.com", "sina.com", "foxmail.com"]
+_MAIL_DOMAINS = [
+    "qq.com",
+    "163.com",
+    "126.com",
+    "gmail.com",
+    "outlook.com",
+    "sina.com",
+    "foxmail.com",
+]
 _PHONE_PREFIXES = [
     "130", "131", "132", "135", "136", "137", "138", "139", "150", "151", "152", "155",
     "158", "159", "176", "177", "180", "181", "185", "186", "187", "188", "189", "199",
@@ -167,7 +183,11 @@ _PRAISE = [
     "Easy returns, will shop again.",
 ]
 _NEUTRAL = ["还可以，价格有点贵。", "一般般，活动多的时候再买。", "OK overall, app is a bit slow."]
-_DETRACT = ["最近体验越来越差。", "价格涨了，质量却下降了。", "Too many problems lately, switching shops."]
+_DETRACT = [
+    "最近体验越来越差。",
+    "价格涨了，质量却下降了。",
+    "Too many problems lately, switching shops.",
+]
 
 # Hour-of-day weights for online orders (lunch and evening peaks); stores open 10:00-22:00.
 _HOUR_WEIGHTS = np.array(
@@ -374,12 +394,19 @@ class _Chunk:
         def accept(i, t):
             acc = self.accept_season[np.minimum(t.astype(int), _N_DAYS - 1)]
             row = b[i]
-            dec = np.where(self.decliner[row], np.exp(-(t - self.t0[row]) / self.decline_tau[row]), 1.0)
+            dec = np.where(
+                self.decliner[row], np.exp(-(t - self.t0[row]) / self.decline_tau[row]), 1.0
+            )
             return acc * dec
 
         jmax = rng.geometric(self.dropout[b]) - 1
         i, t, cut = _stream(
-            rng, self.t0[b], np.full(b.size, float(_N_DAYS)), self.rate[b] * self.season_boost, jmax, accept
+            rng,
+            self.t0[b],
+            np.full(b.size, float(_N_DAYS)),
+            self.rate[b] * self.season_boost,
+            jmax,
+            accept,
         )
         last = _last_per_row(b.size, i, t, self.t0[b])
         self.death = np.full(n, np.inf)
@@ -426,7 +453,12 @@ class _Chunk:
         frames = []
         for camp in CAMPAIGNS:
             sent0 = _day(camp["sent"])
-            last = _last_per_row(self.n, self.p_idx, np.where(self.p_t < sent0, self.p_t, -np.inf), np.full(self.n, -np.inf))
+            last = _last_per_row(
+                self.n,
+                self.p_idx,
+                np.where(self.p_t < sent0, self.p_t, -np.inf),
+                np.full(self.n, -np.inf),
+            )
             lapse = sent0 - last
             lo, hi = camp["lapse"]
             elig = np.flatnonzero((lapse >= lo) & (lapse <= hi))
@@ -434,7 +466,11 @@ class _Chunk:
                 continue
             names = list(camp["variants"])
             variant = rng.integers(0, len(names), elig.size)
-            sent = sent0 + rng.integers(0, camp["days"], elig.size) + (9 + rng.random(elig.size) * 9) / 24
+            sent = (
+                sent0
+                + rng.integers(0, camp["days"], elig.size)
+                + (9 + rng.random(elig.size) * 9) / 24
+            )
             channel = np.array([camp["variants"][v][0] or "" for v in names], dtype=object)[variant]
             cost = np.array([camp["variants"][v][1] for v in names])[variant]
             p_conv = np.array([camp["variants"][v][2] for v in names])[variant]
@@ -444,7 +480,11 @@ class _Chunk:
             pos = np.full(self.n, -1)
             pos[elig] = np.arange(elig.size)
             k = pos[self.p_idx]
-            inside = (k >= 0) & (self.p_t >= np.where(k >= 0, sent[k], 0)) & (self.p_t < np.where(k >= 0, end[k], 0))
+            inside = (
+                (k >= 0)
+                & (self.p_t >= np.where(k >= 0, sent[k], 0))
+                & (self.p_t < np.where(k >= 0, end[k], 0))
+            )
             drop = inside & ~converted[np.maximum(k, 0)]
             has = np.zeros(elig.size, bool)
             has[k[inside & ~drop]] = True
@@ -453,11 +493,15 @@ class _Chunk:
             need = np.flatnonzero(converted & ~has)
             t_buy = sent[need] + _CONVERSION_DAYS * rng.beta(1.0, 3.0, need.size) * 0.999
             c_buy = np.where(
-                rng.random(need.size) < 0.75, self.pref_channel[elig[need]], _pick(rng, ORDER_CHANNELS, need.size)
+                rng.random(need.size) < 0.75,
+                self.pref_channel[elig[need]],
+                _pick(rng, ORDER_CHANNELS, need.size),
             )
             # Some converted customers are really won back: a new buying spell follows.
             spell = need[rng.random(need.size) < 0.5]
-            s_idx, s_t, s_death = self._follow_on(elig[spell], np.minimum(sent[spell] + _CONVERSION_DAYS, _N_DAYS))
+            s_idx, s_t, s_death = self._follow_on(
+                elig[spell], np.minimum(sent[spell] + _CONVERSION_DAYS, _N_DAYS)
+            )
             s_t, s_chan = self._timed(s_idx, s_t)
             self.death[elig[spell]] = s_death
             self.p_idx = np.concatenate([self.p_idx, elig[need], s_idx])
@@ -478,7 +522,18 @@ class _Chunk:
                 )
             )
         if not frames:
-            return pd.DataFrame(columns=["cidx", "campaign", "variant", "sent_ts", "channel", "cost", "converted", "window_end"])
+            return pd.DataFrame(
+                columns=[
+                    "cidx",
+                    "campaign",
+                    "variant",
+                    "sent_ts",
+                    "channel",
+                    "cost",
+                    "converted",
+                    "window_end",
+                ]
+            )
         return pd.concat(frames, ignore_index=True)
 
     # ---- transactions -----------------------------------------------------------------
@@ -488,7 +543,11 @@ class _Chunk:
         idx, t, chan = self.p_idx[ok], self.p_t[ok], self.p_chan[ok]
         m = idx.size
         cats = list(CATEGORIES)
-        cat = np.where(rng.random(m) < 0.65, self.pref_category[idx], _pick(rng, {k: v[0] for k, v in CATEGORIES.items()}, m))
+        cat = np.where(
+            rng.random(m) < 0.65,
+            self.pref_category[idx],
+            _pick(rng, {k: v[0] for k, v in CATEGORIES.items()}, m),
+        )
         price_mult = np.array([CATEGORIES[c][1] for c in cats])[cat]
         products = [p for c in cats for p in CATEGORIES[c][3]]
         first = np.cumsum([0] + [len(CATEGORIES[c][3]) for c in cats])[:-1]
@@ -540,14 +599,15 @@ class _Chunk:
         rng, n = self.rng, self.n
         names = ["visit", "signup", "add_to_cart", "purchase", "login"]
         chans = list(ORDER_CHANNELS)
-        online = [chans.index(c) for c in _FUNNEL_EXTRA]
         parts: list[tuple[np.ndarray, np.ndarray, int | np.ndarray, np.ndarray]] = []
 
         def add(who, t, name, chan):
             parts.append((np.asarray(who), np.asarray(t, float), name, np.asarray(chan)))
 
         # Signup funnel: a visit minutes before signing up, on the preferred online channel.
-        sign_chan = np.where(self.pref_channel == chans.index("store"), chans.index("web"), self.pref_channel)
+        sign_chan = np.where(
+            self.pref_channel == chans.index("store"), chans.index("web"), self.pref_channel
+        )
         everyone = np.arange(n)
         add(everyone, self.signup - rng.uniform(1, 25, n) / 1440, 0, sign_chan)
         add(everyone, self.signup, 1, sign_chan)
@@ -565,7 +625,14 @@ class _Chunk:
             k = rng.poisson(lam)
             rep = np.repeat(np.arange(who.size), k)
             w = who[rep]
-            s = np.maximum(t[rep] - rng.uniform(0, 21, rep.size), self.signup[w] + 0.01)
+            s = t[rep] - rng.uniform(0, 21, rep.size)
+            # sessions that would fall before signup happen between signup and the purchase
+            early = s <= self.signup[w]
+            s = np.where(
+                early,
+                self.signup[w] + rng.uniform(0.05, 0.95, rep.size) * (t[rep] - self.signup[w]),
+                s,
+            )
             add(w, s, 0, ch[rep])
             if with_cart:
                 add(w, s + rng.uniform(1, 20, rep.size) / 1440, 2, ch[rep])
@@ -588,7 +655,9 @@ class _Chunk:
                 ramp = np.clip((end[i] - tt) / 90.0, 0.05, 1.0)
                 return np.where(died[i], np.where(tt > end[i], 0.1, ramp), 1.0)
 
-            i, tt, _ = _stream(rng, start, np.minimum(stop, _N_DAYS), rate, np.full(who.size, 1 << 40), fade)
+            i, tt, _ = _stream(
+                rng, start, np.minimum(stop, _N_DAYS), rate, np.full(who.size, 1 << 40), fade
+            )
             c = sign_chan[who[i]]
             add(who[i], tt, 4, c)
 
@@ -642,11 +711,20 @@ class _Chunk:
         c = rng.random(b.size) < p_c
         lo = self.t0[b][c]
         hi = np.where(churned[c], self.death[b][c], _N_DAYS)
-        c_t = np.where(churned[c], np.maximum(hi - rng.uniform(0, 40, c.sum()), lo), lo + rng.random(c.sum()) * (hi - lo))
+        c_t = np.where(
+            churned[c],
+            np.maximum(hi - rng.uniform(0, 40, c.sum()), lo),
+            lo + rng.random(c.sum()) * (hi - lo),
+        )
         c_t = _time_of_day(rng, c_t, np.zeros(c_t.size, bool))
-        c_score = np.where(
-            churned[c], rng.choice(5, c.sum(), p=[0.35, 0.3, 0.2, 0.1, 0.05]), rng.choice(5, c.sum(), p=[0.1, 0.15, 0.25, 0.3, 0.2])
-        ) + 1.0
+        c_score = (
+            np.where(
+                churned[c],
+                rng.choice(5, c.sum(), p=[0.35, 0.3, 0.2, 0.1, 0.05]),
+                rng.choice(5, c.sum(), p=[0.1, 0.15, 0.25, 0.3, 0.2]),
+            )
+            + 1.0
+        )
         c_text = np.array(_COMPLAINTS, dtype=object)[rng.integers(0, len(_COMPLAINTS), c.sum())]
         # NPS surveys: a quarter of buyers answer one; future churners score lower.
         s = rng.random(b.size) < 0.25
@@ -666,8 +744,12 @@ class _Chunk:
         df = pd.DataFrame(
             {
                 "cidx": np.concatenate([b[c], b[s]]) + self.offset + 1,
-                "created_ts": _to_ts(np.concatenate([c_t, _time_of_day(rng, s_t, np.zeros(s_t.size, bool))])),
-                "kind": _cat(np.r_[np.zeros(c.sum(), int), np.ones(s.sum(), int)], ["complaint", "survey"]),
+                "created_ts": _to_ts(
+                    np.concatenate([c_t, _time_of_day(rng, s_t, np.zeros(s_t.size, bool))])
+                ),
+                "kind": _cat(
+                    np.r_[np.zeros(c.sum(), int), np.ones(s.sum(), int)], ["complaint", "survey"]
+                ),
                 "score": np.concatenate([c_score, s_score]),
                 "text": np.concatenate([c_text, s_text]),
             }
@@ -722,10 +804,26 @@ def build_demo(path: str | os.PathLike, *, customers: int = 20_000, seed: int = 
             visitor_offset += ch.n_visitors
             fb = ch.feedback()
             _insert(con, "customers", cust, {"customer_id": cust_id})
-            _insert(con, "transactions", tx, {"customer_id": cust_id, "order_id": "'O' || lpad(cast(order_no as varchar), 9, '0')"})
-            _insert(con, "events", ev, {"customer_id": f"case when visitor then {visitor_id} else {cust_id} end"})
+            _insert(
+                con,
+                "transactions",
+                tx,
+                {
+                    "customer_id": cust_id,
+                    "order_id": "'O' || lpad(cast(order_no as varchar), 9, '0')",
+                },
+            )
+            _insert(
+                con,
+                "events",
+                ev,
+                {"customer_id": f"case when visitor then {visitor_id} else {cust_id} end"},
+            )
             con.register("_camp", pa.Table.from_pandas(camp, preserve_index=False))
-            con.register("_tx", pa.Table.from_pandas(tx[["cidx", "order_ts", "amount"]], preserve_index=False))
+            con.register(
+                "_tx",
+                pa.Table.from_pandas(tx[["cidx", "order_ts", "amount"]], preserve_index=False),
+            )
             # Outcome revenue = what the customer really spent in the 30-day window.
             con.execute(
                 f"""
@@ -744,7 +842,11 @@ def build_demo(path: str | os.PathLike, *, customers: int = 20_000, seed: int = 
             _insert(con, "feedback", fb, {"customer_id": cust_id})
         store.set_setting(con, "currency", "CNY")
         store.set_setting(con, "dataset_kind", "demo")
-        store.set_setting(con, "demo", {"customers": customers, "seed": seed, "history": [HISTORY_START, HISTORY_END]})
+        store.set_setting(
+            con,
+            "demo",
+            {"customers": customers, "seed": seed, "history": [HISTORY_START, HISTORY_END]},
+        )
         if dup_pairs:
             pairs = np.concatenate(dup_pairs)
             store.set_setting(
@@ -752,7 +854,10 @@ def build_demo(path: str | os.PathLike, *, customers: int = 20_000, seed: int = 
                 "demo_planted_duplicates",
                 [[f"C{a:0{width}d}", f"C{b:0{width}d}"] for a, b in pairs.tolist()],
             )
-        counts = {t: con.execute(f"select count(*) from {store.quote_ident(t)}").fetchone()[0] for t in SCHEMAS}
+        counts = {
+            t: con.execute(f"select count(*) from {store.quote_ident(t)}").fetchone()[0]
+            for t in SCHEMAS
+        }
     counts["seconds"] = round(time.perf_counter() - began, 2)
     return counts
 
@@ -795,10 +900,21 @@ def build_cdnow(path: str | os.PathLike) -> dict:
         schema = SCHEMAS["transactions"]
         cols = ", ".join(f"{store.quote_ident(c)} {t}" for c, t in schema.items())
         con.execute(f"create table transactions ({cols})")
-        _insert(con, "transactions", frame[["customer_id", "order_ts", "amount", "quantity"]].assign(
-            order_id=None, product=None, category=None, channel=None, discount=None
-        ), {})
+        _insert(
+            con,
+            "transactions",
+            frame[["customer_id", "order_ts", "amount", "quantity"]].assign(
+                order_id=None, product=None, category=None, channel=None, discount=None
+            ),
+            {},
+        )
         store.set_setting(con, "currency", "USD")
         store.set_setting(con, "dataset_kind", "cdnow")
-        n_tx, n_cust = con.execute("select count(*), count(distinct customer_id) from transactions").fetchone()
-    return {"transactions": n_tx, "customers": n_cust, "seconds": round(time.perf_counter() - began, 2)}
+        n_tx, n_cust = con.execute(
+            "select count(*), count(distinct customer_id) from transactions"
+        ).fetchone()
+    return {
+        "transactions": n_tx,
+        "customers": n_cust,
+        "seconds": round(time.perf_counter() - began, 2),
+    }

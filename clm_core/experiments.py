@@ -52,7 +52,11 @@ from clm_core.i18n import translate
 from clm_core.store import has_table, query_df, require_table
 
 __all__ = [
+    "CHANNEL_COLUMNS",
+    "COMPARISON_COLUMNS",
     "CONTROL_NAMES",
+    "PLAN_COLUMNS",
+    "VARIANT_COLUMNS",
     "SRM_THRESHOLD",
     "CampaignResult",
     "SampleSize",
@@ -61,6 +65,8 @@ __all__ = [
     "campaign_customers",
     "campaign_names",
     "campaign_overview",
+    "campaign_variants",
+    "labelled",
     "channel_efficacy",
     "channel_takeaway",
     "conversion_takeaway",
@@ -74,6 +80,7 @@ __all__ = [
     "sample_size",
     "sample_size_curve",
     "sample_size_takeaway",
+    "srm_takeaway",
     "value_effect",
     "value_takeaway",
     "verdict",
@@ -179,6 +186,18 @@ def campaign_overview(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     return df
 
 
+def campaign_variants(con: duckdb.DuckDBPyConnection, *, campaign: str) -> list[str]:
+    """The variants of a campaign: the detected control first, then the others by name."""
+    require_table(con, "campaigns", FEATURE)
+    rows = con.execute(
+        "select distinct variant from campaigns where campaign = $campaign and variant is not null",
+        {"campaign": campaign},
+    ).fetchall()
+    names = sorted(str(r[0]) for r in rows)
+    ctrl = detect_control(names)
+    return ([ctrl] if ctrl else []) + [v for v in names if v != ctrl]
+
+
 def _as_of(con: duckdb.DuckDBPyConnection, as_of) -> pd.Timestamp:
     if as_of is not None:
         return pd.Timestamp(as_of)
@@ -242,6 +261,68 @@ def campaign_customers(
 ) -> pd.DataFrame:
     """One row per customer of a campaign: variant, sent_ts, channel, cost, converted (0/1), revenue."""
     return _load_customers(con, campaign, window_days).frame
+
+
+# Column labels for the tables shown on the page (machine names stay in the downloads).
+VARIANT_COLUMNS = {
+    "variant": "Variant",
+    "customers": "Customers",
+    "conversions": "Conversions",
+    "rate": "Conversion rate (%)",
+    "ci_low": "95% CI low (%)",
+    "ci_high": "95% CI high (%)",
+    "revenue_per_customer": "Revenue per customer",
+    "cost": "Cost",
+    "channel": "Channel",
+}
+COMPARISON_COLUMNS = {
+    "variant": "Variant",
+    "uplift_abs": "Uplift (pts)",
+    "uplift_ci_low": "CI low (pts)",
+    "uplift_ci_high": "CI high (pts)",
+    "uplift_rel": "Relative uplift (%)",
+    "p_value": "p-value",
+    "rpc_diff": "Revenue per customer vs control",
+    "incremental_revenue": "Incremental revenue",
+    "cost": "Cost",
+    "roi": "ROI (%)",
+}
+CHANNEL_COLUMNS = {
+    "channel": "Channel",
+    "contacts": "Contacts",
+    "responses": "Responses",
+    "response_rate": "Response rate (%)",
+    "cost_per_response": "Cost per response",
+    "revenue_per_contact": "Revenue per contact",
+    "roi": "ROI (%)",
+}
+PLAN_COLUMNS = {
+    "customer_id": "Customer",
+    "churn_probability": "Churn probability (%)",
+    "clv": "CLV",
+    "intervention": "Intervention",
+    "cost": "Cost",
+    "expected_saved_value": "Expected saved value",
+    "expected_net_value": "Expected net value",
+    "roi": "ROI (%)",
+}
+_PERCENT = {
+    "rate", "ci_low", "ci_high", "uplift_abs", "uplift_ci_low", "uplift_ci_high", "uplift_rel",
+    "response_rate", "roi", "churn_probability",
+}  # fmt: skip
+
+
+def labelled(df: pd.DataFrame, columns: dict[str, str], lang: str = "en") -> pd.DataFrame:
+    """The chosen columns with translated headers; shares shown x100 (percent or points)."""
+    out = df[[c for c in columns if c in df.columns]].copy()
+    for c in out.columns:
+        if c in _PERCENT:
+            out[c] = (out[c].astype(float) * 100).round(2)
+        elif pd.api.types.is_float_dtype(out[c]):
+            out[c] = out[c].round(4 if c == "p_value" else 2)
+        elif c == "intervention":
+            out[c] = out[c].map(lambda v: translate(str(v), lang))
+    return out.rename(columns={c: translate(columns[c], lang) for c in out.columns})
 
 
 # ----------------------------------------------------------------------------- control / names
@@ -642,6 +723,26 @@ def verdicts(result: CampaignResult, lang: str = "en") -> list[str]:
     return [_sentence(result, v, lang) + _end(lang) for v in order["variant"]]
 
 
+def srm_takeaway(result: CampaignResult, lang: str = "en") -> str:
+    """Whether the variants got the intended number of customers (chi-square goodness of fit)."""
+    if not result.srm_mismatch:
+        return translate(
+            "The split matches the plan (chi-square {p}): no sign of an assignment problem.", lang
+        ).format(p=_p(result.srm_p_value))
+    gap = result.variants["customers"].to_numpy() - np.asarray(result.srm_expected)
+    i = int(np.abs(gap).argmax())
+    return translate(
+        "Sample ratio mismatch ({p}): {variant} has {n} customers where {expected} were "
+        "intended. Check how customers were assigned before trusting the result.",
+        lang,
+    ).format(
+        p=_p(result.srm_p_value),
+        variant=display_variant(result.variants["variant"].iloc[i]),
+        n=f"{int(result.variants['customers'].iloc[i]):,}",
+        expected=f"{result.srm_expected[i]:,.0f}",
+    )
+
+
 def conversion_takeaway(result: CampaignResult, lang: str = "en") -> str:
     v = result.variants
     top = v.sort_values("rate", ascending=False).iloc[0]
@@ -866,15 +967,16 @@ def retention_takeaway(curves: pd.DataFrame, kind: str, lang: str = "en") -> str
     month = int(sub.groupby("group")["month"].max().min())
     at = sub[sub["month"] == month].sort_values("share", ascending=False)
     hi, lo = at.iloc[0], at.iloc[-1]
+    name = (lambda g: translate(g, lang)) if kind == "conversion" else display_variant
     return translate(
         "{months} months after the campaign, {hi_share} of {hi} customers were still buying vs "
         "{lo_share} of {lo}.",
         lang,
     ).format(
         months=month,
-        hi=translate(display_variant(hi.group), lang),
+        hi=name(hi.group),
         hi_share=f"{hi.share * 100:.1f}%",
-        lo=translate(display_variant(lo.group), lang),
+        lo=name(lo.group),
         lo_share=f"{lo.share * 100:.1f}%",
     )
 
@@ -884,12 +986,17 @@ class ValueEffect:
     """Mean value metrics per variant after the campaign and their difference vs control.
 
     ``source`` is "clv" (P(alive) and predicted CLV from clm_core.clv) or "fallback" (share
-    active in the last 90 days and revenue since the send, from transactions).
+    active in the last 90 days and revenue since the send, from transactions). ``note`` is an
+    English template with a ``{reason}`` slot; :meth:`note_text` translates and fills it.
     """
 
     source: str
     note: str
     table: pd.DataFrame
+    reason: str = ""
+
+    def note_text(self, lang: str = "en") -> str:
+        return translate(self.note, lang).format(reason=translate(self.reason, lang))
 
 
 _FALLBACK_SQL = """
@@ -935,6 +1042,7 @@ def value_effect(
     ctrl = detect_control(sorted(df["variant"].unique()), control)
     if ctrl is None:
         raise UsageError(f"No control variant found in campaign {campaign!r}.")
+    reason = ""
     try:
         metrics = _clv_metrics(con, None if as_of is None else pd.Timestamp(as_of).date(), period)
         source, note = "clv", "P(alive) and predicted CLV from the customer value model."
@@ -945,9 +1053,8 @@ def value_effect(
         source = "fallback"
         reason = str(e).splitlines()[0] if isinstance(e, ClmError) else "not available"
         note = (
-            "Customer value model unavailable ("
-            + reason
-            + "): showing the share active in the last 90 days and revenue since the send instead."
+            "Customer value model unavailable ({reason}): showing the share active in the last "
+            "90 days and revenue since the send instead."
         )
         names = {"active_90d": "Active in last 90 days", "revenue_after": "Revenue since the send"}
     df = df.merge(metrics, on="customer_id", how="inner")
@@ -981,12 +1088,13 @@ def value_effect(
     table = pd.DataFrame(rows)
     table["order"] = ~table["is_control"]
     table = table.sort_values(["metric", "order", "variant"]).drop(columns="order")
-    return ValueEffect(source, note, table.reset_index(drop=True))
+    return ValueEffect(source, note, table.reset_index(drop=True), reason)
 
 
-def value_takeaway(effect: ValueEffect, currency: str = "USD", lang: str = "en") -> str:
+def value_takeaway(
+    effect: ValueEffect, metric: str, currency: str = "USD", lang: str = "en"
+) -> str:
     t = effect.table
-    metric = t["metric"].iloc[0]
     sub = t[(t["metric"] == metric) & ~t["is_control"]]
     if sub.empty:
         return translate("No treatment to compare.", lang)
@@ -994,7 +1102,9 @@ def value_takeaway(effect: ValueEffect, currency: str = "USD", lang: str = "en")
     is_money = metric in ("Predicted CLV", "Revenue since the send")
 
     def fmt(x: float) -> str:
-        return fmt_money(x, currency, lang) if is_money else f"{x * 100:+.1f} pts"
+        if is_money:
+            return ("+" if x > 0 else "") + fmt_money(x, currency, lang)
+        return f"{x * 100:+.1f} " + translate("pts", lang)
 
     return translate("{metric}: {treatment} {diff} vs control [{low}, {high}], {p}.", lang).format(
         metric=translate(metric, lang),

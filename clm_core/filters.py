@@ -126,4 +126,3 @@ def filter_options(cur: duckdb.DuckDBPyConnection) -> dict[str, list]:
             ).fetchall()
         ]
     return out
-

@@ -29,6 +29,7 @@ import duckdb
 import pandas as pd
 
 from clm_core.errors import NotEnoughData, UsageError
+from clm_core.i18n import translate
 from clm_core.store import query_df, require_table
 from clm_core.summary import as_of_default
 
@@ -41,7 +42,13 @@ __all__ = [
     "event_names",
     "next_purchase_gaps",
     "next_purchase_histogram",
+    "purchase_label",
     "repeat_purchase_funnel",
+    "takeaway_breakdown",
+    "takeaway_funnel",
+    "takeaway_gaps",
+    "takeaway_repeat",
+    "transition_labels",
 ]
 
 ORDERS = ("strict", "any")
@@ -162,7 +169,9 @@ def event_funnel(
     group_expr, join_customers = "'All'", ""
     if breakdown is not None:
         if breakdown not in BREAKDOWNS:
-            raise UsageError(f"breakdown must be one of {', '.join(BREAKDOWNS)}, not {breakdown!r}.")
+            raise UsageError(
+                f"breakdown must be one of {', '.join(BREAKDOWNS)}, not {breakdown!r}."
+            )
         table, group_expr = BREAKDOWNS[breakdown]
         require_table(con, table, f"a funnel breakdown by {breakdown}")
         if table == "customers":
@@ -201,7 +210,9 @@ def event_funnel(
     group by 1 order by c1 desc, grp
     """
     start_ts = pd.Timestamp(start) if start is not None else pd.Timestamp("1900-01-01")
-    stop_ts = pd.Timestamp(end) + pd.Timedelta(days=1) if end is not None else pd.Timestamp("2200-01-01")
+    stop_ts = (
+        pd.Timestamp(end) + pd.Timedelta(days=1) if end is not None else pd.Timestamp("2200-01-01")
+    )
     params = {
         "steps": list(steps),
         "window_s": float(window_days) * 86400.0,
@@ -402,3 +413,105 @@ def next_purchase_histogram(
     for col in ("from_purchase", "bin_start", "customers"):
         df[col] = df[col].astype("int64")
     return df
+
+
+# --- Labels and takeaways shown on the page ---
+
+
+def purchase_label(n: int, lang: str = "en") -> str:
+    """ "2nd purchase" / "第2次购买"."""
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return translate("{ordinal} purchase", lang).format(ordinal=f"{n}{suffix}", n=n)
+
+
+def takeaway_funnel(funnel: pd.DataFrame, lang: str = "en") -> str:
+    """End-to-end conversion and the step that loses the most customers (one group)."""
+    first, last = funnel.iloc[0], funnel.iloc[-1]
+    if not first["customers"]:
+        return translate("Nobody started this funnel in the chosen period.", lang)
+    worst = funnel.iloc[1:].loc[funnel["drop_off"].iloc[1:].idxmax()]
+    prev = funnel.loc[funnel["step"] == worst["step"] - 1].iloc[0]
+    return translate(
+        "{overall} of the {n} customers who did {first} went on to {last}; the biggest loss is "
+        "from {a} to {b} ({lost} customers, {conv} went on).",
+        lang,
+    ).format(
+        overall=f"{last['overall_conversion']:.1%}",
+        n=f"{int(first['customers']):,}",
+        first=first["event"],
+        last=last["event"],
+        a=prev["event"],
+        b=worst["event"],
+        lost=f"{int(worst['drop_off']):,}",
+        conv=f"{worst['step_conversion']:.0%}",
+    )
+
+
+def takeaway_breakdown(
+    funnel: pd.DataFrame, by: str, lang: str = "en", min_customers: int = 30
+) -> str:
+    """Best and worst group by end-to-end conversion (groups with at least ``min_customers``)."""
+    last_step = funnel["step"].max()
+    ends = funnel[(funnel["step"] == last_step)].set_index(by)
+    starts = funnel[funnel["step"] == 1].set_index(by)["customers"]
+    ends = ends[starts.reindex(ends.index) >= min_customers]
+    if len(ends) < 2:
+        return translate("Too few customers per group to compare.", lang)
+    best, worst = ends["overall_conversion"].idxmax(), ends["overall_conversion"].idxmin()
+    return translate(
+        "Best {by}: {best} converts {b} end to end; worst: {worst} at {w}.", lang
+    ).format(
+        by=translate(by.replace("_", " "), lang),
+        best=best,
+        b=f"{ends.loc[best, 'overall_conversion']:.1%}",
+        worst=worst,
+        w=f"{ends.loc[worst, 'overall_conversion']:.1%}",
+    )
+
+
+def takeaway_repeat(funnel: pd.DataFrame, lang: str = "en") -> str:
+    """Share of buyers who came back for a second purchase and how long that took."""
+    rows = funnel.set_index("purchase")
+    if len(rows) < 2:
+        return translate("Only one purchase step chosen.", lang)
+    second = rows.iloc[1]
+    last = rows.iloc[-1]
+    return translate(
+        "{share} of {n} buyers made a {second}, after a median {days} days; {last_share} "
+        "reached the {last}.",
+        lang,
+    ).format(
+        share=f"{second['overall_conversion']:.0%}",
+        n=f"{int(rows.iloc[0]['customers']):,}",
+        second=purchase_label(int(rows.index[1]), lang),
+        days=f"{second['median_days_from_previous']:.0f}",
+        last_share=f"{last['overall_conversion']:.0%}",
+        last=purchase_label(int(rows.index[-1]), lang),
+    )
+
+
+def takeaway_gaps(gaps: pd.DataFrame, lang: str = "en") -> str:
+    """How quickly the second purchase comes and whether later purchases come faster."""
+    if gaps.empty:
+        return translate("No repeat purchases yet.", lang)
+    first = gaps.iloc[0]
+    text = translate(
+        "Half of second purchases come within {median} days of the first, 90% within {p90}.",
+        lang,
+    ).format(median=f"{first['median']:.0f}", p90=f"{first['p90']:.0f}")
+    if len(gaps) > 1:
+        later = gaps.iloc[-1]
+        text += " " + translate(
+            "After the {n}, the median gap to the next one is {median} days.", lang
+        ).format(
+            n=purchase_label(int(later["from_purchase"]), lang), median=f"{later['median']:.0f}"
+        )
+    return text
+
+
+def transition_labels(gaps: pd.DataFrame, lang: str = "en") -> dict[int, str]:
+    """Legend labels "1st purchase → 2nd purchase" for each ``from_purchase`` in ``gaps``."""
+    return {
+        int(k): f"{purchase_label(int(k), lang)} → {purchase_label(int(k) + 1, lang)}"
+        for k in sorted(gaps["from_purchase"].unique())
+    }

@@ -14,12 +14,13 @@ budget left over greedily by ROI. lambda acts as a raised ROI bar: under a tight
 higher-ROI actions win.
 
 Inputs: P(churn) and CLV come from ``clm_core.churn.watchlist`` when that module is available and
-works. Otherwise a documented fallback is used and reported (``Targets.source == "fallback"``):
-risk = 1 - exp(-days since last purchase / the customer's usual gap between purchases) (the
-chance, for a steady Poisson buyer, of a silence this long; the dataset's median gap stands in for
-one-time buyers) and value = historic revenue per year of tenure (tenure counted as at least one
-year). Success rates default to past campaigns' measured uplift where a campaign variant matches
-an intervention (by name or channel), otherwise to the assumptions in
+works. Otherwise a documented fallback is used and reported (``Targets.source == "fallback"``),
+for customers with a purchase in the last 365 days: risk = 1 - exp(-days since last purchase /
+the customer's usual gap between purchases), i.e. one minus the chance that a steady (Poisson)
+buyer with that gap stays silent this long (the dataset's median gap stands in for one-time
+buyers); value = historic revenue per year of tenure (tenure counted as at least one year).
+Success rates default to past campaigns' measured uplift where a campaign variant matches an
+intervention (by name or channel), otherwise to the assumptions in
 :data:`DEFAULT_INTERVENTIONS`; every rate and cost is editable.
 """
 
@@ -51,6 +52,7 @@ __all__ = [
 ]
 
 DEFAULT_MIN_ROI = 2.0  # 200%
+ACTIVE_DAYS = 365  # fallback targets: customers with a purchase in this many days
 
 # Assumed success rate (share of would-be churners kept) and cost per customer, in the
 # dataset's currency. Replaced by measured values when a past campaign tested the same action.
@@ -74,20 +76,31 @@ _OPTION_COLUMNS = ["intervention", "success_rate", "cost", "source"]
 
 @dataclass(frozen=True)
 class Targets:
-    """Customers to plan for: customer_id, churn_probability, clv, value_at_risk."""
+    """Customers to plan for: customer_id, churn_probability, clv, value_at_risk.
+
+    ``source`` is "watchlist" or "fallback"; ``note`` an English template with a ``{reason}``
+    slot, filled and translated by :meth:`note_text`.
+    """
 
     customers: pd.DataFrame
-    source: str  # "watchlist" or "fallback"
+    source: str
     note: str
+    reason: str = ""
+
+    def note_text(self, lang: str = "en") -> str:
+        return translate(self.note, lang).format(reason=translate(self.reason, lang))
 
 
 def _fallback_targets(con, as_of) -> pd.DataFrame:
     from clm_core.summary import customer_summary
 
     s = customer_summary(con, as_of=as_of)
-    s = s[s["revenue"] > 0]
+    # Customers gone for over a year are lost, not at risk (as on the churn watchlist).
+    s = s[(s["revenue"] > 0) & (s["days_since_last"] <= ACTIVE_DAYS)]
     if s.empty:
-        raise NotEnoughData("No customer with positive revenue to plan interventions for.")
+        raise NotEnoughData(
+            f"No customer with revenue and a purchase in the last {ACTIVE_DAYS} days to plan for."
+        )
     median_gap = s["avg_interpurchase_days"].median()
     gap = s["avg_interpurchase_days"].fillna(median_gap if pd.notna(median_gap) else 90.0)
     gap = gap.clip(lower=1.0)
@@ -103,33 +116,61 @@ def _fallback_targets(con, as_of) -> pd.DataFrame:
     return out
 
 
-def watchlist_targets(con: duckdb.DuckDBPyConnection, *, as_of=None) -> Targets:
-    """P(churn) and CLV per customer: the churn watchlist if available, else the fallback."""
-    try:
-        from clm_core import churn  # written in parallel; absent or failing -> fallback
+def _from_watchlist(con, as_of) -> tuple[pd.DataFrame, str]:
+    from clm_core import churn  # written in parallel; absent or failing -> fallback
 
-        wl = churn.watchlist(con, as_of=as_of)
-        df = pd.DataFrame({"customer_id": wl["customer_id"]})
-        df["churn_probability"] = wl["churn_probability"].astype(float).to_numpy()
-        if "clv" in wl:
-            df["clv"] = wl["clv"].astype(float).to_numpy()
-        else:
-            df["clv"] = (wl["value_at_risk"] / wl["churn_probability"]).astype(float).to_numpy()
-        df = df.dropna(subset=["churn_probability", "clv"])
-        source, note = "watchlist", "Churn probability and CLV from the churn watchlist."
-    except (ImportError, AttributeError, KeyError, ClmError) as e:
-        df = _fallback_targets(con, as_of)
-        reason = str(e).splitlines()[0] if isinstance(e, ClmError) else "not available"
-        source = "fallback"
+    wl = churn.watchlist(con, as_of=as_of)
+    df = pd.DataFrame({"customer_id": wl["customer_id"]})
+    df["churn_probability"] = wl["churn_probability"].astype(float).to_numpy()
+    clv = wl["clv"].astype(float) if "clv" in wl else pd.Series(np.nan, index=wl.index)
+    if clv.notna().all():
+        note = "Churn probability and CLV from the churn watchlist."
+    else:
+        # The watchlist falls back to revenue to date when the CLV model is unavailable.
+        basis = wl["revenue"] if "revenue" in wl else wl["value_at_risk"] / wl["churn_probability"]
+        clv = clv.where(clv.notna(), basis.astype(float).clip(lower=0))
         note = (
-            "Churn model unavailable ("
-            + reason
-            + "): risk = 1 - exp(-days since last purchase / usual gap between purchases), "
-            "value = revenue per year of tenure."
+            "Churn probability from the churn watchlist; value = revenue to date where "
+            "predicted CLV is unavailable."
+        )
+    df["clv"] = clv.to_numpy()
+    return df.dropna(subset=["churn_probability", "clv"]), note
+
+
+def watchlist_targets(
+    con: duckdb.DuckDBPyConnection, *, as_of=None, source: str = "auto"
+) -> Targets:
+    """P(churn) and CLV per customer.
+
+    ``source``: "auto" = the churn watchlist, or the fallback when it is unavailable; "model" =
+    the watchlist only (its errors are raised); "fallback" = the quick recency/revenue estimate.
+    """
+    if source not in ("auto", "model", "fallback"):
+        raise UsageError(f"source must be auto, model or fallback, not {source!r}.")
+    df, reason = None, ""
+    if source != "fallback":
+        try:
+            df, note = _from_watchlist(con, as_of)
+            used = "watchlist"
+        except (ImportError, AttributeError, KeyError, ClmError) as e:
+            if source == "model":
+                if isinstance(e, ClmError):
+                    raise
+                raise NotEnoughData("The churn model is not available in this installation.") from e
+            reason = str(e).splitlines()[0] if isinstance(e, ClmError) else "not available"
+    if df is None:
+        df = _fallback_targets(con, as_of)
+        used = "fallback"
+        note = (
+            "Churn model unavailable ({reason}): risk = 1 - exp(-days since last purchase / "
+            "usual gap between purchases), value = revenue per year of tenure."
+            if source == "auto"
+            else "Quick estimate: risk = 1 - exp(-days since last purchase / usual gap between "
+            "purchases), value = revenue per year of tenure."
         )
     df["value_at_risk"] = df["churn_probability"] * df["clv"]
-    df = df.sort_values("value_at_risk", ascending=False).reset_index(drop=True)
-    return Targets(df, source, note)
+    df = df.sort_values(["value_at_risk", "customer_id"], ascending=[False, True])
+    return Targets(df.reset_index(drop=True), used, note, reason)
 
 
 def _matches(intervention: str, text: str) -> bool:
@@ -141,6 +182,7 @@ def intervention_options(
     con: duckdb.DuckDBPyConnection,
     *,
     defaults: tuple[dict, ...] = DEFAULT_INTERVENTIONS,
+    lang: str = "en",
 ) -> pd.DataFrame:
     """Intervention types with success rate and cost per customer, measured where possible.
 
@@ -151,7 +193,8 @@ def intervention_options(
     """
     from clm_core import experiments
 
-    opts = [{**d, "source": "assumption"} for d in defaults]
+    assumed = translate("assumption", lang)
+    opts = [{**d, "source": assumed} for d in defaults]
     if has_table(con, "campaigns"):
         for name in experiments.campaign_names(con):
             try:
@@ -167,10 +210,12 @@ def intervention_options(
                 measured = {
                     "success_rate": max(float(c.uplift_abs), 0.0),
                     "cost": cpc,
-                    "source": f"measured: {name} / {c.variant}",
+                    "source": translate("measured: {campaign} / {variant}", lang).format(
+                        campaign=name, variant=c.variant
+                    ),
                 }
                 hit = next(
-                    (o for o in opts if o["source"] == "assumption"
+                    (o for o in opts if o["source"] == assumed
                      and _matches(o["intervention"], f"{c.variant} {channel}")),
                     None,
                 )  # fmt: skip
@@ -178,7 +223,9 @@ def intervention_options(
                     hit.update(measured)
                 else:
                     opts.append({"intervention": f"{name}: {c.variant}", **measured})
-    return pd.DataFrame(opts, columns=_OPTION_COLUMNS)
+    out = pd.DataFrame(opts, columns=_OPTION_COLUMNS)
+    out["intervention"] = out["intervention"].map(lambda n: translate(n, lang))
+    return out
 
 
 def _clean_options(options: pd.DataFrame) -> pd.DataFrame:
@@ -273,6 +320,20 @@ def plan_interventions(
             if cost[best_j[i]] <= left:
                 j[i], take[i] = best_j[i], True
                 left -= cost[best_j[i]]
+        # Then upgrades: a dearer option for a chosen customer, best extra net per extra cost.
+        cur_net = net[np.arange(len(j)), j]
+        extra_cost = cost[None, :] - cost[j][:, None]
+        gain = np.where(eligible & take[:, None] & (extra_cost > 0), net - cur_net[:, None], 0.0)
+        ratio = np.where(gain > 0, gain / np.where(extra_cost > 0, extra_cost, 1.0), -np.inf)
+        flat = np.argsort(-ratio, axis=None, kind="stable")
+        done = np.zeros(len(j), bool)
+        for f in flat:
+            i, k = divmod(int(f), ratio.shape[1])
+            if not np.isfinite(ratio[i, k]):
+                break
+            if not done[i] and extra_cost[i, k] <= left:
+                left -= extra_cost[i, k]
+                j[i], done[i] = k, True
 
     idx = np.flatnonzero(take)
     chosen = j[idx]

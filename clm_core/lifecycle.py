@@ -44,22 +44,27 @@ __all__ = [
     "NOT_YET_KNOWN",
     "STAGES",
     "THRESHOLD_LABELS",
+    "THRESHOLD_MIN",
     "StageThresholds",
     "Touchpoint",
     "customer_stages",
     "derive_thresholds",
     "gap_statistics",
     "lifecycle_activity",
+    "localize",
+    "purchase_date_range",
     "stage_counts",
     "stage_definitions",
     "stage_details",
     "stage_summary",
     "stage_transitions",
     "takeaway_activity",
+    "takeaway_stability",
     "takeaway_stage_trend",
     "takeaway_stages",
     "takeaway_touchpoints",
     "takeaway_transitions",
+    "touchpoint_schedule",
     "touchpoints_due",
     "transition_matrix",
 ]
@@ -292,9 +297,7 @@ def _stage_query(con, dates: list[dt.date], th: StageThresholds) -> tuple[str, d
     return sql, {"dates": list(dates), **th.as_dict()}
 
 
-def stage_details(
-    con: duckdb.DuckDBPyConnection, *, as_of=None, **thresholds
-) -> pd.DataFrame:
+def stage_details(con: duckdb.DuckDBPyConnection, *, as_of=None, **thresholds) -> pd.DataFrame:
     """Every customer known at ``as_of`` with their stage and the facts the rules used.
 
     Columns: customer_id, stage, first_purchase, last_purchase, purchases (purchase days),
@@ -309,9 +312,7 @@ def stage_details(
     return df
 
 
-def customer_stages(
-    con: duckdb.DuckDBPyConnection, *, as_of=None, **thresholds
-) -> pd.DataFrame:
+def customer_stages(con: duckdb.DuckDBPyConnection, *, as_of=None, **thresholds) -> pd.DataFrame:
     """``customer_id`` and ``stage`` (one of :data:`STAGES`) of every customer known at ``as_of``.
 
     ``as_of`` defaults to the last transaction date; thresholds not given are derived from the
@@ -435,9 +436,7 @@ def lifecycle_activity(
     return df
 
 
-def stage_transitions(
-    con: duckdb.DuckDBPyConnection, *, start, end, **thresholds
-) -> pd.DataFrame:
+def stage_transitions(con: duckdb.DuckDBPyConnection, *, start, end, **thresholds) -> pd.DataFrame:
     """How many customers moved from each stage at ``start`` to each stage at ``end``.
 
     Columns ``from_stage``, ``to_stage``, ``customers``. Customers first known after ``start``
@@ -592,7 +591,9 @@ def touchpoints_due(
         raise UsageError(f"days must be at least 1, not {days}.")
     for tp in touchpoints:
         if tp.anchor not in ("first_purchase", "last_purchase"):
-            raise UsageError(f"Touchpoint {tp.name!r}: anchor must be first_purchase or last_purchase.")
+            raise UsageError(
+                f"Touchpoint {tp.name!r}: anchor must be first_purchase or last_purchase."
+            )
         if tp.offset_threshold is not None and tp.offset_threshold not in _FIELDS:
             raise UsageError(f"Touchpoint {tp.name!r}: unknown threshold {tp.offset_threshold!r}.")
     as_of = _as_of(con, as_of)
@@ -626,6 +627,17 @@ THRESHOLD_LABELS = {
     "loyal_tenure_days": "Loyal: tenure (days)",
 }
 
+# Smallest value each threshold accepts (the page's number inputs use them).
+THRESHOLD_MIN = {
+    "activation_days": 0,
+    "churn_days": 1,
+    "at_risk_factor": 0.1,
+    "spend_window_days": 1,
+    "spend_drop": 0.0,
+    "loyal_purchases": 1,
+    "loyal_tenure_days": 0,
+}
+
 _DEFINITIONS = {
     "Prospect": "known (signup, event or transaction) but no purchase yet; a return alone is "
     "not a purchase.",
@@ -647,8 +659,7 @@ def stage_definitions(th: StageThresholds, lang: str = "en") -> list[tuple[str, 
     """(stage, definition) in rule order, with the thresholds filled in and translated."""
     values = {**th.as_dict(), "spend_drop_pct": f"{th.spend_drop:.0%}"}
     return [
-        (translate(s, lang), translate(_DEFINITIONS[s], lang).format(**values))
-        for s in _RULE_ORDER
+        (translate(s, lang), translate(_DEFINITIONS[s], lang).format(**values)) for s in _RULE_ORDER
     ]
 
 
@@ -772,4 +783,77 @@ def takeaway_touchpoints(due: pd.DataFrame, lang: str = "en") -> str:
         customers=_fmt_n(due["customer_id"].nunique()),
         tp=translate(per.idxmax(), lang),
         k=_fmt_n(per.max()),
+    )
+
+
+def purchase_date_range(con: duckdb.DuckDBPyConnection) -> tuple[dt.date, dt.date]:
+    """First and last transaction dates (bounds for the page's date pickers)."""
+    require_table(con, "transactions", "lifecycle stages")
+    lo, hi = con.execute(
+        "select min(cast(order_ts as date)), max(cast(order_ts as date)) from transactions"
+    ).fetchone()
+    if hi is None:
+        from clm_core.errors import NotEnoughData
+
+        raise NotEnoughData("The transactions table is empty.")
+    return lo, hi
+
+
+def touchpoint_schedule(
+    th: StageThresholds,
+    touchpoints: tuple[Touchpoint, ...] = DEFAULT_TOUCHPOINTS,
+    lang: str = "en",
+) -> pd.DataFrame:
+    """The touchpoint rules as a table: touchpoint, when (days after which purchase), stages,
+    purpose; translated."""
+    anchors = {
+        "first_purchase": "days after the first purchase",
+        "last_purchase": "days after the last purchase",
+    }
+    return pd.DataFrame(
+        {
+            translate("Touchpoint", lang): [translate(tp.name, lang) for tp in touchpoints],
+            translate("Due", lang): [
+                f"{tp.due_offset(th)} {translate(anchors[tp.anchor], lang)}" for tp in touchpoints
+            ],
+            translate("For stages", lang): [
+                ", ".join(translate(s, lang) for s in tp.stages)
+                + (translate(" (one purchase only)", lang) if tp.max_purchases == 1 else "")
+                for tp in touchpoints
+            ],
+            translate("Purpose", lang): [translate(tp.purpose, lang) for tp in touchpoints],
+        }
+    )
+
+
+def localize(df: pd.DataFrame, lang: str = "en", columns=("stage", "touchpoint")) -> pd.DataFrame:
+    """A copy with stage and touchpoint values and the column names translated, for display."""
+    out = df.copy()
+    for col in columns:
+        if col in out.columns:
+            out[col] = out[col].map(lambda v: translate(v, lang) if isinstance(v, str) else v)
+    return out.rename(columns=lambda c: translate(c, lang))
+
+
+def takeaway_stability(share: pd.DataFrame, lang: str = "en") -> str:
+    """Which stage customers keep most and least often (``transition_matrix(share=True)``)."""
+    kept = pd.Series(
+        {
+            s: share.loc[s, s]
+            for s in STAGES[1:]  # prospects rarely move; the buying stages are the news
+            if s in share.index and share.loc[s].sum() > 0
+        }
+    )
+    if len(kept) < 2:
+        return translate("Nobody changed stage between the two dates.", lang)
+    hi, lo = kept.idxmax(), kept.idxmin()
+    return translate(
+        "Most stable stage: {hi} ({vhi} still there at the second date); least stable: {lo} "
+        "({vlo}).",
+        lang,
+    ).format(
+        hi=translate(hi, lang),
+        vhi=f"{kept[hi]:.0%}",
+        lo=translate(lo, lang),
+        vlo=f"{kept[lo]:.0%}",
     )

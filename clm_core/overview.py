@@ -4,7 +4,8 @@ Definitions (period = the ``days`` days ending on ``as_of``, previous = the ``da
 
 - active customers: customers with a purchase (amount > 0) in the period;
 - new customers: active customers whose first purchase ever falls in the period;
-- churned customers: customers whose last purchase ``churn_days`` ago crossed into the period,
+- churned customers: customers whose silence crossed ``churn_days`` (default: the 90th
+  percentile of gaps between purchases) during the period,
   i.e. last purchase + churn_days falls in the period and they did not buy again since;
 - revenue: net amount in the period (returns deducted); ARPU = revenue / active customers;
 - repeat rate: share of active customers who had bought before the period;
@@ -82,18 +83,21 @@ select
 
 
 def default_churn_days(con: duckdb.DuckDBPyConnection) -> int:
-    """Three median inter-purchase gaps, kept between 30 and 365 days."""
+    """The gap within which 90% of repeat purchases happen, kept between 30 and 365 days.
+
+    A customer silent for longer than that is unlikely to be just between two orders.
+    """
     row = con.execute(
         """
         with days as (select distinct customer_id, cast(order_ts as date) as d
                       from transactions where amount > 0),
         gaps as (select date_diff('day', lag(d) over (partition by customer_id order by d), d) as g
                  from days)
-        select median(g) from gaps where g is not null
+        select quantile_cont(g, 0.9) from gaps where g is not null
         """
     ).fetchone()
-    median_gap = row[0] if row and row[0] is not None else 30
-    return int(min(365, max(30, round(3 * float(median_gap)))))
+    p90 = row[0] if row and row[0] is not None else 90
+    return int(min(365, max(30, round(float(p90)))))
 
 
 def _period(con, start: dt.date, end: dt.date, churn_days: int) -> dict:

@@ -49,7 +49,5 @@ def mask_frame(df: pd.DataFrame) -> pd.DataFrame:
         if col in _MASKERS:
             out[col] = out[col].map(_MASKERS[col])
         elif out[col].dtype == object or pd.api.types.is_string_dtype(out[col]):
-            out[col] = out[col].map(
-                lambda v: _EMAIL.sub("***@***", v) if isinstance(v, str) else v
-            )
+            out[col] = out[col].map(lambda v: _EMAIL.sub("***@***", v) if isinstance(v, str) else v)
     return out

@@ -34,7 +34,9 @@ def chromium_path() -> str | None:
     return shutil.which("chromium")
 
 
-def figure_image(fig: go.Figure, fmt: str = "png", *, width: int = 1200, height: int = 600) -> bytes:
+def figure_image(
+    fig: go.Figure, fmt: str = "png", *, width: int = 1200, height: int = 600
+) -> bytes:
     """The figure as PNG or SVG bytes, rendered offline."""
     if fmt not in ("png", "svg"):
         raise ValueError(f"format must be png or svg, not {fmt!r}")

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import duckdb
@@ -45,6 +45,8 @@ __all__ = [
     "DEFAULT_SEGMENT_RULES",
     "DEFAULT_TIER_CUTOFFS",
     "EXTRA_FEATURES",
+    "K_MAX",
+    "MIXED",
     "NOT_YET",
     "OTHER",
     "RULE_KEYS",
@@ -56,6 +58,7 @@ __all__ = [
     "customer_clusters",
     "customer_segments",
     "discount_available",
+    "first_purchase_date",
     "normalise_rules",
     "price_sensitivity",
     "rf_matrix",
@@ -163,6 +166,8 @@ def normalise_rules(rules: Iterable | None) -> list[dict]:
         return [dict(r) for r in DEFAULT_SEGMENT_RULES]
     out = []
     for i, rule in enumerate(rules, start=1):
+        if _blank(rule):  # an empty row added in the rules editor
+            continue
         if isinstance(rule, dict):
             missing = [k for k in RULE_KEYS if k not in rule]
             if missing:
@@ -195,6 +200,16 @@ def normalise_rules(rules: Iterable | None) -> list[dict]:
     if not out:
         raise UsageError("There must be at least one segment rule.")
     return out
+
+
+def _blank(rule) -> bool:
+    values = rule.values() if isinstance(rule, dict) else rule
+    return all(
+        v is None
+        or (isinstance(v, float) and math.isnan(v))
+        or (isinstance(v, str) and not v.strip())
+        for v in values
+    )
 
 
 def rules_key(rules: Iterable | None) -> tuple:
@@ -279,6 +294,17 @@ def tiers(values: pd.Series, cutoffs: Sequence[float] = DEFAULT_TIER_CUTOFFS) ->
 
 def _as_of(con: duckdb.DuckDBPyConnection, as_of) -> dt.date:
     return pd.Timestamp(as_of).date() if as_of is not None else as_of_default(con)
+
+
+def first_purchase_date(con: duckdb.DuckDBPyConnection) -> dt.date:
+    """The first purchase date in the dataset (the earliest possible migration start)."""
+    require_table(con, "transactions", "segments")
+    row = con.execute(
+        "select min(cast(order_ts as date)) from transactions where amount >= 0"
+    ).fetchone()
+    if row is None or row[0] is None:
+        raise NotEnoughData("The transactions table has no purchases.")
+    return row[0]
 
 
 def scored_customers(
@@ -512,19 +538,26 @@ EXTRA_FEATURES = (
     "avg_order_value", "tenure_days", "returns", "avg_interpurchase_days", "discount_share",
 )  # fmt: skip
 
-# Each name's prototype in standardised (recency goodness, frequency, monetary) space: each
-# cluster gets the name whose prototype is nearest to its centre, every name used at most once
-# (optimal assignment), so a "High-value" cluster is the one nearest to high F and M.
-CLUSTER_NAMES: dict[str, tuple[float, float, float]] = {
-    "High-value": (0.5, 1.5, 1.5),
-    "Loyal": (0.8, 0.8, 0.5),
-    "Potential": (0.8, 0.2, 0.2),
-    "New": (1.2, -0.8, -0.4),
-    "Silent majority": (0.0, -0.3, -0.3),
-    "At risk": (-1.0, 0.8, 0.8),
-    "Dormant": (-1.0, 0.0, 0.0),
-    "One-off": (-0.8, -0.9, -0.6),
+# Cluster names: a prototype centre in standardised (recency goodness, frequency, monetary)
+# space, and a test on the cluster's facts that must hold for the name to be used at all (so a
+# cluster is never called "One-off" when most of its customers bought twice). Each cluster gets
+# the eligible name nearest to its centre, every name at most once (optimal assignment); a
+# cluster no name fits is "Mixed". Facts: r, f, m (centre; r > 0 = more recent than average),
+# share (of customers), single (share with one order), value (revenue share / customer share),
+# top (highest mean revenue).
+CLUSTER_NAMES: dict[str, tuple[tuple[float, float, float], Callable[[dict], bool]]] = {
+    "High-value": ((0.5, 1.5, 1.5), lambda c: c["top"] and c["value"] >= 1.5),
+    "Loyal": ((0.8, 0.8, 0.5), lambda c: c["f"] > 0 and c["r"] > -0.25),
+    "Active": ((1.5, 0.6, 0.4), lambda c: c["r"] > 0.5 and c["single"] < 0.5),
+    "Potential": ((0.8, 0.2, 0.2), lambda c: c["r"] > 0 and c["single"] < 0.5),
+    "New": ((1.2, -0.8, -0.4), lambda c: c["r"] > 0 and c["single"] >= 0.5),
+    "Silent majority": ((0.0, -0.3, -0.3), lambda c: c["share"] >= 0.3 and c["value"] < 1),
+    "At risk": ((-1.0, 0.8, 0.8), lambda c: c["f"] > 0 and c["r"] < 0),
+    "Dormant": ((-1.0, 0.0, 0.0), lambda c: c["r"] < 0 and c["value"] < 1),
+    "One-off": ((-0.8, -0.9, -0.6), lambda c: c["single"] >= 0.5),
 }
+MIXED = "Mixed"
+K_MAX = 8
 
 
 class CustomerClusters(ClusterMixin, BaseEstimator):
@@ -536,13 +569,14 @@ class CustomerClusters(ClusterMixin, BaseEstimator):
     Input ``X``: a DataFrame with ``days_since_last``, ``orders``, ``revenue`` and any extra
     numeric columns. Each column is clipped at 0, ``log1p``-transformed and standardised.
 
-    ``n_clusters=None`` picks k in ``k_range`` with the best mean silhouette (computed on at most
-    ``silhouette_sample`` customers; candidate models are fitted on at most ``fit_sample``).
-    Clusters are numbered by mean revenue, 0 the highest.
+    The silhouette curve over ``k_range`` is always computed (on at most ``silhouette_sample``
+    customers; models on at most ``fit_sample``) so a hand-picked k can be compared with the
+    best; ``n_clusters=None`` uses the best k. Clusters are numbered by mean of ``revenue``,
+    0 the highest, and named from their centres (:data:`CLUSTER_NAMES`).
 
-    Fitted attributes: ``n_clusters_``, ``silhouette_`` (DataFrame k, silhouette), ``labels_``,
-    ``names_`` (one per cluster), ``centers_`` (DataFrame of standardised centres),
-    ``feature_names_in_``, ``scaler_``, ``kmeans_``.
+    Fitted attributes: ``n_clusters_``, ``best_k_``, ``silhouette_`` (DataFrame k, silhouette),
+    ``labels_``, ``names_`` (one per cluster), ``centers_`` (standardised centres),
+    ``feature_names_in_``, ``scaler_``, ``kmeans_``, ``label_order_``.
     """
 
     def __init__(
@@ -562,58 +596,71 @@ class CustomerClusters(ClusterMixin, BaseEstimator):
         self.fit_sample = fit_sample
         self.n_init = n_init
 
-    def _transform(self, X: pd.DataFrame) -> np.ndarray:
+    def _log_features(self, X: pd.DataFrame) -> np.ndarray:
         values = X[list(self.feature_names_in_)].astype(float).fillna(0.0).clip(lower=0)
-        return self.scaler_.transform(np.log1p(values.to_numpy()))
+        return np.log1p(values.to_numpy())
+
+    def _check(self, X: pd.DataFrame) -> tuple[int, int]:
+        missing = [c for c in CLUSTER_FEATURES if c not in X.columns]
+        if missing:
+            raise UsageError(f"Clustering needs the columns {', '.join(missing)}.")
+        lo, hi = (int(v) for v in self.k_range)
+        max_k = K_MAX
+        if not 2 <= lo <= hi <= max_k:
+            raise UsageError(f"The k range must lie between 2 and {max_k}.")
+        if self.n_clusters is not None and not 2 <= int(self.n_clusters) <= max_k:
+            raise UsageError(f"The number of clusters must be between 2 and {max_k}.")
+        needed = max(10, 5 * max(hi, int(self.n_clusters or 2)))
+        if len(X) < needed:
+            raise NotEnoughData(
+                f"Clustering needs at least {needed} customers; there are {len(X)}."
+            )
+        return lo, hi
 
     def fit(self, X: pd.DataFrame, y=None) -> CustomerClusters:
         from sklearn.cluster import KMeans
         from sklearn.metrics import silhouette_score
         from sklearn.preprocessing import StandardScaler
+        from threadpoolctl import threadpool_limits
 
-        missing = [c for c in CLUSTER_FEATURES if c not in X.columns]
-        if missing:
-            raise UsageError(f"Clustering needs the columns {', '.join(missing)}.")
-        lo, hi = (int(v) for v in self.k_range)
-        max_k = len(CLUSTER_NAMES)
-        if self.n_clusters is not None and not 2 <= int(self.n_clusters) <= max_k:
-            raise UsageError(f"The number of clusters must be between 2 and {max_k}.")
-        if not 2 <= lo <= hi <= max_k:
-            raise UsageError(f"The k range must lie between 2 and {max_k}.")
-        n = len(X)
-        needed = int(self.n_clusters) if self.n_clusters is not None else lo
-        if n < max(needed * 5, 10):
-            raise NotEnoughData(f"Clustering needs at least {max(needed * 5, 10)} customers; "
-                                f"there are {n}.")  # fmt: skip
-        self.feature_names_in_ = np.array([c for c in X.columns], dtype=object)
-        raw = np.log1p(X[list(self.feature_names_in_)].astype(float).fillna(0.0).clip(lower=0))
-        self.scaler_ = StandardScaler().fit(raw.to_numpy())
-        Z = self.scaler_.transform(raw.to_numpy())
+        lo, hi = self._check(X)
+        self.feature_names_in_ = np.array(list(X.columns), dtype=object)
+        logs = self._log_features(X)
+        self.scaler_ = StandardScaler().fit(logs)
+        Z = self.scaler_.transform(logs)
         rng = np.random.default_rng(self.random_state)
-        fit_rows = rng.choice(n, self.fit_sample, replace=False) if n > self.fit_sample else None
-        Zfit = Z[fit_rows] if fit_rows is not None else Z
+        if len(Z) > self.fit_sample:
+            Zfit = Z[np.sort(rng.choice(len(Z), self.fit_sample, replace=False))]
+        else:
+            Zfit = Z
+        distinct = len(np.unique(Zfit, axis=0))
 
-        scores = []
-        if self.n_clusters is None:
-            for k in range(lo, min(hi, len(np.unique(Zfit, axis=0)) - 1) + 1):
-                km = KMeans(k, n_init=self.n_init, random_state=self.random_state).fit(Zfit)
+        def kmeans(k: int):
+            return KMeans(k, n_init=self.n_init, random_state=self.random_state).fit(Zfit)
+
+        # One thread: OpenMP k-means spins badly when a shared server's cores are busy, and
+        # these data sets (a few features, a sample of at most fit_sample rows) are small.
+        with threadpool_limits(limits=1):
+            scores, models = [], {}
+            for k in range(lo, min(hi, distinct - 1) + 1):
+                models[k] = kmeans(k)
                 score = silhouette_score(
-                    Zfit, km.labels_, sample_size=min(self.silhouette_sample, len(Zfit)),
+                    Zfit, models[k].labels_, sample_size=min(self.silhouette_sample, len(Zfit)),
                     random_state=self.random_state,
                 )  # fmt: skip
                 scores.append((k, float(score)))
             if not scores:
                 raise NotEnoughData("The customers are too alike to form clusters.")
-            k = max(scores, key=lambda kv: kv[1])[0]
-        else:
-            k = int(self.n_clusters)
-        self.silhouette_ = pd.DataFrame(scores, columns=["k", "silhouette"])
-        km = KMeans(k, n_init=self.n_init, random_state=self.random_state).fit(Zfit)
-        labels = km.predict(Z)
+            self.silhouette_ = pd.DataFrame(scores, columns=["k", "silhouette"])
+            self.best_k_ = int(max(scores, key=lambda kv: kv[1])[0])
+            k = self.best_k_ if self.n_clusters is None else int(self.n_clusters)
+            km = models.get(k) or kmeans(k)
+            labels = km.predict(Z)
         # Number clusters by mean revenue (0 = highest) so ids are stable and meaningful.
         revenue = X["revenue"].astype(float).to_numpy()
-        means = np.array([revenue[labels == c].mean() if (labels == c).any() else -np.inf
-                          for c in range(k)])  # fmt: skip
+        means = np.array(
+            [revenue[labels == c].mean() if (labels == c).any() else -np.inf for c in range(k)]
+        )
         order = np.argsort(-means, kind="stable")
         self.label_order_ = np.empty(k, dtype=int)
         self.label_order_[order] = np.arange(k)
@@ -622,43 +669,75 @@ class CustomerClusters(ClusterMixin, BaseEstimator):
         self.labels_ = self.label_order_[labels]
         centers = km.cluster_centers_[order]
         self.centers_ = pd.DataFrame(centers, columns=list(self.feature_names_in_))
-        self.names_ = self._name(centers)
+        self.names_ = _cluster_names(
+            centers, list(self.feature_names_in_), self.labels_, X["orders"].to_numpy(), revenue
+        )
         return self
 
-    def _name(self, centers: np.ndarray) -> list[str]:
-        from scipy.optimize import linear_sum_assignment
-
-        cols = list(self.feature_names_in_)
-        rfm = np.column_stack(
-            [-centers[:, cols.index("days_since_last")],
-             centers[:, cols.index("orders")],
-             centers[:, cols.index("revenue")]]
-        )  # fmt: skip
-        names = list(CLUSTER_NAMES)
-        protos = np.array([CLUSTER_NAMES[n] for n in names])
-        cost = ((rfm[:, None, :] - protos[None, :, :]) ** 2).sum(axis=2)
-        rows, cols_ = linear_sum_assignment(cost)
-        out = [""] * len(centers)
-        for r, c in zip(rows, cols_, strict=True):
-            out[r] = names[c]
-        return out
-
     def predict(self, X: pd.DataFrame) -> np.ndarray:
+        from threadpoolctl import threadpool_limits
+
         check_is_fitted(self, "kmeans_")
-        return self.label_order_[self.kmeans_.predict(self._transform(X))]
+        with threadpool_limits(limits=1):
+            labels = self.kmeans_.predict(self.scaler_.transform(self._log_features(X)))
+        return self.label_order_[labels]
+
+
+def _cluster_names(
+    centers: np.ndarray,
+    columns: list[str],
+    labels: np.ndarray,
+    orders: np.ndarray,
+    revenue: np.ndarray,
+) -> list[str]:
+    """Name clusters (numbered by mean revenue, 0 highest) per :data:`CLUSTER_NAMES`."""
+    from scipy.optimize import linear_sum_assignment
+
+    k = len(centers)
+    total = revenue.clip(min=0).sum() or 1.0
+    facts = []
+    for c in range(k):
+        member = labels == c
+        share = member.mean()
+        facts.append(
+            {
+                "r": -centers[c, columns.index("days_since_last")],
+                "f": centers[c, columns.index("orders")],
+                "m": centers[c, columns.index("revenue")],
+                "share": share,
+                "single": (orders[member] <= 1).mean() if member.any() else 0.0,
+                "value": (revenue[member].clip(min=0).sum() / total) / share if share else 0.0,
+                "top": c == 0,
+            }
+        )
+    names = list(CLUSTER_NAMES)
+    cost = np.full((k, len(names) + k), 1e6)  # ineligible: never chosen while Mixed is free
+    cost[:, len(names) :] = 1e3  # the k extra columns are "Mixed"
+    for i, fact in enumerate(facts):
+        point = np.array([fact["r"], fact["f"], fact["m"]])
+        for j, name in enumerate(names):
+            proto, eligible = CLUSTER_NAMES[name]
+            if eligible(fact):
+                cost[i, j] = float(((point - np.array(proto)) ** 2).sum())
+    rows, cols = linear_sum_assignment(cost)
+    out = [MIXED] * k
+    for r, c in zip(rows, cols, strict=True):
+        if c < len(names):
+            out[r] = names[c]
+    return out
 
 
 @dataclass(frozen=True)
 class ClusterResult:
-    """``customers``: customer_id, cluster, cluster_name and the features; ``profile``: per
-    cluster size, revenue share and mean features; ``silhouette``: k vs score (empty when k was
-    set by hand); ``k`` the number of clusters used."""
+    """``customers``: customer_id, cluster, cluster_name, the features and the RFM segment;
+    ``profile``: per cluster size, shares and means (as :func:`segment_profile`);
+    ``silhouette``: k vs mean silhouette; ``k``: clusters used; ``best_k``: best by silhouette."""
 
     customers: pd.DataFrame
     profile: pd.DataFrame
     silhouette: pd.DataFrame
     k: int
-    best_k: int | None
+    best_k: int
 
 
 def _discount_share(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> pd.DataFrame:
@@ -678,8 +757,8 @@ def customer_clusters(
     random_state: int = 42,
 ) -> ClusterResult:
     """Cluster customers on recency, frequency and monetary value (plus ``extra`` features from
-    :data:`EXTRA_FEATURES`). ``k=None`` chooses k in ``[k_min, k_max]`` by silhouette; the curve is
-    always returned so a hand-picked k can be compared with the best one."""
+    :data:`EXTRA_FEATURES`). ``k=None`` chooses k in ``[k_min, k_max]`` by silhouette; the curve
+    is always returned so a hand-picked k can be compared with the best one."""
     bad = [e for e in extra if e not in EXTRA_FEATURES]
     if bad:
         raise UsageError(
@@ -691,18 +770,12 @@ def customer_clusters(
         if not discount_available(con):
             raise NotEnoughData("The transactions have no discount values.")
         df = df.merge(_discount_share(con, as_of), on="customer_id", how="left")
-    features = [*CLUSTER_FEATURES, *extra]
-    auto = CustomerClusters(None, k_range=(k_min, k_max), random_state=random_state)
-    model = auto.fit(df[features])
-    best_k = model.n_clusters_
-    curve = model.silhouette_
-    if k is not None and int(k) != best_k:
-        model = CustomerClusters(int(k), random_state=random_state).fit(df[features])
+    features = [*CLUSTER_FEATURES, *(e for e in extra if e not in CLUSTER_FEATURES)]
+    model = CustomerClusters(k, k_range=(k_min, k_max), random_state=random_state)
+    model.fit(df[features])
     out = df[["customer_id", *features, "segment"]].copy()
     out.insert(1, "cluster", model.labels_)
     out.insert(2, "cluster_name", [model.names_[c] for c in model.labels_])
-    profile = _profile(
-        out.assign(days_since_last=df["days_since_last"]), "cluster", range(model.n_clusters_)
-    )
+    profile = _profile(out, "cluster", range(model.n_clusters_))
     profile.insert(1, "cluster_name", [model.names_[c] for c in profile["cluster"]])
-    return ClusterResult(out, profile, curve, model.n_clusters_, best_k)
+    return ClusterResult(out, profile, model.silhouette_, model.n_clusters_, model.best_k_)

@@ -27,15 +27,15 @@ with errors_shown():
             return fmt_share(k.current, lang())
         return fmt_count(k.current, lang())
 
-    cols = st.columns(len(kpis))
-    for col, k in zip(cols, kpis, strict=True):
+    cols = [c for _ in range(2) for c in st.columns(4)]
+    for col, k in zip(cols, kpis, strict=False):
         delta = f"{k.change * 100:+.1f}% {t('vs previous')}" if k.change is not None else None
         inverse = k.name in ("Churned customers", "Churn rate")
         col.metric(t(k.name), show(k), delta, delta_color="inverse" if inverse else "normal")
     st.caption(
         t(
             "Churn window: a customer counts as churned after {days} silent days "
-            "(3x the median gap between purchases)."
+            "(90% of repeat purchases come sooner)."
         ).format(days=churn_days)
     )
 

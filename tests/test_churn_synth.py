@@ -22,41 +22,61 @@ OWNERS = ("Ann", "Bo", "Chen", "Dee")
 def synth_frames(n: int = 3000, seed: int = 0) -> dict[str, pd.DataFrame]:
     rng = np.random.default_rng(seed)
     tx, ev, fb, cust = [], [], [], []
-    base = pd.Timestamp(START)
+    base = np.datetime64(START, "s")
+    day = np.timedelta64(86400, "s")
     for i in range(n):
         cid = f"C{i:05d}"
         signup = int(rng.integers(0, 450))
         gap = float(np.clip(rng.lognormal(np.log(25), 0.6), 5, 120))
-        churn_day = signup + 30 + int(rng.exponential(500))
+        churn_day = signup + 30 + rng.exponential(500)
+        end = min(churn_day, DAYS)
         spend = float(rng.lognormal(np.log(60), 0.5))
-        cust.append((cid, base + pd.Timedelta(days=signup), OWNERS[i % 4], ["ads", "seo", "referral"][i % 3]))
-        t = float(signup)
-        k = 0
-        while t < min(churn_day, DAYS):
-            declining = t > churn_day - 120
-            amt = spend * rng.lognormal(0, 0.3) * (0.6 if declining else 1.0)
-            ts = base + pd.Timedelta(days=t, hours=int(rng.integers(8, 20)))
-            tx.append((cid, f"{cid}-{k}", ts, round(amt, 2), ["web", "store", "app"][k % 3 if i % 2 else 0],
-                       ["shoes", "bags", "tops"][int(rng.integers(0, 3))], 5.0 if rng.random() < 0.2 else 0.0))
-            if rng.random() < 0.04:
-                tx.append((cid, f"{cid}-{k}-r", ts + pd.Timedelta(days=10), -round(amt, 2), "web", "shoes", 0.0))
-            k += 1
-            t += rng.gamma(2.0, gap / 2) * (2.0 if declining else 1.0)
-        # visits and logins: every ~6 days, every ~40 days while declining, none after churning
-        t = float(signup)
-        while t < min(churn_day, DAYS):
-            declining = t > churn_day - 120
-            ev.append((cid, "login" if rng.random() < 0.5 else "visit", base + pd.Timedelta(days=t)))
-            t += rng.exponential(40.0 if declining else 6.0)
-        if churn_day - 60 < DAYS and rng.random() < 0.7:
-            day = churn_day - int(rng.integers(5, 60))
-            if signup < day < DAYS:
-                fb.append((cid, base + pd.Timedelta(days=day), "complaint", float(rng.integers(1, 3))))
+        quiet = signup + rng.uniform(0, 700)  # a 60-day lull that is not churn (holidays)
+        cust.append((cid, base + signup * day, OWNERS[i % 4], ("ads", "seo", "referral")[i % 3]))
+        # purchases: gamma gaps, thinned to half while declining
+        t = signup + np.cumsum(rng.gamma(2.0, gap / 2, size=int(DAYS / gap * 2) + 5))
+        t = t[t < end]
+        declining = t > churn_day - 120
+        t = t[~declining | (rng.random(len(t)) < 0.5)]
+        declining = t > churn_day - 120
+        amt = np.round(spend * rng.lognormal(0, 0.3, len(t)) * np.where(declining, 0.7, 1.0), 2)
+        ts = base + (t * 86400).astype("int64") * np.timedelta64(1, "s")
+        chan = np.array(["web", "store", "app"])[np.arange(len(t)) % 3 if i % 2 else np.zeros(len(t), int)]
+        cat = np.array(["shoes", "bags", "tops"])[rng.integers(0, 3, len(t))]
+        disc = np.where(rng.random(len(t)) < 0.2, 5.0, 0.0)
+        k = np.arange(len(t))
+        tx.append((np.full(len(t), i), k, ts, amt, chan, cat, disc))
+        ret = rng.random(len(t)) < 0.04
+        if ret.any():
+            tx.append((np.full(ret.sum(), i), -1 - k[ret], ts[ret] + 10 * day, -amt[ret],
+                       np.full(ret.sum(), "web"), cat[ret], np.zeros(ret.sum())))
+        # visits and logins every ~6 days; a third as often while declining or in the lull
+        e = signup + np.cumsum(rng.exponential(6.0, size=int(DAYS / 6 * 2) + 10))
+        e = e[e < end]
+        thin = (e > churn_day - 120) | ((e > quiet) & (e < quiet + 60))
+        e = e[~thin | (rng.random(len(e)) < 0.35)]
+        ev.append((np.full(len(e), i), np.where(rng.random(len(e)) < 0.5, "login", "visit"),
+                   base + (e * 86400).astype("int64") * np.timedelta64(1, "s")))
+        if churn_day - 60 < DAYS and rng.random() < 0.5:
+            d = churn_day - rng.uniform(5, 60)
+            if signup < d < DAYS:
+                fb.append((cid, base + int(d * 86400) * np.timedelta64(1, "s"), "complaint", float(rng.integers(1, 3))))
+        if rng.random() < 0.15:  # complaints from customers who stay
+            d = rng.uniform(signup, DAYS)
+            fb.append((cid, base + int(d * 86400) * np.timedelta64(1, "s"), "complaint", float(rng.integers(1, 4))))
         if rng.random() < 0.3:
-            day = int(rng.integers(signup, DAYS))
-            fb.append((cid, base + pd.Timedelta(days=day), "review", float(rng.integers(3, 6))))
-    transactions = pd.DataFrame(tx, columns=["customer_id", "order_id", "order_ts", "amount", "channel", "category", "discount"])
-    events = pd.DataFrame(ev, columns=["customer_id", "event_name", "event_ts"])
+            d = rng.uniform(signup, DAYS)
+            fb.append((cid, base + int(d * 86400) * np.timedelta64(1, "s"), "review", float(rng.integers(3, 6))))
+    cols = [np.concatenate(c) for c in zip(*tx, strict=True)]
+    cid = pd.Series(cols[0]).map("C{:05d}".format)
+    order = np.where(cols[1] >= 0, cid + "-" + pd.Series(cols[1]).astype(str),
+                     cid + "-" + pd.Series(-1 - cols[1]).astype(str) + "-r")
+    transactions = pd.DataFrame({"customer_id": cid, "order_id": order, "order_ts": cols[2],
+                                 "amount": cols[3], "channel": cols[4], "category": cols[5],
+                                 "discount": cols[6]})
+    cols = [np.concatenate(c) for c in zip(*ev, strict=True)]
+    events = pd.DataFrame({"customer_id": pd.Series(cols[0]).map("C{:05d}".format),
+                           "event_name": cols[1], "event_ts": cols[2]})
     feedback = pd.DataFrame(fb, columns=["customer_id", "created_ts", "kind", "score"])
     customers = pd.DataFrame(cust, columns=["customer_id", "signup_ts", "owner", "acquisition_channel"])
     return {"transactions": transactions, "events": events, "feedback": feedback, "customers": customers}  # fmt: skip

@@ -98,9 +98,7 @@ def test_sizes_in_range(demo20k):
 
 
 def test_small_template_has_every_table_filled(demo_template):
-    counts = dict(
-        (t, _q(demo_template, f"select count(*) from {t}")[0][0]) for t in TABLES
-    )
+    counts = dict((t, _q(demo_template, f"select count(*) from {t}")[0][0]) for t in TABLES)
     assert counts["customers"] == 2000
     assert all(counts[t] > 0 for t in TABLES), counts
 
@@ -418,9 +416,10 @@ def test_cli_all_builds_both_next_to_each_other(tmp_path, capsys):
     db = tmp_path / "demo-retail.duckdb"
     assert main(["demo", "--db", str(db), "--customers", "200", "--kind", "all"]) == 0
     assert _q(db, "select count(*) from customers")[0][0] == 200
-    assert _q(tmp_path / "cdnow.duckdb", "select count(distinct customer_id) from transactions")[
-        0
-    ][0] == 23_570
+    assert (
+        _q(tmp_path / "cdnow.duckdb", "select count(distinct customer_id) from transactions")[0][0]
+        == 23_570
+    )
 
 
 def test_cli_default_paths_follow_the_data_folder(tmp_path, monkeypatch, capsys):

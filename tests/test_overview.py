@@ -55,6 +55,6 @@ def test_monthly_trend(con):
     assert t.set_index(t["month"].dt.month).loc[3, "active_customers"] == 3
 
 
-def test_default_churn_days_from_median_gap(con):
-    # gaps: A 65 days, D 14 days -> median 39.5 -> 3x = 118.5 -> 118 (banker's rounding) or 119
-    assert overview.default_churn_days(con) in (118, 119)
+def test_default_churn_days_is_p90_gap(con):
+    # gaps: A 65 days, D 14 days -> p90 = 14 + 0.9 * (65 - 14) = 59.9 -> 60
+    assert overview.default_churn_days(con) == 60

@@ -12,6 +12,7 @@ from clm_core.exports import to_csv_bytes, to_xlsx_bytes
 from clm_core.privacy import mask_frame
 from clm_core.report import ReportSection, figure_image, html_report, pdf_report
 from ui.cache import tables
+from ui.nav import ensure_router
 
 __all__ = [
     "chart",
@@ -37,7 +38,10 @@ def t(text: str) -> str:
 
 @contextlib.contextmanager
 def errors_shown():
-    """Show a ClmError as a message in the user's language and stop the page; never a traceback."""
+    """Show a ClmError as a message in the user's language and stop the page; never a traceback.
+
+    Also makes sure the router ran (see ui.nav): every page enters this first."""
+    ensure_router()
     try:
         yield
     except MissingTableError as e:

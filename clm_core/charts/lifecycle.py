@@ -38,28 +38,40 @@ def _rgba(hex_color: str, alpha: float) -> str:
     return f"rgba({r},{g},{b},{alpha})"
 
 
-def stage_bar_figure(summary: pd.DataFrame, *, lang: str = "en", title: str = "") -> go.Figure:
-    """Horizontal bars: customers per stage (``stage_summary`` output), fixed stage colours."""
+def stage_bar_figure(
+    summary: pd.DataFrame, *, lang: str = "en", hide: tuple[str, ...] = ()
+) -> go.Figure:
+    """Horizontal bars: customers per stage (``stage_summary`` output), fixed stage colours.
+
+    Stages in ``hide`` are left out (prospects can outnumber buyers many times over).
+    """
     tr = lambda s: translate(s, lang)  # noqa: E731
+    summary = summary[~summary["stage"].isin(hide)]
     fig = go.Figure(
         go.Bar(
             y=[tr(s) for s in summary["stage"]],
             x=summary["customers"],
             orientation="h",
             marker_color=[STAGE_COLORS[s] for s in summary["stage"]],
-            text=[f"{n:,} ({p:.0%})" for n, p in zip(summary["customers"], summary["share"], strict=True)],
+            text=[
+                f"{n:,} ({p:.0%})"
+                for n, p in zip(summary["customers"], summary["share"], strict=True)
+            ],
             textposition="auto",
             hovertemplate="%{y}: %{x:,}<extra></extra>",
         )
     )
     fig.update_yaxes(autorange="reversed")
     fig.update_xaxes(title_text=tr("Customers"))
-    return style(fig, title or "Customers by lifecycle stage", lang=lang, height=360)
+    return style(fig, "Customers by lifecycle stage", lang=lang, height=360)
 
 
-def stage_trend_figure(counts: pd.DataFrame, *, lang: str = "en") -> go.Figure:
+def stage_trend_figure(
+    counts: pd.DataFrame, *, lang: str = "en", hide: tuple[str, ...] = ()
+) -> go.Figure:
     """Stacked areas of customers per stage at each month end (``stage_counts`` output)."""
     tr = lambda s: translate(s, lang)  # noqa: E731
+    counts = counts[~counts["stage"].isin(hide)]
     fig = go.Figure()
     for stage in counts["stage"].unique():
         part = counts[counts["stage"] == stage]

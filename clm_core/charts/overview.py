@@ -25,7 +25,9 @@ def trend_figure(trend: pd.DataFrame, *, lang: str = "en") -> go.Figure:
         line={"color": PALETTE[1], "width": 3},
         secondary_y=True,
     )
-    fig.update_yaxes(title_text=t("Revenue"), secondary_y=False)
-    fig.update_yaxes(title_text=t("Active customers"), secondary_y=True, showgrid=False)
+    fig.update_yaxes(title_text=t("Revenue"), secondary_y=False, rangemode="tozero")
+    fig.update_yaxes(
+        title_text=t("Active customers"), secondary_y=True, showgrid=False, rangemode="tozero"
+    )
     fig.update_xaxes(title_text=t("Month"))
     return style(fig, "Monthly revenue and active customers", lang=lang)

@@ -17,7 +17,9 @@ from clm_core.errors import UsageError
 
 def add_arguments(parser) -> None:
     add_db_argument(parser)
-    parser.add_argument("--customers", type=int, default=20_000, help="number of customers (default 20000)")
+    parser.add_argument(
+        "--customers", type=int, default=20_000, help="number of customers (default 20000)"
+    )
     parser.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
     parser.add_argument(
         "--kind",

@@ -13,6 +13,7 @@ import sys
 
 from clm_core.cli import add_db_argument, db_path
 from clm_core.config import TABLES
+from clm_core.errors import DataError
 from clm_core.ingest.load import MODES, ON_ERROR, LoadRejected, load_file
 from clm_core.ingest.mapping import parse_map_args
 
@@ -29,6 +30,13 @@ def add_arguments(parser) -> None:
     parser.add_argument("--drop-duplicates", action="store_true",
                         help="load only one of each exact duplicate row")  # fmt: skip
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+
+
+def _empty(table: str) -> dict:
+    """The JSON object of a load that read nothing (the file could not be used at all)."""
+    return {"table": table, "rows_read": 0, "rows_loaded": 0, "rows_rejected": 0, "duplicates": 0,
+            "returns": 0, "customers": 0, "amount_total": None, "date_min": None,
+            "date_max": None, "mapping": {}, "errors": []}  # fmt: skip
 
 
 def _print_json(obj: dict) -> None:
@@ -49,9 +57,13 @@ def run(args) -> int:
         )
     except LoadRejected as e:
         if args.json:
-            out = e.result.to_dict()
-            out["rows_loaded"] = 0
-            _print_json(out)
+            _print_json(e.result.to_dict())
+        raise
+    except DataError as e:
+        if args.json:
+            errors = e.errors or [{"row": e.row, "column": e.column, "value": e.value,
+                                   "reason": e.reason}]  # fmt: skip
+            _print_json(_empty(args.table) | {"errors": errors[:100]})
         raise
     if args.json:
         _print_json(result.to_dict())

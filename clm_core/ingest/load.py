@@ -275,8 +275,10 @@ def load_file(
             f"{', '.join(prep.info.columns)}); map it with --map {missing[0]}=COLUMN",
             file=label,
             column=missing[0],
-            errors=[{"row": None, "column": c, "value": None,
-                     "reason": "required column not found"} for c in missing],  # fmt: skip
+            errors=[
+                {"row": None, "column": c, "value": None, "reason": "required column not found"}
+                for c in missing
+            ],  # fmt: skip
         )
     db = Path(db)
     rejected_path = Path(rejected_path) if rejected_path else rejected_path_for(db, table)
@@ -291,8 +293,9 @@ def load_file(
         sql = stage_sql(plan, src.relation, src.row_sql)
         try:
             with _progress_poll(con, progress, 0.2, 0.8, "Parsing and checking rows"):
-                con.execute(f"create temp table {_STAGE} as {sql}", {**src.params,
-                                                                      **stage_params(sql)})
+                con.execute(
+                    f"create temp table {_STAGE} as {sql}", {**src.params, **stage_params(sql)}
+                )
         except duckdb.Error as e:
             raise DataError(f"the file cannot be read ({str(e).splitlines()[0]})",
                             file=label) from e  # fmt: skip
@@ -321,8 +324,17 @@ def load_file(
             rejected_path=str(rejected_path) if (bad_rows and on_error == "skip") else None,
         )
         if bad_rows and on_error == "reject":
-            raise LoadRejected(dataclasses.replace(result, rows_loaded=0, customers=0, returns=0,
-                                                   amount_total=None, date_min=None, date_max=None))
+            raise LoadRejected(
+                dataclasses.replace(
+                    result,
+                    rows_loaded=0,
+                    customers=0,
+                    returns=0,
+                    amount_total=None,
+                    date_min=None,
+                    date_max=None,
+                )
+            )
         if result.rows_loaded == 0:
             raise DataError("the file has no usable data rows; nothing was loaded", file=label)
         report(0.85, "Writing the dataset")
@@ -350,7 +362,8 @@ def _sample_values_sql(con, src, prep: Prepared) -> dict[str, list]:
         return {}
     select = ", ".join(f"cast(c{i} as varchar)" for i in cols.values())
     rows = con.execute(
-        f"select {select} from {src.relation} limit $n_sample", {**src.params, "n_sample": _SAMPLE_ROWS}
+        f"select {select} from {src.relation} limit $n_sample",
+        {**src.params, "n_sample": _SAMPLE_ROWS},
     ).fetchall()
     return {c: [r[k] for r in rows] for k, c in enumerate(cols)}
 
@@ -385,8 +398,7 @@ def _collect_errors(con, src, prep: Prepared, plan: Plan, on_error: str):
     ecols = ", ".join(store.quote_ident(f"_e_{c}") for c in plan.mapped)
     raws = ", ".join(f"_raw{i}" for i in range(len(info.columns)))
     bad = con.execute(
-        f"select rowid, {row_col}, {ecols}, {raws} from {_STAGE} where _bad "
-        f"order by rowid {limit}"
+        f"select rowid, {row_col}, {ecols}, {raws} from {_STAGE} where _bad order by rowid {limit}"
     ).fetchall()
     structural: list[tuple[int, list[str]]] = []
     if src.csv_path is not None:

@@ -185,7 +185,7 @@ def number_sql(col: str, src_type: str = "VARCHAR", *, decimal_comma: bool = Fal
             f"try_cast(replace({bare}, ',', '') as double) end"
         )
         value = f"coalesce(try_cast({v} as double), {slow})"
-    return f"case when starts_with({v}, '(') then -abs({value}) else {value} end"
+    return f"case when contains({v}, '(') then -abs({value}) else {value} end"
 
 
 def boolean_sql(col: str, src_type: str = "VARCHAR") -> str:

@@ -121,8 +121,8 @@ def detect_encoding(path: str | os.PathLike) -> str:
     with open(path, "rb") as fh:
         head = fh.read(_CHECK_BYTES)
         tail = b""
-        if size > 2 * _CHECK_BYTES:
-            fh.seek(size - _CHECK_BYTES)
+        if size > _CHECK_BYTES:
+            fh.seek(max(_CHECK_BYTES, size - _CHECK_BYTES))
             tail = fh.read()
     for bom, name in _BOMS:
         if head.startswith(bom):
@@ -389,6 +389,7 @@ def _xlsx_to_parquet(info: SourceInfo, dst: Path, progress: Progress | None = No
     wb = _open_workbook(info.path)
     try:
         ws = _pick_sheet(wb, info.path, info.sheet)
+        total = ws.max_row or 0  # from the <dimension> tag: good enough for progress
         ws.reset_dimensions()
         batch: list[list] = [[] for _ in range(width + 1)]
         with pq.ParquetWriter(dst, schema) as writer:
@@ -402,7 +403,7 @@ def _xlsx_to_parquet(info: SourceInfo, dst: Path, progress: Progress | None = No
                     writer.write_table(pa.table(batch, schema=schema))
                     batch = [[] for _ in range(width + 1)]
                     if progress:
-                        progress(0.0, f"Reading the sheet: {n:,} rows")
+                        progress(n / total if total else 0.0, "Reading the sheet")
             writer.write_table(pa.table(batch, schema=schema))
     finally:
         wb.close()
@@ -442,4 +443,3 @@ def open_source(info: SourceInfo, *, progress: Progress | None = None) -> Iterat
             yield Source(relation, params, None, csv_path=csv_path)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-

@@ -21,6 +21,6 @@ ZH = {
     "Revenue in the last {days} days was {revenue}, {change} vs the previous {days} days.": "最近 {days} 天收入 {revenue}，较前 {days} 天 {change}。",
     "Best month: {month} with {revenue}.": "最佳月份：{month}，收入 {revenue}。",
     "Open page": "打开页面",
-    "Churn window: a customer counts as churned after {days} silent days (3x the median gap between purchases).": "流失窗口：客户连续 {days} 天未购买即计为流失（购买间隔中位数的 3 倍）。",
+    "Churn window: a customer counts as churned after {days} silent days (90% of repeat purchases come sooner).": "流失窗口：客户连续 {days} 天未购买即计为流失（90% 的复购发生在此之前）。",
     "no change": "持平",
 }

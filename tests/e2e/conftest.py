@@ -116,9 +116,12 @@ def wait_app(page) -> None:
     """Wait until Streamlit has finished running the script (no 'Running' indicator)."""
     page.wait_for_selector('[data-testid="stApp"]')
     page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000
+        """() => document.querySelector('[data-testid="stMain"] h1')
+             && !document.querySelector('[data-testid="stSkeleton"]')
+             && !document.querySelector('[data-testid="stStatusWidget"]')""",
+        timeout=90_000,
     )
-    page.wait_for_timeout(500)
+    page.wait_for_timeout(800)
 
 
 def screenshot(page, name: str) -> Path:

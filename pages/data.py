@@ -1,0 +1,227 @@
+"""Data: load a spreadsheet into a dataset (mapping confirmed first), then check its quality."""
+
+import re
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from clm_core import config, store
+from clm_core.errors import DataError, UsageError
+from clm_core.formatting import fmt_count, fmt_share
+from clm_core.ingest import LoadRejected, load_file, prepare, preview
+from clm_core.ingest.read import sniff
+from clm_core.privacy import PII_COLUMNS, mask_value
+from ui.cache import compute, current_dataset
+from ui.common import download_buttons, errors_shown, lang, presenter, show_table, t
+
+UPLOADS = Path(tempfile.gettempdir()) / "clm-uploads"
+NONE = "—"
+
+
+def _upload_path(up) -> Path:
+    """Save an uploaded file once (streamed) so DuckDB can read it from disk."""
+    UPLOADS.mkdir(exist_ok=True)
+    path = UPLOADS / f"{re.sub(r'[^0-9a-zA-Z-]', '', up.file_id)}{Path(up.name).suffix.lower()}"
+    if not path.exists():
+        with open(path, "wb") as fh:
+            while chunk := up.read(8 << 20):
+                fh.write(chunk)
+    return path
+
+
+def _error_text(e: DataError) -> str:
+    first = e.result.errors[0] if isinstance(e, LoadRejected) and e.result.errors else {}
+    parts = [f"{t('File')}: {e.file}"] if e.file else []
+    for label, value in (("Row", e.row), ("Column", e.column), ("Value", e.value)):
+        if value is not None:
+            parts.append(f"{t(label)}: {value}")
+    reason = t(first.get("reason", e.reason))
+    if isinstance(e, LoadRejected):
+        reason = t("{n} of {total} rows cannot be used ({reason}); nothing was loaded.").format(
+            n=fmt_count(e.result.rows_rejected, lang()), total=fmt_count(e.result.rows_read, lang()),
+            reason=reason)  # fmt: skip
+    return " · ".join(parts) + f" — {reason}"
+
+
+def _show(df, **config) -> None:
+    """A table with translated column labels (the data keeps its names, so PII masking works)."""
+    df = pd.DataFrame(df)
+    labels = {c: t(str(c)) for c in df.columns} | config
+    show_table(df, hide_index=True, column_config=labels)
+
+
+def _open_dataset(path: str) -> None:
+    st.session_state["dataset_path"] = path
+
+
+st.title(t("Data"))
+st.caption(
+    t("Load CSV, Excel or Parquet files into a dataset, then check the quality of the data.")
+)
+
+with errors_shown():
+    c1, c2 = st.columns(2)
+    how = c1.radio(t("Source"), ["upload", "path"], horizontal=True, key="data_source",
+                   format_func=lambda v: t({"upload": "Upload a file", "path": "File in the data folder"}[v]))  # fmt: skip
+    path = label = None
+    if how == "upload":
+        up = c1.file_uploader(t("File"), type=["csv", "tsv", "txt", "xlsx", "xlsm", "parquet"],
+                              key="data_upload")  # fmt: skip
+        if up is not None:
+            path, label = _upload_path(up), up.name
+    else:
+        typed = c1.text_input(
+            t("Path inside the data folder"), key="data_path", placeholder="orders.csv"
+        )
+        if typed.strip():
+            path = store.resolve_in_data_dir(typed.strip())
+            label = path.name
+    table = c2.selectbox(t("Table"), config.TABLES, key="data_table", format_func=t)
+    target_kind = c2.radio(t("Load into"), ["current", "new"], horizontal=True, key="data_target",
+                           format_func=lambda v: t({"current": "Current dataset", "new": "New dataset"}[v]))  # fmt: skip
+    target = current_dataset().path
+    if target_kind == "new":
+        name = c2.text_input(t("New dataset name"), key="data_new_name", placeholder="shop-2024")
+        if not re.fullmatch(r"[\w\-. ]{1,60}", name.strip() or "", flags=re.UNICODE):
+            st.info(t("Name the new dataset (letters, digits, - and _)."))
+            st.stop()
+        target = store.resolve_in_data_dir(f"{name.strip()}.duckdb")
+
+    if path is not None:
+        if not path.is_file():
+            raise UsageError(f"File not found: {path.name}")
+        sheet = None
+        info = sniff(path)
+        if info.format == "xlsx":
+            sheet = st.selectbox(t("Sheet"), info.sheets, key="data_sheet")
+            info = sniff(path, sheet=sheet)
+        st.caption(t("{fmt} file, header on row {row}, {n} columns.").format(
+            fmt=info.format.upper(), row=info.header_row, n=len(info.columns))
+            + (f" {t('Encoding')}: {info.encoding}." if info.encoding else ""))  # fmt: skip
+        auto = prepare(path, table=table, info=info).mapping
+        token = f"{label}-{info.sheet}-{table}-{path.stat().st_size}"
+        st.subheader(t("Column mapping"))
+        cols = st.columns(4)
+        choices = {}
+        for i, canonical in enumerate(config.SCHEMAS[table]):
+            need = canonical in config.REQUIRED_COLUMNS[table]
+            options = [NONE, *info.columns]
+            choices[canonical] = cols[i % 4].selectbox(
+                f"{t(canonical)}{' *' if need else ''}", options, key=f"data_map_{token}_{canonical}",
+                index=options.index(auto[canonical]) if canonical in auto else 0)  # fmt: skip
+        prep = prepare(path, table=table, info=info,
+                       mapping={c: (None if s == NONE else s) for c, s in choices.items()})  # fmt: skip
+        if prep.missing:
+            st.warning(t("Map the required columns: {cols}.").format(cols=", ".join(prep.missing)))
+        st.subheader(t("Preview"))
+        _show(preview(prep))
+        o1, o2, o3 = st.columns(3)
+        on_error = o1.radio(t("Rows that cannot be used"), ["reject", "skip"], key="data_on_error",
+                            format_func=lambda v: t({"reject": "Load nothing", "skip": "Skip them"}[v]))  # fmt: skip
+        mode = o2.radio(
+            t("Mode"),
+            ["replace", "append"],
+            key="data_mode",
+            format_func=lambda v: t(v.capitalize()),
+        )
+        drop = o3.checkbox(t("Drop exact duplicate rows"), key="data_drop_dup")
+        # A callback, not the button's value: it survives the router's one-off rerun.
+        st.button(t("Load"), type="primary", key="data_load", disabled=bool(prep.missing),
+                  on_click=lambda: st.session_state.update(data_go=True))  # fmt: skip
+        if st.session_state.pop("data_go", False):
+            bar = st.progress(0.0, text=t("Reading the file"))
+            state = {"f": 0.0, "s": "Reading the file"}
+            with ThreadPoolExecutor(1) as pool:
+                job = pool.submit(load_file, path, target, table=table, sheet=info.sheet,
+                                  mapping=prep.mapping | {c: None for c in config.SCHEMAS[table] if c not in prep.mapping},
+                                  on_error=on_error, mode=mode, drop_duplicates=drop, file_label=label,
+                                  progress=lambda f, s: state.update(f=f, s=s))  # fmt: skip
+                while not job.done():
+                    bar.progress(min(state["f"], 1.0), text=t(state["s"]))
+                    time.sleep(0.15)
+            bar.empty()
+            try:
+                st.session_state["data_result"] = ("ok", job.result(), str(target))
+            except DataError as e:
+                st.session_state["data_result"] = ("error", e, str(target))
+
+    outcome = st.session_state.get("data_result")
+    if outcome and outcome[0] == "error":
+        err = outcome[1]
+        st.error(_error_text(err))
+        errors = err.result.errors if isinstance(err, LoadRejected) else err.errors
+        if errors:
+            _show([{**e, "reason": t(e["reason"])} for e in errors])
+        st.caption(t("The dataset was not changed."))
+    elif outcome:
+        res, where = outcome[1], outcome[2]
+        st.success(t("Loaded {n} of {total} rows into {table} of {dataset}.").format(
+            n=fmt_count(res.rows_loaded, lang()), total=fmt_count(res.rows_read, lang()),
+            table=t(res.table), dataset=res.dataset))  # fmt: skip
+        m = st.columns(5)
+        for col, (name, value) in zip(m, [("Rejected rows", res.rows_rejected), ("Duplicate rows", res.duplicates),
+                                          ("Returns", res.returns), ("Customers", res.customers),
+                                          ("Dates", f"{res.date_min} – {res.date_max}")], strict=True):  # fmt: skip
+            col.metric(t(name), fmt_count(value, lang()) if isinstance(value, int) else value)
+        if res.errors:
+            _show([{**e, "reason": t(e["reason"])} for e in res.errors])
+        if res.rejected_path and Path(res.rejected_path).exists():
+            st.download_button(t("Download rejected rows"), Path(res.rejected_path).read_bytes(),
+                               Path(res.rejected_path).name, "text/csv", key="data_rejected")  # fmt: skip
+        if where != str(current_dataset().path):
+            st.button(t("Open dataset {name}").format(name=res.dataset), key="data_open",
+                      on_click=_open_dataset, args=(where,))  # fmt: skip
+
+    st.divider()
+    st.header(t("Data quality of {dataset}").format(dataset=current_dataset().name))
+    if not current_dataset().path.exists():
+        st.info(t("This dataset has no data yet: load a file above."))
+        st.stop()
+    overview = compute("clm_core.ingest.quality:table_overview")
+    _show(overview)
+    if len(overview):
+        tx = overview.set_index("table")
+        if "transactions" in tx.index:
+            r = tx.loc["transactions"]
+            st.write(t("{rows} transactions from {start} to {end}; {dups} exact duplicate rows; "
+                       "{returns} returns ({share} of rows).").format(
+                rows=fmt_count(r["rows"], lang()), start=str(r["date_min"])[:10], end=str(r["date_max"])[:10],
+                dups=fmt_count(r["duplicates"], lang()), returns=fmt_count(r["returns"], lang()),
+                share=fmt_share(r["returns"] / r["rows"] if r["rows"] else 0, lang())))  # fmt: skip
+    comp = compute("clm_core.ingest.quality:completeness")
+    flagged = comp[comp["flag"]]
+    st.subheader(t("Completeness"))
+    st.write(t("{n} columns are filled in fewer than 85% of rows.").format(n=len(flagged))
+             if len(flagged) else t("Every column is filled in at least 85% of rows."))  # fmt: skip
+    _show(comp, completeness=st.column_config.ProgressColumn(
+        t("completeness"), min_value=0.0, max_value=1.0, format="percent"))  # fmt: skip
+    st.subheader(t("Customers per channel"))
+    channels = compute("clm_core.ingest.quality:customers_per_channel")
+    if len(channels):
+        top = channels.iloc[0]
+        st.write(
+            t("Most customers ({n}) come through {channel}.").format(
+                n=fmt_count(top["customers"], lang()), channel=top["channel"]
+            )
+        )
+    _show(channels)
+    st.subheader(t("Likely duplicate customers"))
+    dups = compute("clm_core.ingest.quality:duplicate_customers")
+    st.write(t("{n} pairs of customer ids look like the same person (name, email or phone at least 90% similar).")
+             .format(n=fmt_count(len(dups), lang())))  # fmt: skip
+    if len(dups):
+        dups = dups.assign(suggestion=[t("Merge {a} into {b}").format(a=a, b=b)
+                                       for a, b in zip(dups["customer_id"], dups["duplicate_of"], strict=True)])  # fmt: skip
+        if presenter():  # the other record's name/email/phone are PII too
+            for c in PII_COLUMNS:
+                dups[f"other_{c}"] = dups[f"other_{c}"].map(lambda v, c=c: mask_value(c, v))
+        _show(dups)
+        download_buttons(dups, "duplicate-customers", key="data_dups")
+    history = compute("clm_core.ingest.quality:load_history")
+    if len(history):
+        st.subheader(t("Load history"))
+        _show(history)

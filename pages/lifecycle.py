@@ -1,0 +1,153 @@
+"""Lifecycle: each customer's stage, how stages change over time, and who to contact this week."""
+
+import datetime as dt
+
+import streamlit as st
+
+from clm_core import lifecycle as lc
+from clm_core.charts import lifecycle as figs
+from clm_core.exports import to_csv_bytes
+from ui.cache import compute, current_dataset
+from ui.common import chart, download_buttons, errors_shown, lang, require, show_table, t
+
+st.title(t("Lifecycle"))
+st.caption(
+    t("Where each customer stands, how stages change over time, and who to contact this week.")
+)
+
+with errors_shown():
+    require("transactions", feature="lifecycle stages")
+    first, last = compute("clm_core.lifecycle:purchase_date_range")
+    as_of = st.date_input(
+        t("As of"), value=last, min_value=first, max_value=last, key="lifecycle_as_of"
+    )
+
+    # Thresholds: derived once per dataset (at its last date), editable; keys carry the dataset
+    # so switching datasets starts from that dataset's own defaults.
+    defaults = compute("clm_core.lifecycle:derive_thresholds")
+    stats = compute("clm_core.lifecycle:gap_statistics")
+    ds = current_dataset().name
+    with st.expander(t("Stage thresholds (derived from the data; edit them to change the rules)")):
+        if stats["gaps"]:
+            st.caption(
+                t(
+                    "From {n} repeat buyers: median gap between purchases {gap:.0f} days, "
+                    "median time to the second purchase {first:.0f} days."
+                ).format(
+                    n=f"{stats['repeat_customers']:,.0f}",
+                    gap=stats["median_gap"],
+                    first=stats["median_first_gap"],
+                )
+            )
+        cols = st.columns(4)
+        values = {}
+        for i, (name, label) in enumerate(lc.THRESHOLD_LABELS.items()):
+            default = getattr(defaults, name)
+            is_float = isinstance(default, float)
+            values[name] = cols[i % 4].number_input(
+                t(label),
+                min_value=lc.THRESHOLD_MIN[name],
+                max_value=1.0 if name == "spend_drop" else None,
+                value=default,
+                step=0.1 if is_float else 1,
+                key=f"lifecycle_{name}_{ds}",
+            )
+    th = lc.StageThresholds(**values)
+    st.markdown(t("**Stage rules** (the first that matches wins):"))
+    st.markdown("\n".join(f"1. **{s}**: {d}" for s, d in lc.stage_definitions(th, lang())))
+
+    # 1. Stages at the as-of date
+    st.subheader(t("Stages on {date}").format(date=as_of))
+    details = compute("clm_core.lifecycle:stage_details", as_of=as_of, **th.as_dict())
+    summary = lc.stage_summary(details)
+    show_prospects = st.toggle(t("Show prospects in the charts"), key="lifecycle_prospects")
+    hide = () if show_prospects else ("Prospect",)
+    chart(
+        figs.stage_bar_figure(summary, lang=lang(), hide=hide),
+        key="lifecycle_stages",
+        takeaway=lc.takeaway_stages(summary, lang()),
+    )
+    counts = compute("clm_core.lifecycle:stage_counts", as_of=as_of, **th.as_dict())
+    chart(
+        figs.stage_trend_figure(counts, lang=lang(), hide=hide),
+        key="lifecycle_trend",
+        takeaway=lc.takeaway_stage_trend(counts, lang()),
+    )
+
+    # 2. Lifecycle: new, returning, resurrecting, dormant
+    st.subheader(t("Customers gained and lost per period"))
+    freq = st.radio(
+        t("Period"),
+        ["M", "W"],
+        format_func=lambda f: t({"M": "Months", "W": "Weeks"}[f]),
+        horizontal=True,
+        key="lifecycle_freq",
+    )
+    activity = compute("clm_core.lifecycle:lifecycle_activity", as_of=as_of, freq=freq)
+    st.caption(
+        t(
+            "New: first purchase in the period. Returning: bought in the previous period too. "
+            "Resurrecting: bought again after skipping at least one period. Dormant: bought in "
+            "the previous period but not in this one. Only complete periods are shown."
+        )
+    )
+    chart(
+        figs.lifecycle_figure(activity, lang=lang()),
+        key="lifecycle_activity",
+        takeaway=lc.takeaway_activity(activity, lang()),
+    )
+
+    # 3. Transitions between two dates
+    st.subheader(t("Stage transitions"))
+    c1, c2 = st.columns(2)
+    start = c1.date_input(
+        t("From"),
+        value=max(first, as_of - dt.timedelta(days=90)),
+        min_value=first,
+        max_value=last,
+        key="lifecycle_from",
+    )
+    end = c2.date_input(t("To"), value=as_of, min_value=first, max_value=last, key="lifecycle_to")
+    if end <= start:
+        st.info(t("Pick a second date after the first one."))
+    else:
+        moves = compute(
+            "clm_core.lifecycle:stage_transitions", start=start, end=end, **th.as_dict()
+        )
+        chart(
+            figs.transition_sankey_figure(moves, lang=lang()),
+            key="lifecycle_sankey",
+            takeaway=lc.takeaway_transitions(moves, lang()),
+        )
+        share = lc.transition_matrix(moves, share=True)
+        chart(
+            figs.transition_heatmap_figure(share, lang=lang()),
+            key="lifecycle_matrix",
+            takeaway=lc.takeaway_stability(share, lang()),
+        )
+        matrix = lc.localize(lc.transition_matrix(moves).reset_index(), lang(), ("from_stage",))
+        show_table(matrix, hide_index=True)
+
+    # 4. Touchpoints due in the week starting at the as-of date
+    st.subheader(t("Touchpoints due this week"))
+    st.caption(
+        t("Contacts due from {start} to {end}, by the rules below.").format(
+            start=as_of, end=as_of + dt.timedelta(days=6)
+        )
+    )
+    show_table(lc.touchpoint_schedule(th, lang=lang()), hide_index=True)
+    due = compute("clm_core.lifecycle:touchpoints_due", as_of=as_of, **th.as_dict())
+    st.markdown(f"**{t('Takeaway')}:** {lc.takeaway_touchpoints(due, lang())}")
+    show_table(lc.localize(due, lang()), hide_index=True)
+    download_buttons(due, "touchpoints-due", key="lifecycle_due")
+
+    st.subheader(t("Every customer's stage"))
+    show_table(lc.localize(details, lang()), hide_index=True)
+    st.download_button(  # built on click only: an XLSX of every customer takes long
+        t("Download CSV"),
+        data=lambda: to_csv_bytes(details),
+        file_name="lifecycle-stages.csv",
+        mime="text/csv",
+        key="lifecycle_details_csv",
+        on_click="ignore",
+    )

@@ -1,0 +1,43 @@
+"""Lifecycle and Funnels & cohorts pages in a real browser, with screenshots to look at."""
+
+from __future__ import annotations
+
+from tests.e2e.conftest import screenshot, wait_app
+
+
+def _charts(page) -> int:
+    page.wait_for_selector(".js-plotly-plot .main-svg", timeout=60_000)
+    return page.locator(".js-plotly-plot").count()
+
+
+def test_lifecycle_page_in_browser(server, page):
+    page.goto(f"{server}/lifecycle")
+    wait_app(page)
+    page.get_by_role("heading", name="Lifecycle").first.wait_for()
+    assert _charts(page) == 5
+    body = page.locator('[data-testid="stMain"]').inner_text()
+    assert "Takeaway" in body and "buyers, the largest stage is" in body
+    assert "Traceback" not in body
+    # bars carry their numbers: the stage snapshot is readable, not an empty frame
+    assert page.locator(".js-plotly-plot .bars .point").count() >= 5
+    page.locator(".js-plotly-plot").nth(3).scroll_into_view_if_needed()
+    screenshot(page, "lifecycle")
+
+
+def test_funnels_page_tabs_in_browser(server, page):
+    page.goto(f"{server}/funnels")
+    wait_app(page)
+    page.get_by_role("heading", name="Funnels & cohorts").first.wait_for()
+    assert _charts(page) >= 1
+    body = page.locator('[data-testid="stMain"]').inner_text()
+    assert "went on to purchase" in body
+    screenshot(page, "funnels-event")
+    page.get_by_role("tab", name="Repeat purchases").click()
+    page.get_by_text("made a 2nd purchase").first.wait_for()
+    screenshot(page, "funnels-repeat")
+    page.get_by_role("tab", name="Cohort retention").click()
+    page.get_by_text("in month 1 after the first purchase").first.wait_for()
+    assert page.locator(".js-plotly-plot .heatmaplayer").count() >= 1
+    screenshot(page, "funnels-cohorts")
+    body = page.locator('[data-testid="stMain"]').inner_text()
+    assert "Traceback" not in body

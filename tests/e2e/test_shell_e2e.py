@@ -1,0 +1,50 @@
+"""The app shell in a real browser: language, URL filters, report download, screenshots."""
+
+from __future__ import annotations
+
+import re
+
+from tests.e2e.conftest import screenshot, wait_app
+
+
+def _title(page) -> str:
+    return page.locator("h1").first.inner_text()
+
+
+def test_switch_language(server, page):
+    page.goto(server)
+    wait_app(page)
+    assert _title(page) == "Overview"
+    screenshot(page, "overview-en")
+    page.locator('[data-testid="stSidebar"]').get_by_text("简体中文").click()
+    wait_app(page)
+    page.wait_for_function("() => document.querySelector('h1')?.innerText === '概览'")
+    assert "活跃客户" in page.inner_text("body")
+    screenshot(page, "overview-zh")
+
+
+def test_filter_survives_reload(server, page):
+    page.goto(server)
+    wait_app(page)
+    revenue_all = page.get_by_test_id("stMetricValue").nth(3).inner_text()
+    page.goto(server + "/?channel=app")
+    wait_app(page)
+    page.reload()
+    wait_app(page)
+    assert "channel=app" in page.url
+    page.locator('[data-testid="stSidebar"]').get_by_text("Filters", exact=True).click()
+    channel = page.get_by_test_id("stMultiSelect").first
+    assert "app" in channel.inner_text()
+    assert page.get_by_test_id("stMetricValue").nth(3).inner_text() != revenue_all
+
+
+def test_report_contains_every_chart(server, page):
+    page.goto(server)
+    wait_app(page)
+    n_charts = page.locator(".js-plotly-plot").count()
+    assert n_charts >= 1
+    with page.expect_download() as dl:
+        page.locator('[data-testid="stSidebar"]').get_by_role("button", name=re.compile("HTML")).click()
+    text = open(dl.value.path(), encoding="utf-8").read()
+    assert text.count("Plotly.newPlot") == n_charts
+    assert "<script src=" not in text

@@ -1,0 +1,288 @@
+"""Event funnels (strict and any order, windows, repeated and out-of-order events) and the
+repeat-purchase funnel, by hand and against a brute-force reference."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from clm_core import funnels as fn
+from clm_core import store
+from clm_core.errors import MissingTableError, UsageError
+from clm_core.i18n import ZH
+
+STEPS = ("visit", "cart", "buy")
+
+
+def _events(rows):
+    return pd.DataFrame(rows, columns=["customer_id", "event_name", "event_ts", "channel"]).assign(
+        event_ts=lambda d: pd.to_datetime(d["event_ts"])
+    )
+
+
+ROWS = [
+    # a: in order within a day -> 3 steps; 1 h to cart, 37 h to buy
+    ("a", "visit", "2024-01-01 10:00", "web"),
+    ("a", "cart", "2024-01-01 11:00", "web"),
+    ("a", "buy", "2024-01-03 00:00", "web"),
+    # b: out of order (cart before visit) -> strict 1 step, any order 3 steps
+    ("b", "cart", "2024-01-01 00:00", "app"),
+    ("b", "visit", "2024-01-02 00:00", "app"),
+    ("b", "buy", "2024-01-03 00:00", "app"),
+    # c: repeated visits; the first attempt runs out of window, the second reaches cart
+    ("c", "visit", "2024-01-01 00:00", "web"),
+    ("c", "visit", "2024-01-10 00:00", "ads"),
+    ("c", "cart", "2024-01-11 00:00", "ads"),
+    ("c", "cart", "2024-01-12 00:00", "ads"),
+    # d: only a visit
+    ("d", "visit", "2024-01-01 00:00", "web"),
+    # e: buy exactly 7 days after the visit (window edge: included), cart at the same instant
+    # as the visit (at or after counts)
+    ("e", "visit", "2024-01-05 00:00", "app"),
+    ("e", "cart", "2024-01-05 00:00", "app"),
+    ("e", "buy", "2024-01-12 00:00", "app"),
+    # f: never visits (not in the funnel)
+    ("f", "cart", "2024-01-05 00:00", "web"),
+    ("f", "login", "2024-01-05 00:00", "web"),
+]
+
+
+@pytest.fixture()
+def con():
+    customers = pd.DataFrame(
+        {
+            "customer_id": list("abcdef"),
+            "acquisition_channel": ["seo", "seo", "ads", None, "ads", "seo"],
+        }
+    )
+    return store.from_frames(events=_events(ROWS), customers=customers)
+
+
+def _counts(df):
+    return df["customers"].tolist()
+
+
+def test_strict_order_by_hand(con):
+    f = fn.event_funnel(con, steps=STEPS, window_days=7)
+    assert f["event"].tolist() == list(STEPS)
+    assert _counts(f) == [5, 3, 2]  # a b c d e enter; a c e reach cart; a e buy
+    assert f["drop_off"].tolist() == [0, 2, 1]
+    assert f["step_conversion"].round(4).tolist() == [1.0, 0.6, round(2 / 3, 4)]
+    assert f["overall_conversion"].round(4).tolist() == [1.0, 0.6, 0.4]
+    # cart: a 1 h, c 24 h, e 0 h -> median 1 h; buy: a 37 h, e 168 h -> median 102.5 h
+    assert f["median_hours_from_previous"].iloc[1] == pytest.approx(1.0)
+    assert f["median_hours_from_previous"].iloc[2] == pytest.approx(102.5)
+    assert np.isnan(f["median_hours_from_previous"].iloc[0])
+
+
+def test_any_order_counts_out_of_order_events(con):
+    f = fn.event_funnel(con, steps=STEPS, window_days=7, order="any")
+    # b now converts fully; f did cart but never visit, so it does not enter
+    assert _counts(f) == [5, 4, 3]
+    # cart from visit, in either direction: a 1 h, b 24 h, c 24 h, e 0 h -> median 12.5 h
+    assert f["median_hours_from_previous"].iloc[1] == pytest.approx(12.5)
+
+
+def test_window_edges(con):
+    # 7 days is exactly e's visit-to-buy time: included; a hair less excludes it
+    assert _counts(fn.event_funnel(con, steps=STEPS, window_days=7))[2] == 2
+    assert _counts(fn.event_funnel(con, steps=STEPS, window_days=6.99))[2] == 1
+    # a 10-day window lets c's first visit reach its cart as well (still 3 customers)
+    assert _counts(fn.event_funnel(con, steps=STEPS, window_days=10)) == [5, 3, 2]
+    # a 1-hour window: only a (1 h) and e (0 h) reach cart
+    assert _counts(fn.event_funnel(con, steps=STEPS, window_days=1 / 24)) == [5, 2, 0]
+
+
+def test_repeated_step_needs_a_second_event(con):
+    f = fn.event_funnel(con, steps=("visit", "visit"), window_days=30)
+    assert _counts(f) == [5, 1]  # only c visits twice
+    assert f["median_hours_from_previous"].iloc[1] == pytest.approx(9 * 24)
+    f = fn.event_funnel(con, steps=("cart", "cart"), window_days=30)
+    assert _counts(f) == [5, 1]  # a b c e f enter; only c has two carts
+
+
+def test_breakdown_goes_to_the_channel_of_the_converting_attempt(con):
+    f = fn.event_funnel(con, steps=STEPS, window_days=7, breakdown="channel")
+    got = {(g, s): n for g, s, n in zip(f["channel"], f["step"], f["customers"], strict=True)}
+    # c converts from its second visit, made on "ads"; d's only visit was on web
+    assert got[("ads", 1)] == 1 and got[("ads", 2)] == 1
+    assert got[("web", 1)] == 2 and got[("web", 3)] == 1
+    assert got[("app", 1)] == 2 and got[("app", 2)] == 1 and got[("app", 3)] == 1
+    by_acq = fn.event_funnel(con, steps=STEPS, window_days=7, breakdown="acquisition_channel")
+    starts = by_acq[by_acq["step"] == 1].set_index("acquisition_channel")["customers"]
+    assert starts.to_dict() == {"seo": 2, "ads": 2, "(none)": 1}
+
+
+def test_date_range_limits_when_attempts_start(con):
+    f = fn.event_funnel(con, steps=STEPS, window_days=7, start="2024-01-02", end="2024-01-10")
+    # entries: b (01-02), c (01-10), e (01-05); c's cart on 01-11 still counts
+    assert _counts(f) == [3, 2, 1]
+
+
+def test_nobody_in_the_funnel_gives_zero_rows(con):
+    f = fn.event_funnel(con, steps=("login", "buy"), window_days=1)
+    assert _counts(f) == [1, 0]
+    empty = fn.event_funnel(con, steps=("nothing", "buy"), window_days=1)
+    assert _counts(empty) == [0, 0]
+    assert "Nobody" in fn.takeaway_funnel(empty)
+
+
+def test_bad_requests_are_refused(con):
+    with pytest.raises(UsageError, match="two steps"):
+        fn.event_funnel(con, steps=("visit",))
+    with pytest.raises(UsageError, match="different event"):
+        fn.event_funnel(con, steps=("visit", "visit"), order="any")
+    with pytest.raises(UsageError, match="order"):
+        fn.event_funnel(con, steps=STEPS, order="sometimes")
+    with pytest.raises(UsageError, match="window"):
+        fn.event_funnel(con, steps=STEPS, window_days=0)
+    with pytest.raises(UsageError, match="breakdown"):
+        fn.event_funnel(con, steps=STEPS, breakdown="shoe_size")
+    no_events = store.from_frames(
+        transactions=pd.DataFrame(
+            {"customer_id": ["a"], "order_ts": ["2024-01-01"], "amount": [1.0]}
+        )
+    )
+    with pytest.raises(MissingTableError, match="events"):
+        fn.event_funnel(no_events, steps=STEPS)
+    no_customers = store.from_frames(events=_events(ROWS))
+    with pytest.raises(MissingTableError, match="customers"):
+        fn.event_funnel(no_customers, steps=STEPS, breakdown="region")
+
+
+def test_event_names_and_default_steps(con):
+    names = fn.event_names(con)
+    counts = names.set_index("event_name")["events"].to_dict()
+    assert counts == {"visit": 6, "cart": 6, "buy": 3, "login": 1}
+    # no typical web funnel here: the three most frequent events (ties by name)
+    assert fn.default_steps(con) == ("cart", "visit", "buy")
+
+
+# --- brute force: every attempt, every window, plain Python ------------------------------
+
+
+def _reference(events: pd.DataFrame, steps, window_s: float, order: str) -> list[int]:
+    reached = []
+    for _, g in events.groupby("customer_id"):
+        ev = sorted(zip(g["event_ts"], g["event_name"], range(len(g)), strict=True))
+        best = 0
+        if order == "strict":
+            for t1, name, i1 in ev:
+                if name != steps[0]:
+                    continue
+                k, t_prev, used = 1, t1, {i1}
+                for step in steps[1:]:
+                    # earliest later-or-equal event of this name not used yet
+                    nxt = [(t, i) for t, n, i in ev if n == step and t >= t_prev and i not in used]
+                    if not nxt or (nxt[0][0] - t1).total_seconds() > window_s:
+                        break
+                    t_prev, _ = nxt[0]
+                    used.add(nxt[0][1])
+                    k += 1
+                best = max(best, k)
+        else:
+            for s, _, _ in ev:
+                inside = {n for t, n, _ in ev if s <= t and (t - s).total_seconds() <= window_s}
+                k = 0
+                while k < len(steps) and steps[k] in inside:
+                    k += 1
+                best = max(best, k)
+        reached.append(best)
+    return [sum(r >= k for r in reached) for k in range(1, len(steps) + 1)]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize("order", ["strict", "any"])
+def test_matches_brute_force_on_random_events(seed, order):
+    rng = np.random.default_rng(seed)
+    n = 600
+    names = ["visit", "signup", "cart", "buy", "login"]
+    events = pd.DataFrame(
+        {
+            "customer_id": rng.integers(0, 80, n).astype(str),
+            "event_name": rng.choice(names, n, p=[0.35, 0.15, 0.2, 0.15, 0.15]),
+            # whole hours over 20 days: ties between events are common
+            "event_ts": pd.Timestamp("2024-01-01")
+            + pd.to_timedelta(rng.integers(0, 480, n), unit="h"),
+            "channel": rng.choice(["web", "app"], n),
+        }
+    )
+    con = store.from_frames(events=events)
+    for steps, window in itertools.product(
+        [("visit", "signup", "cart", "buy"), ("cart", "visit")], [1.0, 3.5]
+    ):
+        got = _counts(fn.event_funnel(con, steps=steps, window_days=window, order=order))
+        assert got == _reference(events, steps, window * 86400, order), (steps, window)
+
+
+# --- repeat purchases --------------------------------------------------------------------
+
+
+@pytest.fixture()
+def tx_con():
+    rows = [
+        ("a", "2024-01-01", 10.0),
+        ("a", "2024-01-01", 5.0),  # same day: still the first purchase
+        ("a", "2024-01-11", 10.0),
+        ("a", "2024-01-31", 10.0),
+        ("a", "2024-02-10", 10.0),
+        ("a", "2024-03-01", 10.0),  # a: 5 purchase days, gaps 10, 20, 10, 20
+        ("b", "2024-02-01", 10.0),
+        ("b", "2024-02-05", -10.0),  # a return is not a purchase
+        ("b", "2024-03-02", 10.0),  # b: 2 purchases, gap 30
+        ("c", "2024-02-15", 10.0),
+        ("c", "2024-02-16", 10.0),
+        ("c", "2024-02-20", 10.0),  # c: 3 purchases, gaps 1, 4
+        ("d", "2024-03-01", 10.0),  # d: 1 purchase
+        ("e", "2024-03-01", -5.0),  # e: only a return
+    ]
+    tx = pd.DataFrame(rows, columns=["customer_id", "order_ts", "amount"])
+    tx["order_ts"] = pd.to_datetime(tx["order_ts"])
+    return store.from_frames(transactions=tx)
+
+
+def test_repeat_purchase_funnel_by_hand(tx_con):
+    f = fn.repeat_purchase_funnel(tx_con)
+    assert f["purchase"].tolist() == [1, 2, 3, 5]
+    assert _counts(f) == [4, 3, 2, 1]
+    assert f["drop_off"].tolist() == [0, 1, 1, 1]
+    assert f["step_conversion"].round(4).tolist() == [1.0, 0.75, round(2 / 3, 4), 0.5]
+    # 1st->2nd: a 10, b 30, c 1 -> 10; 2nd->3rd: a 20, c 4 -> 12; 3rd->5th: a 30
+    assert f["median_days_from_previous"].tolist()[1:] == [10.0, 12.0, 30.0]
+    # customers whose first purchase is at least 30 days old on 2024-03-01: a and b
+    old = fn.repeat_purchase_funnel(tx_con, min_tenure_days=29)
+    assert _counts(old) == [2, 2, 1, 1]
+    # as of 2024-02-20: a has 4, b 1, c 3
+    assert _counts(fn.repeat_purchase_funnel(tx_con, as_of="2024-02-20")) == [3, 2, 2, 0]
+    assert "75% of 4 buyers made a 2nd purchase" in fn.takeaway_repeat(f)
+
+
+def test_time_to_next_purchase(tx_con):
+    g = fn.next_purchase_gaps(tx_con).set_index("from_purchase")
+    assert g.loc[1, "customers"] == 3 and g.loc[1, "median"] == 10
+    assert g.loc[2, "customers"] == 2 and g.loc[2, "median"] == 12
+    assert g.loc[4, "median"] == 20
+    h = fn.next_purchase_histogram(tx_con, bin_days=7, max_days=21)
+    first = h[h["from_purchase"] == 1].set_index("bin_start")["customers"].to_dict()
+    assert first == {0: 1, 7: 1, 14: 1}  # 1 day; 10 days; 30 days capped into the last bin
+    assert h.groupby("from_purchase")["share"].sum().round(9).eq(1.0).all()
+    assert fn.transition_labels(h)[1] == "1st purchase → 2nd purchase"
+    assert fn.transition_labels(h, "zh")[2] == "第2次购买 → 第3次购买"
+
+
+def test_takeaways_have_chinese_and_read_the_data(con):
+    f = fn.event_funnel(con, steps=STEPS, window_days=7)
+    text = fn.takeaway_funnel(f)
+    assert text.startswith("40.0% of the 5 customers who did visit went on to buy")
+    assert "from visit to cart (2 customers, 60% went on)" in text
+    assert fn.takeaway_funnel(f, "zh") != text
+    f = fn.event_funnel(con, steps=STEPS, window_days=7, breakdown="channel")
+    assert "Too few" in fn.takeaway_breakdown(f, "channel")
+    assert "Best channel: app converts 50.0%" in fn.takeaway_breakdown(
+        f, "channel", min_customers=1
+    )
+    for label in ("{ordinal} purchase", "channel", "acquisition channel", "region"):
+        assert label in ZH

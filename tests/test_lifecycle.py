@@ -1,0 +1,356 @@
+"""Lifecycle stages, stage counts, lifecycle activity, transitions and touchpoints, by hand."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import pytest
+from pandas.testing import assert_frame_equal
+
+from clm_core import lifecycle as lc
+from clm_core import store
+from clm_core.errors import MissingTableError, UsageError
+from clm_core.i18n import ZH
+
+AS_OF = dt.date(2024, 6, 30)
+TH = {
+    "activation_days": 30,
+    "churn_days": 90,
+    "at_risk_factor": 2.0,
+    "spend_window_days": 120,
+    "spend_drop": 0.5,
+    "loyal_purchases": 4,
+    "loyal_tenure_days": 180,
+}
+
+
+def _tx(rows):
+    return pd.DataFrame(rows, columns=["customer_id", "order_ts", "amount"]).assign(
+        order_ts=lambda d: pd.to_datetime(d["order_ts"])
+    )
+
+
+def _monthly(cid, start, n, amount=10.0):
+    return [
+        (cid, str(d.date()), amount)
+        for d in pd.date_range(start, periods=n, freq=pd.DateOffset(months=1))
+    ]
+
+
+# One customer per rule and per edge; the expected stage at 2024-06-30 with TH is on each line.
+ROWS = [
+    ("return_only", "2024-06-01", -20.0),  # Prospect: a return alone is not a purchase
+    ("new_today", "2024-06-30", 15.0),  # New: first purchase on the as-of date
+    ("new_boundary", "2024-05-31", 15.0),  # New: exactly 30 days ago is still "within 30"
+    ("one_time_past", "2024-05-30", 15.0),  # At risk: 31 days, no second purchase
+    ("same_day", "2024-06-20", 5.0),  # New, and two orders on one day are one purchase
+    ("same_day", "2024-06-20", 7.0),
+    ("zero_amount", "2024-06-25", 0.0),  # New: a free order is a purchase
+    ("churn_edge", "2023-12-01", 10.0),  # Active: silent exactly 90 days is not churned;
+    ("churn_edge", "2024-01-01", 10.0),  # recent spend 10 is exactly half of 20 (no drop)
+    ("churn_edge", "2024-04-01", 10.0),
+    ("churned", "2024-02-01", 10.0),  # Churned: silent 91 days
+    ("churned", "2024-03-31", 10.0),
+    ("won_back", "2023-06-01", 10.0),  # Won back: 375 silent days, came back 20 days ago
+    ("won_back", "2024-06-10", 10.0),
+    ("gap_risk", "2024-05-01", 10.0),  # At risk: usual gap 10 days, silent 40 > 2 x 10
+    ("gap_risk", "2024-05-11", 10.0),
+    ("gap_risk", "2024-05-21", 10.0),
+    ("gap_edge", "2024-05-21", 10.0),  # Active: silent 20 = exactly 2 x 10
+    ("gap_edge", "2024-05-31", 10.0),
+    ("gap_edge", "2024-06-10", 10.0),
+    ("spend_drop", "2024-01-10", 100.0),  # At risk: 20 in the last 120 days vs 200 before
+    ("spend_drop", "2024-02-10", 100.0),
+    ("spend_drop", "2024-04-15", 10.0),
+    ("spend_drop", "2024-06-01", 10.0),
+    ("spend_edge", "2024-01-10", 20.0),  # Active: 20 vs 40 is exactly half (not below);
+    ("spend_edge", "2024-02-10", 20.0),  # 4 purchases but 172 days of tenure < 180
+    ("spend_edge", "2024-04-15", 10.0),
+    ("spend_edge", "2024-06-01", 10.0),
+    ("return_drop", "2024-02-01", 60.0),  # At risk: the return nets recent spend to 40 < 50
+    ("return_drop", "2024-02-20", 40.0),
+    ("return_drop", "2024-05-01", 80.0),
+    ("return_drop", "2024-06-01", -40.0),
+    *_monthly("loyal", "2023-10-05", 9),  # Loyal: 9 purchases over 269 days
+    *_monthly("short_tenure", "2024-02-05", 5),  # Active: 5 purchases but only 146 days
+    ("won_back_then_loyal", "2023-01-01", 10.0),  # Loyal: comeback on 2023-08-01 is old news
+    ("won_back_then_loyal", "2023-08-01", 10.0),
+    ("won_back_then_loyal", "2023-09-01", 10.0),
+    ("won_back_then_loyal", "2023-10-15", 10.0),
+    ("won_back_then_loyal", "2023-12-01", 10.0),
+    ("won_back_then_loyal", "2024-02-01", 10.0),
+    ("won_back_then_loyal", "2024-04-01", 10.0),
+    ("won_back_then_loyal", "2024-06-01", 10.0),
+    ("later_buyer", "2024-07-05", 10.0),  # not known yet on 2024-06-30
+    ("signed_then_bought_later", "2024-07-05", 10.0),  # Prospect: signed up in March
+]
+EXPECTED = {
+    "event_only": "Prospect",
+    "signup_only": "Prospect",
+    "signup_no_date": "Prospect",
+    "signed_then_bought_later": "Prospect",
+    "return_only": "Prospect",
+    "new_today": "New",
+    "new_boundary": "New",
+    "one_time_past": "At risk",
+    "same_day": "New",
+    "zero_amount": "New",
+    "churn_edge": "Active",
+    "churned": "Churned",
+    "won_back": "Won back",
+    "gap_risk": "At risk",
+    "gap_edge": "Active",
+    "spend_drop": "At risk",
+    "spend_edge": "Active",
+    "return_drop": "At risk",
+    "loyal": "Loyal",
+    "short_tenure": "Active",
+    "won_back_then_loyal": "Loyal",
+}
+
+
+@pytest.fixture()
+def con():
+    customers = pd.DataFrame(
+        {
+            "customer_id": [
+                "signup_only",
+                "signup_no_date",
+                "future_signup",
+                "signed_then_bought_later",
+            ],
+            "signup_ts": pd.to_datetime(["2024-01-01", None, "2024-07-15", "2024-03-01"]),
+            "acquisition_channel": ["ads", "seo", "ads", "seo"],
+        }
+    )
+    events = pd.DataFrame(
+        {
+            "customer_id": ["event_only", "event_only"],
+            "event_name": ["visit", "visit"],
+            "event_ts": pd.to_datetime(["2024-05-01 10:00", "2024-08-01 10:00"]),
+        }
+    )
+    return store.from_frames(transactions=_tx(ROWS), customers=customers, events=events)
+
+
+def test_every_rule_and_edge_by_hand(con):
+    got = lc.customer_stages(con, as_of=AS_OF, **TH)
+    expected = pd.DataFrame(sorted(EXPECTED.items()), columns=["customer_id", "stage"])
+    assert_frame_equal(got.reset_index(drop=True), expected)
+
+
+def test_exactly_one_stage_per_known_customer(con):
+    got = lc.customer_stages(con, as_of=AS_OF, **TH)
+    assert got["customer_id"].is_unique
+    assert set(got["stage"]) <= set(lc.STAGES)
+    assert {"later_buyer", "future_signup"}.isdisjoint(got["customer_id"])
+
+
+def test_details_carry_the_facts_the_rules_used(con):
+    d = lc.stage_details(con, as_of=AS_OF, **TH).set_index("customer_id")
+    assert d.loc["same_day", "purchases"] == 1
+    assert d.loc["churn_edge", "days_since_last"] == 90
+    assert d.loc["churned", "days_since_last"] == 91
+    assert d.loc["gap_risk", "avg_gap_days"] == 10
+    assert d.loc["return_drop", "recent_spend"] == 40
+    assert d.loc["return_drop", "previous_spend"] == 100
+    assert d.loc["return_only", "purchases"] == 0
+    assert pd.isna(d.loc["return_only", "first_purchase"])
+
+
+@pytest.mark.parametrize(
+    ("change", "customer", "stage"),
+    [
+        ({"churn_days": 89}, "churn_edge", "Churned"),
+        ({"activation_days": 29}, "new_boundary", "At risk"),
+        ({"at_risk_factor": 4.5}, "gap_risk", "Active"),
+        ({"spend_drop": 0.95}, "spend_drop", "Active"),
+        ({"loyal_purchases": 10}, "loyal", "Active"),
+        ({"loyal_tenure_days": 140}, "short_tenure", "Loyal"),
+        ({"activation_days": 19}, "won_back", "Active"),
+    ],
+    ids=["churn", "activation", "factor", "spend", "loyal-n", "loyal-tenure", "won-back-window"],
+)
+def test_each_threshold_moves_its_boundary(con, change, customer, stage):
+    got = lc.customer_stages(con, as_of=AS_OF, **{**TH, **change}).set_index("customer_id")
+    assert got.loc[customer, "stage"] == stage
+
+
+def test_default_thresholds_from_the_data_by_hand():
+    # a: purchase days 0, 10, 30 (usual gap 15); b: days 20, 60 (gap 40); c: one purchase.
+    base = dt.date(2024, 1, 1)
+    rows = [("a", 0), ("a", 10), ("a", 30), ("b", 20), ("b", 60), ("c", 5)]
+    con = store.from_frames(
+        transactions=_tx([(c, str(base + dt.timedelta(days=d)), 10.0) for c, d in rows])
+    )
+    th = lc.derive_thresholds(con, as_of=base + dt.timedelta(days=100))
+    # activation: median first gap of (10, 40) = 25; churn: p90 of usual gaps (15, 40) = 37.5
+    # rounded up; loyal: p75 of purchase counts (3, 2) = 2.75 -> at least 3; tenure: median of
+    # (100, 80) days.
+    assert th == lc.StageThresholds(25, 38, 2.0, 38, 0.5, 3, 90)
+    stats = lc.gap_statistics(con, as_of=base + dt.timedelta(days=100))
+    assert stats["median_gap"] == 20 and stats["repeat_customers"] == 2
+
+
+def test_without_repeat_purchases_fallback_thresholds_apply():
+    con = store.from_frames(transactions=_tx([("a", "2024-01-01", 5.0), ("b", "2024-02-01", 5.0)]))
+    assert lc.derive_thresholds(con) == lc.FALLBACK_THRESHOLDS
+    assert lc.customer_stages(con)["stage"].tolist() == ["At risk", "New"]
+
+
+def test_missing_thresholds_are_derived_and_unknown_ones_refused(con):
+    partial = lc.customer_stages(con, as_of=AS_OF, churn_days=90)
+    assert len(partial) == len(EXPECTED)
+    with pytest.raises(UsageError, match="Unknown stage threshold"):
+        lc.customer_stages(con, as_of=AS_OF, churn=90)
+    with pytest.raises(UsageError, match="churn_days"):
+        lc.customer_stages(con, as_of=AS_OF, **{**TH, "churn_days": 0})
+    with pytest.raises(UsageError, match="spend_drop"):
+        lc.StageThresholds(**{**TH, "spend_drop": 1.5})
+
+
+def test_missing_transactions_table_names_the_file():
+    con = store.from_frames(customers=pd.DataFrame({"customer_id": ["a"]}))
+    with pytest.raises(MissingTableError, match="transactions"):
+        lc.customer_stages(con)
+
+
+def test_stage_counts_match_stages_at_each_month_end(con):
+    counts = lc.stage_counts(con, as_of=AS_OF, **TH)
+    dates = sorted(counts["as_of"].unique())
+    assert pd.Timestamp(dates[-1]).date() == AS_OF
+    assert pd.Timestamp(dates[-2]).date() == dt.date(2024, 5, 31)
+    assert pd.Timestamp(dates[0]).date() == dt.date(2023, 1, 31)
+    for d in (dates[0], dates[5], dates[-2], dates[-1]):
+        at = pd.Timestamp(d).date()
+        expected = (
+            lc.customer_stages(con, as_of=at, **TH)["stage"]
+            .value_counts()
+            .reindex(list(lc.STAGES), fill_value=0)
+        )
+        got = counts[counts["as_of"] == d].set_index("stage")["customers"]
+        assert got.to_dict() == expected.to_dict(), at
+
+
+def test_lifecycle_activity_by_hand():
+    # a buys in Jan, Feb, Apr; b in Feb and Mar (2024).
+    con = store.from_frames(
+        transactions=_tx(
+            [
+                ("a", "2024-01-05", 1.0),
+                ("a", "2024-02-05", 1.0),
+                ("a", "2024-02-06", 1.0),
+                ("a", "2024-04-05", 1.0),
+                ("b", "2024-02-10", 1.0),
+                ("b", "2024-03-10", 1.0),
+                ("c", "2024-05-20", -3.0),  # a return is not activity
+            ]
+        )
+    )
+    got = lc.lifecycle_activity(con, as_of="2024-05-31")
+    expected = pd.DataFrame(
+        {
+            "period": pd.to_datetime(
+                ["2024-01-01", "2024-02-01", "2024-03-01", "2024-04-01", "2024-05-01"]
+            ),
+            "new": [1, 1, 0, 0, 0],
+            "returning": [0, 1, 1, 0, 0],
+            "resurrecting": [0, 0, 0, 1, 0],
+            "dormant": [0, 0, -1, -1, -1],
+        }
+    )
+    assert_frame_equal(got, expected, check_dtype=False)
+    # mid-May the month is not complete: it is left out
+    assert lc.lifecycle_activity(con, as_of="2024-05-15")["period"].max() == pd.Timestamp(
+        "2024-04-01"
+    )
+    weekly = lc.lifecycle_activity(con, as_of="2024-05-31", freq="W")
+    assert weekly["new"].sum() == 2 and weekly["resurrecting"].sum() >= 1
+    with pytest.raises(UsageError):
+        lc.lifecycle_activity(con, freq="Q")
+
+
+def test_transitions_between_two_dates(con):
+    tr = lc.stage_transitions(con, start="2024-03-31", end=AS_OF, **TH)
+    ends = lc.customer_stages(con, as_of=AS_OF, **TH)
+    assert tr["customers"].sum() == len(ends)
+    flows = {(a, b): n for a, b, n in tr.itertuples(index=False)}
+    # won_back was churned on 2024-03-31 (last purchase 2023-06-01) and is won back now
+    starts = lc.customer_stages(con, as_of="2024-03-31", **TH).set_index("customer_id")["stage"]
+    assert starts["won_back"] == "Churned"
+    assert flows[("Churned", "Won back")] >= 1
+    # new_today first appears after the first date
+    assert flows[(lc.NOT_YET_KNOWN, "New")] >= 1
+    # the flows agree with the two stage lists customer by customer
+    both = (
+        ends.set_index("customer_id")["stage"].rename("to").to_frame().join(starts.rename("from"))
+    )
+    both["from"] = both["from"].fillna(lc.NOT_YET_KNOWN)
+    expected = both.groupby(["from", "to"]).size().to_dict()
+    assert flows == expected
+    share = lc.transition_matrix(tr, share=True)
+    assert share.sum(axis=1).round(9).eq(1.0).all()
+    assert list(share.columns) == list(lc.STAGES)
+    with pytest.raises(UsageError, match="after"):
+        lc.stage_transitions(con, start=AS_OF, end="2024-01-01")
+
+
+def test_touchpoints_due_this_week_by_hand():
+    rows = [
+        ("activation", "2024-06-25", 10.0),  # follow-up due 07-02
+        ("nudge", "2024-06-02", 10.0),  # 30-day nudge due 07-02 (still one purchase)
+        ("nudge_bought", "2024-06-02", 10.0),  # bought again: no nudge
+        ("nudge_bought", "2024-06-20", 10.0),
+        ("check3", "2024-04-01", 10.0),  # 91 days after: 07-01
+        ("check3", "2024-06-15", 10.0),
+        ("check6", "2024-01-01", 10.0),  # 182 days after: 07-01
+        ("check6", "2024-06-01", 10.0),
+        ("winback", "2024-03-01", 10.0),  # last purchase + 90 = 07-04, last day before churn
+        ("winback", "2024-04-05", 10.0),
+        ("edge_in", "2024-06-29", 10.0),  # activation due 07-06 = as_of + 6: in
+        ("edge_out", "2024-06-30", 10.0),  # activation due 07-07: next week
+        ("churned6", "2023-12-31", 10.0),  # 6-month check-in would be 06-30 but churned
+    ]
+    con = store.from_frames(transactions=_tx(rows))
+    due = lc.touchpoints_due(con, as_of=AS_OF, **TH)
+    got = sorted(zip(due["touchpoint"], due["customer_id"], due["due_date"].dt.date, strict=True))
+    expected = sorted(
+        [
+            ("Activation follow-up", "activation", dt.date(2024, 7, 2)),
+            ("Activation follow-up", "edge_in", dt.date(2024, 7, 6)),
+            ("Second-purchase nudge", "nudge", dt.date(2024, 7, 2)),
+            ("3-month check-in", "check3", dt.date(2024, 7, 1)),
+            ("6-month check-in", "check6", dt.date(2024, 7, 1)),
+            ("Win-back before churn", "winback", dt.date(2024, 7, 4)),
+        ]
+    )
+    assert got == expected
+    assert due["touchpoint"].iloc[0] == "Activation follow-up"  # rule order is kept
+    custom = (lc.Touchpoint("Day-after thanks", "last_purchase", 1),)
+    thanks = lc.touchpoints_due(con, as_of=AS_OF, days=1, touchpoints=custom, **TH)
+    assert thanks["customer_id"].tolist() == ["edge_in"]  # 06-29 + 1 = as_of
+    with pytest.raises(UsageError):
+        lc.touchpoints_due(con, touchpoints=(lc.Touchpoint("x", "signup", 1),), **TH)
+
+
+def test_definitions_takeaways_and_labels_are_translated(con):
+    th = lc.StageThresholds(**TH)
+    en = dict(lc.stage_definitions(th))
+    assert "90 days" in en["Churned"] and "30 days" in en["New"]
+    assert "50%" in en["At risk"]
+    zh = lc.stage_definitions(th, "zh")
+    assert all(s in ZH.values() for s, _ in zh)
+    details = lc.stage_details(con, as_of=AS_OF, **TH)
+    summary = lc.stage_summary(details)
+    assert summary["customers"].sum() == len(EXPECTED)
+    text = lc.takeaway_stages(summary)
+    assert "16 buyers" in text and "4 are at risk" in text and "1 churned" in text
+    for text in lc.THRESHOLD_LABELS.values():
+        assert text in ZH
+    for text in lc._DEFINITIONS.values():
+        assert text in ZH
+    for tp in lc.DEFAULT_TOUCHPOINTS:
+        assert tp.name in ZH and tp.purpose in ZH
+    for name in (*lc.STAGES, lc.NOT_YET_KNOWN, *lc.LIFECYCLE_STATUSES):
+        assert name in ZH

@@ -1,0 +1,116 @@
+"""Data page through the router: load by path, mapping, errors, new dataset, quality report."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from clm_core import store
+from tests.ingest_files import CN_CSV, write_text
+
+PAGE = "pages/data.py"
+
+
+@pytest.fixture()
+def at(app):
+    app.switch_page(PAGE).run()
+    assert not app.exception, app.exception
+    return app
+
+
+def _by_path(at, name: str):
+    at.radio(key="data_source").set_value("path").run()
+    at.text_input(key="data_path").input(name).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _texts(at) -> str:
+    return " ".join(m.value for m in at.markdown) + " ".join(str(e.value) for e in at.error)
+
+
+def test_load_by_path_replaces_transactions_and_reports_quality(at, data_dir):
+    write_text(data_dir / "orders.csv", CN_CSV, "gbk")
+    _by_path(at, "orders.csv")
+    assert at.selectbox(key=_map_key(at, "amount")).value == "实付金额"
+    assert "CSV file, header on row 1, 6 columns. Encoding: gb18030." in [c.value for c in at.caption]
+    at.button(key="data_load").click().run()
+    assert not at.exception, at.exception
+    assert [s.value for s in at.success] == ["Loaded 3 of 3 rows into transactions of demo-retail."]
+    con = store.connect(data_dir / "demo-retail.duckdb")
+    assert con.execute("select count(*), sum(amount) from transactions").fetchone() == (3, 1314.0)
+    con.close()
+    # the quality report now describes the new transactions
+    assert "3 transactions from 2024-01-05 to 2024-01-07; 0 exact duplicate rows; 1 returns" in _texts(at)
+
+
+def _map_key(at, canonical: str) -> str:
+    """Key of the mapping selectbox of a canonical column (keys also carry a file token)."""
+    keys = [w.key for w in at.selectbox if w.key and w.key.startswith("data_map_")]
+    return next(k for k in keys if k.endswith(f"_{canonical}"))
+
+
+def test_mapping_can_be_changed_before_loading(at, data_dir):
+    write_text(data_dir / "o.csv", "who,when,paid,list_price\nC1,2024-01-05,10,12\nC2,2024-01-06,20,25\n")
+    _by_path(at, "o.csv")
+    assert at.button(key="data_load").disabled  # nothing maps to customer_id / order_ts / amount yet
+    for canonical, source in [("customer_id", "who"), ("order_ts", "when"), ("amount", "list_price")]:
+        at.selectbox(key=_map_key(at, canonical)).set_value(source).run()
+    assert not at.button(key="data_load").disabled
+    at.button(key="data_load").click().run()
+    con = store.connect(data_dir / "demo-retail.duckdb")
+    assert con.execute("select sum(amount) from transactions").fetchone() == (37.0,)
+    con.close()
+
+
+def test_failed_load_shows_the_cell_and_keeps_the_data(at, data_dir):
+    db = data_dir / "demo-retail.duckdb"
+    before = hashlib.sha256(db.read_bytes()).hexdigest()
+    write_text(data_dir / "bad.csv", "标题\n客户编号,下单时间,实付金额\nC1,2024-01-05,1\nC2,明天,2\n")
+    _by_path(at, "bad.csv")
+    at.button(key="data_load").click().run()
+    assert not at.exception, at.exception
+    assert at.error[0].value == (
+        "File: bad.csv · Row: 4 · Column: 下单时间 · Value: 明天 — 1 of 2 rows cannot be used "
+        "(not a date); nothing was loaded."
+    )
+    assert hashlib.sha256(db.read_bytes()).hexdigest() == before
+    # skip mode loads the good row and offers the rejected rows
+    at.radio(key="data_on_error").set_value("skip").run()
+    at.button(key="data_load").click().run()
+    assert [s.value for s in at.success] == ["Loaded 1 of 2 rows into transactions of demo-retail."]
+    assert (data_dir / "demo-retail.transactions.rejected.csv").exists()
+
+
+def test_path_outside_data_folder_is_refused(at, tmp_path):
+    write_text(tmp_path / "secret.csv", "customer_id,order_ts,amount\nC1,2024-01-05,1\n")
+    at.radio(key="data_source").set_value("path").run()
+    at.text_input(key="data_path").input("../secret.csv").run()
+    assert not at.exception
+    assert "outside the data folder" in at.error[0].value
+    assert not [b for b in at.button if b.key == "data_load"]
+
+
+def test_load_into_new_dataset_and_open_it(at, data_dir):
+    write_text(data_dir / "orders.csv", CN_CSV, "utf-8-sig")
+    _by_path(at, "orders.csv")
+    at.radio(key="data_target").set_value("new").run()
+    at.text_input(key="data_new_name").input("shop-2024").run()
+    at.button(key="data_load").click().run()
+    assert (data_dir / "shop-2024.duckdb").exists()
+    assert [s.value for s in at.success] == ["Loaded 3 of 3 rows into transactions of shop-2024."]
+    at.button(key="data_open").click().run()
+    assert not at.exception, at.exception
+    assert at.session_state["dataset_path"] == str(data_dir / "shop-2024.duckdb")
+    assert at.header[-1].value == "Data quality of shop-2024"
+
+
+def test_quality_report_of_demo_data_in_chinese(at):
+    at.radio(key="lang").set_value("zh").run()
+    assert not at.exception, at.exception
+    assert at.header[-1].value == "demo-retail 的数据质量"
+    texts = _texts(at)
+    assert "对客户编号看起来是同一个人" in texts
+    assert "客户最多的渠道是" in texts
+    assert len(at.dataframe) >= 3

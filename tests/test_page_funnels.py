@@ -1,0 +1,117 @@
+"""Funnels & cohorts page through the router: event funnel, repeat purchases, cohorts."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from clm_core import cohorts as co
+from clm_core import funnels as fn
+from clm_core import store
+from tests.conftest import APP
+
+PAGE = "pages/funnels.py"
+
+
+def takeaways(at) -> list[str]:
+    return [m.value for m in at.markdown if m.value.startswith("**Takeaway:**")]
+
+
+@pytest.fixture()
+def funnels(app):
+    app.switch_page(PAGE).run()
+    assert not app.exception, app.exception
+    return app
+
+
+def test_page_shows_the_core_numbers(funnels, data_dir):
+    at = funnels
+    assert at.title[0].value == "Funnels & cohorts"
+    assert [t.label for t in at.tabs] == ["Event funnel", "Repeat purchases", "Cohort retention"]
+    notes = takeaways(at)
+    assert len(notes) == 5, notes
+    con = store.connect(data_dir / "demo-retail.duckdb")
+    steps = fn.default_steps(con)
+    assert at.multiselect("funnels_steps").value == list(steps)
+    funnel = fn.event_funnel(con, steps=steps, window_days=7.0)
+    n = int(funnel["customers"].iloc[0])
+    assert f"of the {n:,} customers who did {steps[0]}" in notes[0]
+    assert f"{funnel['overall_conversion'].iloc[-1]:.1%}" in notes[0]
+    shown = next(df.value for df in at.dataframe if "overall_conversion" in df.value.columns)
+    assert shown["customers"].tolist() == funnel["customers"].tolist()
+    rep = fn.repeat_purchase_funnel(con)
+    assert f"of {int(rep['customers'].iloc[0]):,} buyers" in notes[1]
+    table = co.cohort_table(con)
+    curves = co.retention_curves(table)
+    r1 = curves.loc[curves["period"] == 1, "retention"].iloc[0]
+    assert f"customer retention is {r1:.0%} in month 1" in notes[3]
+
+
+def test_any_order_and_a_wider_window_never_convert_fewer(funnels):
+    at = funnels
+
+    def shown():
+        return next(df.value for df in at.dataframe if "overall_conversion" in df.value.columns)
+
+    strict = shown()["customers"].tolist()
+    at.radio("funnels_order").set_value("any").run()
+    assert not at.exception
+    anyorder = shown()["customers"].tolist()
+    assert anyorder[0] == strict[0] and all(a >= s for a, s in zip(anyorder, strict, strict=True))
+    assert anyorder != strict
+    at.number_input("funnels_window").set_value(30.0).run()
+    wide = shown()["customers"].tolist()
+    assert all(w >= a for w, a in zip(wide, anyorder, strict=True))
+
+
+def test_one_step_asks_for_more_and_breakdown_adds_a_chart(funnels):
+    at = funnels
+    charts = len(at.get("plotly_chart"))
+    at.selectbox("funnels_by").set_value("channel").run()
+    assert not at.exception
+    assert len(at.get("plotly_chart")) == charts + 1
+    assert any(re.search(r"Best channel: \S+ converts", n) for n in takeaways(at))
+    at.multiselect("funnels_steps").set_value(["visit"]).run()
+    assert not at.exception
+    assert any("Pick at least two steps" in i.value for i in at.info)
+
+
+def test_weekly_cohorts_and_channel_split(funnels):
+    at = funnels
+    at.radio("funnels_freq").set_value("W").run()
+    at.toggle("funnels_split").set_value(True).run()
+    assert not at.exception
+    notes = takeaways(at)
+    assert any("in week 1 after the first purchase" in n for n in notes)
+    assert any(re.search(r"After \d+ weeks, \S+ customers have brought", n) for n in notes)
+    at.selectbox("funnels_metric").set_value("cumulative_revenue_per_customer").run()
+    at.toggle("funnels_calendar").set_value(True).run()
+    assert not at.exception
+    assert any("a customer has brought" in n for n in takeaways(at))
+
+
+def test_page_in_chinese(app):
+    app.session_state["lang"] = "zh"
+    app.switch_page(PAGE).run()
+    assert not app.exception
+    assert app.title[0].value == "漏斗与同期群"
+    assert [t.label for t in app.tabs] == ["事件漏斗", "复购", "同期群留存"]
+
+
+def test_without_events_or_customers_says_what_to_upload(data_dir, monkeypatch):
+    src = store.connect(data_dir / "demo-retail.duckdb")
+    tx = src.execute("select * from transactions").df()
+    path = data_dir / "tx-only.duckdb"
+    with store.write_dataset(path, fresh=True) as w:
+        w.register("tx", tx)
+        w.execute("create table transactions as select * from tx")
+    monkeypatch.setenv("CLM_DB", str(path))
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    at.switch_page(PAGE).run()
+    assert not at.exception, at.exception
+    infos = " ".join(i.value for i in at.info)
+    assert "Upload a events file" in infos and "Upload a customers file" in infos
+    assert at.toggle("funnels_split").disabled
+    assert len(takeaways(at)) == 4  # repeat purchases (2) and cohorts (2) still work

@@ -1,0 +1,165 @@
+"""The Segments page through the router (AppTest): numbers shown equal clm_core's."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from streamlit.testing.v1 import AppTest
+
+from clm_core import segments as seg
+from clm_core import store
+from clm_core.config import SCHEMAS
+from clm_core.formatting import fmt_share
+from tests.conftest import APP
+
+PAGE = "pages/segments.py"
+
+
+def _takeaways(at) -> list[str]:
+    return [
+        m.value.split(":** ", 1)[1].replace("\\", "")
+        for m in at.markdown
+        if m.value.startswith("**") and ":** " in m.value
+    ]
+
+
+def _open(app):
+    app.switch_page(PAGE).run()
+    assert not app.exception, app.exception
+    return app
+
+
+def _frame(data_dir, fn, **kwargs):
+    con = store.connect(data_dir / "demo-retail.duckdb")
+    try:
+        return fn(con, **kwargs)
+    finally:
+        con.close()
+
+
+def test_page_shows_true_takeaways(app, data_dir):
+    at = _open(app)
+    profile = _frame(data_dir, seg.segment_profile)
+    top = profile.loc[profile["revenue_share"].idxmax()]
+    expected = (
+        f"{top['segment']} are {fmt_share(top['customer_share'])} of customers and "
+        f"{fmt_share(top['revenue_share'])} of revenue."
+    )
+    texts = _takeaways(at)
+    assert any(t.startswith(expected) for t in texts), texts
+    tiers = _frame(data_dir, seg.tier_profile)
+    diamond = tiers.set_index("tier").loc["Diamond"]
+    assert f"Diamond customers are {fmt_share(diamond['customer_share'])}" in " ".join(texts)
+    clusters = _frame(data_dir, seg.customer_clusters)
+    assert f"k = {clusters.best_k} separates customers best" in " ".join(texts)
+    # segment sizes, R x F, tiers, silhouette, clusters, price sensitivity, migration
+    assert len(at.get("plotly_chart")) == 7
+    assert len(texts) == 7
+
+
+def test_drill_down_lists_the_segment(app, data_dir):
+    at = _open(app)
+    segments = _frame(data_dir, seg.customer_segments)
+    at.selectbox(key="segments_drill").set_value("Lost").run()
+    assert not at.exception
+    n = int((segments["segment"] == "Lost").sum())
+    assert n > 0
+    assert any(c.value == f"{n} customers, highest revenue first." for c in at.caption)
+    assert n in [len(df.value) for df in at.dataframe]
+
+
+def test_hand_picked_k(app):
+    at = _open(app)
+    at.toggle(key="segments_k_auto").set_value(False).run()
+    at.slider(key="segments_k").set_value(5).run()
+    assert not at.exception
+    text = " ".join(_takeaways(at))
+    assert "k = 5 was set by hand" in text
+
+
+def test_chinese_labels(app):
+    app.sidebar.radio[0].set_value("zh").run()  # on the first page: the sidebar is drawn there
+    at = _open(app)
+    assert at.title[0].value == "客户分群"
+    text = " ".join(_takeaways(at))
+    assert "占客户的" in text and "Champions" not in text
+
+
+def test_rules_saved_with_the_dataset_drive_the_page(data_dir):
+    path = data_dir / "demo-retail.duckdb"
+    custom = [
+        {
+            "segment": "Recent",
+            "r_min": 4,
+            "r_max": 5,
+            "f_min": 1,
+            "f_max": 5,
+            "m_min": 1,
+            "m_max": 5,
+        },
+        {
+            "segment": "Earlier",
+            "r_min": 1,
+            "r_max": 3,
+            "f_min": 1,
+            "f_max": 5,
+            "m_min": 1,
+            "m_max": 5,
+        },
+    ]
+    store.save_setting(path, seg.SEGMENT_RULES_SETTING, custom)
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    at.switch_page(PAGE).run()
+    assert not at.exception
+    assert at.selectbox(key="segments_drill").options == ["Recent", "Earlier"]
+    at.button(key="segments_save_rules").click().run()  # saving the unchanged table keeps it
+    assert not at.exception
+    assert _setting(path) == custom
+    at.button(key="segments_reset_rules").click().run()
+    assert not at.exception
+    assert _setting(path) == seg.DEFAULT_SEGMENT_RULES
+    assert "Champions" in at.selectbox(key="segments_drill").options
+
+
+def _setting(path):
+    con = store.connect(path)
+    try:
+        return store.get_setting(con, seg.SEGMENT_RULES_SETTING)
+    finally:
+        con.close()
+
+
+def test_dataset_without_discounts_or_enough_history(data_dir, monkeypatch):
+    rng = np.random.default_rng(0)
+    n = 400
+    tx = pd.DataFrame(
+        {
+            "customer_id": [f"k{i % 80}" for i in range(n)],
+            "order_ts": pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 300, n), "D"),
+            "amount": rng.uniform(5, 100, n).round(2),
+        }
+    )
+    path = data_dir / "plain.duckdb"
+    with store.write_dataset(path, fresh=True) as con:
+        con.register("tx", tx)
+        cols = ", ".join(
+            c if c in tx.columns else f"cast(null as {t}) as {c}"
+            for c, t in SCHEMAS["transactions"].items()
+        )
+        con.execute(f"create table transactions as select {cols} from tx")
+    monkeypatch.setenv("CLM_DB", str(path))
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    at.switch_page(PAGE).run()
+    assert not at.exception
+    assert any("no discounts" in i.value for i in at.info)
+    assert "discount_share" not in at.multiselect(key="segments_extra").options
+    assert len(at.get("plotly_chart")) == 6
+
+
+def test_bad_tier_cutoffs_show_an_error(app):
+    at = _open(app)
+    at.number_input(key="segments_tier_gold").set_value(3).run()  # Gold 3% < Diamond 5%
+    assert not at.exception
+    assert any("cut-offs" in e.value for e in at.error)

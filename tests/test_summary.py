@@ -1,0 +1,178 @@
+"""The customer summary against lifetimes and against the published CDNow summary."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import lifetimes
+import numpy as np
+import pandas as pd
+import pytest
+from lifetimes.utils import summary_data_from_transaction_data
+
+from clm_core import store
+from clm_core.config import PERIOD_DAYS
+from clm_core.errors import MissingTableError, NotEnoughData
+from clm_core.summary import SUMMARY_COLUMNS, as_of_default, customer_summary
+
+DATASETS = Path(lifetimes.__file__).parent / "datasets"
+FOUR = ["frequency", "recency", "T", "monetary_value"]
+CALIBRATION_END = "1997-09-30"  # the published CDNow summary is at the end of week 39
+
+
+@pytest.fixture(scope="module")
+def cdnow() -> pd.DataFrame:
+    """The CDNow sample: 2,357 customers, 6,919 purchases (1997-01-01 .. 1998-06-30)."""
+    raw = pd.read_csv(
+        DATASETS / "CDNOW_sample.txt",
+        sep=r"\s+",
+        header=None,
+        names=["customer_id", "id", "date", "quantity", "amount"],
+        dtype={"customer_id": str, "date": str},
+    )
+    raw["order_ts"] = pd.to_datetime(raw["date"], format="%Y%m%d")
+    return raw
+
+
+@pytest.fixture(scope="module")
+def cdnow_con(cdnow):
+    con = store.from_frames(transactions=cdnow[["customer_id", "order_ts", "amount", "quantity"]])
+    yield con
+    con.close()
+
+
+def _lifetimes(tx: pd.DataFrame, period: str, as_of=None) -> pd.DataFrame:
+    ref = summary_data_from_transaction_data(
+        tx,
+        "customer_id",
+        "order_ts",
+        monetary_value_col="amount",
+        observation_period_end=as_of,
+        freq="D",
+        freq_multiplier=PERIOD_DAYS[period],
+    )
+    ref.index = ref.index.astype(str)
+    return ref.sort_index()
+
+
+@pytest.mark.parametrize("period", ["D", "W", "M"], ids=["days", "weeks", "months"])
+@pytest.mark.parametrize("as_of", [CALIBRATION_END, None], ids=["calibration", "last-date"])
+def test_equals_lifetimes_on_cdnow(cdnow, cdnow_con, period, as_of):
+    ours = customer_summary(cdnow_con, as_of=as_of, period=period).set_index("customer_id")
+    ref = _lifetimes(cdnow, period, as_of)
+    assert list(ours.index) == list(ref.index)  # same customers, same order
+    pd.testing.assert_frame_equal(ours[FOUR], ref[FOUR], check_names=False, rtol=1e-12)
+
+
+def test_reproduces_published_cdnow_summary(cdnow, cdnow_con):
+    """All 2,357 rows of lifetimes' cdnow_customers_summary_with_transactions.csv (x, t_x, T in
+    weeks and zbar, published rounded to 2 decimals), including 8 customers whose only order was worth 0."""
+    pub = pd.read_csv(DATASETS / "cdnow_customers_summary_with_transactions.csv")
+    ours = customer_summary(cdnow_con, as_of=CALIBRATION_END, period="W")
+    ids = dict(zip(cdnow["customer_id"], cdnow["id"], strict=True))
+    ours["ID"] = ours["customer_id"].map(ids)
+    both = ours.merge(pub, on="ID", suffixes=("", "_pub"), validate="one_to_one")
+    assert len(both) == len(pub) == 2357
+    np.testing.assert_array_equal(both["frequency"], both["x"])
+    # Published to 2 decimals (half up: 22.345 -> 22.35), so agree within half a cent.
+    for ours_col, pub_col in (("recency", "t_x"), ("T", "T_pub"), ("monetary_value", "zbar")):
+        np.testing.assert_allclose(both[ours_col], both[pub_col], rtol=0, atol=0.005 + 1e-9)
+
+
+def test_published_customer_4(cdnow_con):
+    """Customer 00004 (ID 1 of the published summary): x = 2, t_x = 30.43, T = 38.86 weeks."""
+    row = customer_summary(cdnow_con, as_of=CALIBRATION_END, period="W").iloc[0]
+    assert row["customer_id"] == "00004"
+    assert row["frequency"] == 2
+    assert round(row["recency"], 2) == 30.43
+    assert round(row["T"], 2) == 38.86
+    assert row["recency"] == pytest.approx(213 / 7)  # 1997-01-01 .. 1997-08-02
+    assert row["T"] == pytest.approx(272 / 7)  # 1997-01-01 .. 1997-09-30
+
+
+@pytest.mark.parametrize("period", ["D", "W"], ids=["days", "weeks"])
+def test_equals_lifetimes_on_demo(demo_template, period):
+    """Demo data has returns (negative amounts): lifetimes gets the purchase rows (amount >= 0),
+    which is the summary's definition of a purchase."""
+    con = store.connect(demo_template)
+    try:
+        as_of = dt.date(2025, 6, 30)
+        ours = customer_summary(con, as_of=as_of, period=period).set_index("customer_id")
+        tx = con.execute(
+            "select customer_id, order_ts, amount from transactions where amount >= 0"
+        ).df()
+        assert (con.execute("select count(*) from transactions where amount < 0").fetchone()[0]) > 0
+    finally:
+        con.close()
+    ref = _lifetimes(tx, period, as_of)
+    assert len(ours) > 500
+    assert list(ours.index) == list(ref.index)
+    pd.testing.assert_frame_equal(ours[FOUR], ref[FOUR], check_names=False, rtol=1e-9)
+
+
+def _tiny():
+    tx = pd.DataFrame(
+        [
+            # a: two orders on day 1 (one purchase period), a return, a repeat on day 11
+            ("a", "o1", "2024-01-01 09:00", 10.0),
+            ("a", "o2", "2024-01-01 18:00", 30.0),
+            ("a", "o2", "2024-01-03 10:00", -5.0),
+            ("a", "o3", "2024-01-11 10:00", 60.0),
+            # b: one purchase of 0 (a free sample) and nothing else: still a customer
+            ("b", "o4", "2024-01-05 10:00", 0.0),
+            # c: only a return: not a customer
+            ("c", "o5", "2024-01-06 10:00", -20.0),
+            # d: a purchase after the as-of date is ignored
+            ("d", "o6", "2024-01-02 10:00", 25.0),
+            ("d", "o7", "2024-02-01 10:00", 99.0),
+            # e: order lines without order id count one order each
+            ("e", None, "2024-01-04 10:00", 5.0),
+            ("e", None, "2024-01-04 11:00", 7.0),
+        ],
+        columns=["customer_id", "order_id", "order_ts", "amount"],
+    )
+    tx["order_ts"] = pd.to_datetime(tx["order_ts"])
+    return store.from_frames(transactions=tx)
+
+
+def test_hand_checked_summary():
+    df = customer_summary(_tiny(), as_of="2024-01-21").set_index("customer_id")
+    assert list(df.columns) == SUMMARY_COLUMNS[1:]
+    assert list(df.index) == ["a", "b", "d", "e"]
+    a = df.loc["a"]
+    assert (a["frequency"], a["recency"], a["T"]) == (1, 10, 20)
+    assert a["monetary_value"] == 60  # the first day (40) is excluded
+    assert (a["orders"], a["revenue"], a["returns"]) == (3, 95.0, 1)
+    assert a["avg_order_value"] == pytest.approx(95 / 3)
+    assert a["avg_interpurchase_days"] == 10
+    assert (a["days_since_last"], a["tenure_days"]) == (10, 20)
+    b = df.loc["b"]
+    assert (b["frequency"], b["recency"], b["monetary_value"], b["orders"]) == (0, 0, 0, 1)
+    assert np.isnan(b["avg_interpurchase_days"])
+    d = df.loc["d"]
+    assert (d["frequency"], d["orders"], d["revenue"]) == (0, 1, 25.0)
+    e = df.loc["e"]
+    assert (e["frequency"], e["orders"], e["revenue"]) == (0, 2, 12.0)
+    assert df.loc["a", "first_purchase"] == pd.Timestamp("2024-01-01")
+
+
+def test_weeks_and_months_are_exact_fractions():
+    weeks = customer_summary(_tiny(), as_of="2024-01-21", period="W").set_index("customer_id")
+    months = customer_summary(_tiny(), as_of="2024-01-21", period="M").set_index("customer_id")
+    assert weeks.loc["a", "T"] == pytest.approx(20 / 7)
+    assert months.loc["a", "recency"] == pytest.approx(10 / (365.25 / 12))
+
+
+def test_default_as_of_is_last_transaction_date():
+    con = _tiny()
+    assert as_of_default(con) == dt.date(2024, 2, 1)
+    assert customer_summary(con).set_index("customer_id").loc["d", "frequency"] == 1
+
+
+def test_missing_or_empty_transactions():
+    with pytest.raises(MissingTableError, match="transactions"):
+        customer_summary(store.from_frames(customers=pd.DataFrame({"customer_id": ["a"]})))
+    empty = pd.DataFrame({"customer_id": [], "order_ts": pd.to_datetime([]), "amount": []})
+    with pytest.raises(NotEnoughData, match="empty"):
+        customer_summary(store.from_frames(transactions=empty))
