@@ -23,9 +23,10 @@ words by :func:`clm_core.churn_features.reason_text`. This is a cheap one-at-a-t
 approximation of a Shapley attribution: correlated features (recency and gap ratio) can share
 credit, so identical sentences are shown once.
 
-Storage. A fitted model is pickled under ``<data folder>/.models/<dataset>-<version>-<key>.pkl``
-with the dataset version it was trained on; a new upload changes the version and the model is
-retrained (older files of that dataset are removed).
+Storage. A fitted model is pickled under ``<data folder>/.models/<dataset>/<version>-<key>.pkl``
+with the dataset version it was trained on (``key`` hashes the settings and, under global
+filters, the filtered view); a new upload changes the version and the model is retrained (files
+of older versions are removed).
 """
 
 from __future__ import annotations
@@ -66,9 +67,10 @@ from clm_core.churn_features import (
     point_in_time_features,
     reason_text,
 )
+from clm_core.config import TABLES
 from clm_core.errors import ClmError, NotEnoughData, UsageError
 from clm_core.i18n import translate
-from clm_core.store import dataset_version, has_table, query_df, require_table
+from clm_core.store import dataset_version, has_table, query_df, quote_ident, require_table
 from clm_core.summary import as_of_default
 
 __all__ = [
@@ -91,6 +93,7 @@ __all__ = [
 ]
 
 MODEL_FORMAT = 1  # bump when ChurnFit changes shape, so stored pickles are retrained
+MAX_STORED = 12  # stored models per dataset version (horizons, filters)
 MIN_HISTORY_DAYS = 90  # history needed before the training cutoff
 RECENCY_RULE_DAYS = 30
 # column in ChurnFit.test -> label shown in the metrics table
@@ -382,6 +385,32 @@ def _dataset_file(con: duckdb.DuckDBPyConnection) -> Path | None:
     return Path(row[0]) if row and row[0] else None
 
 
+def _view_fingerprint(con: duckdb.DuckDBPyConnection) -> str:
+    """Tells a filtered view of the dataset from the whole file.
+
+    Global filters (clm_core.filters) shadow the canonical tables with TEMP views on a cursor; a
+    model trained on such a view must not be stored as the model of the file. Shadowed tables
+    are fingerprinted by row count and the sum of row hashes; "all" when nothing is shadowed.
+    """
+    shadowed = sorted(
+        r[0]
+        for r in con.execute(
+            "select table_name from duckdb_tables() where database_name = 'temp' "
+            "union all select view_name from duckdb_views() where database_name = 'temp'"
+        ).fetchall()
+        if r[0] in TABLES
+    )
+    if not shadowed:
+        return "all"
+    parts = []
+    for table in shadowed:
+        n, h = con.execute(
+            f"select count(*), cast(sum(hash(t)) as varchar) from {quote_ident(table)} t"
+        ).fetchone()
+        parts.append(f"{table}:{n}:{h}")
+    return hashlib.sha1("|".join(parts).encode()).hexdigest()[:12]
+
+
 def _model_file(con, key: dict) -> tuple[Path | None, str, str]:
     path = _dataset_file(con)
     if path is None:
@@ -389,10 +418,12 @@ def _model_file(con, key: dict) -> tuple[Path | None, str, str]:
     version = dataset_version(path)
     digest = hashlib.sha1(
         json.dumps(
-            {**key, "format": MODEL_FORMAT, "sklearn": sklearn.__version__}, default=str
+            {**key, "view": _view_fingerprint(con), "format": MODEL_FORMAT,
+             "sklearn": sklearn.__version__},
+            default=str,
         ).encode()
-    ).hexdigest()[:12]
-    return path.parent / ".models" / f"{path.stem}-{version}-{digest}.pkl", path.stem, version
+    ).hexdigest()[:12]  # fmt: skip
+    return path.parent / ".models" / path.stem / f"{version}-{digest}.pkl", path.stem, version
 
 
 def _load(file: Path | None) -> ChurnFit | None:
@@ -406,13 +437,17 @@ def _load(file: Path | None) -> ChurnFit | None:
     return fit if isinstance(fit, ChurnFit) else None
 
 
-def _save(file: Path, dataset: str, version: str, fit: ChurnFit) -> None:
-    """Atomic write; drop stored models of older versions of the same dataset. Best effort."""
+def _save(file: Path, version: str, fit: ChurnFit) -> None:
+    """Atomic write; drop models of older versions of the dataset. Best effort (read-only
+    folders just mean retraining next time)."""
     with contextlib.suppress(OSError):
         file.parent.mkdir(parents=True, exist_ok=True)
-        for old in file.parent.glob(f"{dataset}-*.pkl"):
-            if not old.name.startswith(f"{dataset}-{version}-"):
+        for old in file.parent.glob("*.pkl"):
+            if not old.name.startswith(f"{version}-"):
                 old.unlink(missing_ok=True)
+        same = sorted(file.parent.glob(f"{version}-*.pkl"), key=os.path.getmtime)
+        for old in same[: -MAX_STORED + 1]:  # other horizons and filters, oldest first
+            old.unlink(missing_ok=True)
         tmp = file.with_suffix(f".tmp{os.getpid()}")
         with open(tmp, "wb") as fh:
             pickle.dump(fit, fh, protocol=pickle.HIGHEST_PROTOCOL)
@@ -543,7 +578,7 @@ def fit_churn(
     )
     if file is not None:
         step(0.95, "Storing the model")
-        _save(file, dataset, version, fit)
+        _save(file, version, fit)
     step(1.0, "Done")
     return fit
 

@@ -22,7 +22,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from clm_core.errors import ClmError, NotEnoughData
+from clm_core.errors import ClmError, NotEnoughData, UsageError
 from clm_core.i18n import translate
 from clm_core.store import query_df, require_table, table_names
 
@@ -31,6 +31,7 @@ __all__ = [
     "FEATURES",
     "FeatureSet",
     "Omitted",
+    "REASON_TEMPLATES",
     "as_date",
     "churn_labels",
     "point_in_time_features",
@@ -49,15 +50,15 @@ FEATURES: dict[str, tuple[str, str]] = {
     "revenue": ("transactions", "net revenue (returns deducted)"),
     "avg_order_value": ("transactions", "average order value"),
     "usual_gap_days": ("transactions", "median days between purchase days"),
-    "gap_ratio": ("transactions", "days since last purchase / usual gap"),
+    "gap_ratio": ("transactions", "days since last purchase ÷ usual gap"),
     "orders_30d": ("transactions", "orders in the last 30 days"),
     "orders_90d": ("transactions", "orders in the last 90 days"),
     "orders_prev_90d": ("transactions", "orders 91-180 days ago"),
-    "order_trend": ("transactions", "(last 90d - previous 90d) / (sum), orders"),
+    "order_trend": ("transactions", "order trend (last 90 days vs the 90 before)"),
     "spend_90d": ("transactions", "spend in the last 90 days"),
     "spend_prev_90d": ("transactions", "spend 91-180 days ago"),
-    "spend_trend": ("transactions", "(last 90d - previous 90d) / (sum), spend"),
-    "last_order_ratio": ("transactions", "last purchase-day value / average purchase-day value"),
+    "spend_trend": ("transactions", "spend trend (last 90 days vs the 90 before)"),
+    "last_order_ratio": ("transactions", "last order value vs the usual"),
     "returns_rate": ("transactions", "returns per order"),
     "discount_share": ("transactions.discount", "share of purchase lines with a discount"),
     "n_channels": ("transactions.channel", "distinct purchase channels"),
@@ -65,12 +66,12 @@ FEATURES: dict[str, tuple[str, str]] = {
     "n_categories": ("transactions.category", "distinct product categories"),
     "complaints_90d": ("feedback.kind", "complaints in the last 90 days"),
     "days_since_complaint": ("feedback.kind", "days since the last complaint"),
-    "latest_score": ("feedback.score", "latest feedback score"),
-    "events_30d": ("events", "events (visits, logins...) in the last 30 days"),
-    "events_90d": ("events", "events in the last 90 days"),
-    "events_prev_90d": ("events", "events 91-180 days ago"),
-    "event_trend": ("events", "(last 90d - previous 90d) / (sum), events"),
-    "days_since_event": ("events", "days since the last event"),
+    "latest_score": ("feedback.score", "latest survey/review score"),
+    "events_30d": ("events", "visits/logins in the last 30 days"),
+    "events_90d": ("events", "visits/logins in the last 90 days"),
+    "events_prev_90d": ("events", "visits/logins 91-180 days ago"),
+    "event_trend": ("events", "visit/login trend (last 90 days vs the 90 before)"),
+    "days_since_event": ("events", "days since the last visit/login"),
     "p_alive": ("clv", "P(alive) from the CLV model"),
 }
 
@@ -129,7 +130,7 @@ ch as (
 ),
 ch_stats as (
     select customer_id, count(*) as n_channels, max(n) / sum(n) as main_share,
-           arg_max(channel, n) as main_channel
+           first(channel order by n desc, channel) as main_channel
     from ch group by customer_id
 )
 select p.customer_id,
@@ -166,7 +167,8 @@ _FEEDBACK_SQL = """
 select customer_id,
        cast(count(*) filter (where is_complaint and age <= 90) as double) as complaints_90d,
        cast(min(age) filter (where is_complaint) as double) as days_since_complaint,
-       arg_max(score, created_ts) filter (where score is not null) as latest_score
+       first(score order by created_ts desc, score)
+           filter (where score is not null and not is_complaint) as latest_score
 from (
     select customer_id, created_ts, score,
            coalesce(kind ilike $complaint, false) as is_complaint,
@@ -189,6 +191,7 @@ from (
     select customer_id, date_diff('day', cast(event_ts as date), $cutoff) as age
     from events
     where event_ts < $cutoff and customer_id is not null
+      and not coalesce(event_name ilike '%purchase%' or event_name ilike '%order%', false)
 )
 group by customer_id
 """
@@ -199,7 +202,8 @@ from transactions where order_ts < $cutoff
 """
 
 _FEEDBACK_FILL_SQL = """
-select count(*) filter (where kind is not null) as kind, count(score) as score
+select count(*) filter (where kind is not null) as kind,
+       count(score) filter (where not coalesce(kind ilike $complaint, false)) as score
 from feedback where created_ts < $cutoff
 """
 
@@ -208,6 +212,13 @@ select distinct customer_id
 from transactions
 where amount > 0 and order_ts >= $cutoff and order_ts < $end and customer_id is not null
 """
+
+
+_EMPTY_COLUMN = {
+    "discount": "transactions have no discount values",
+    "channel": "transactions have no channel values",
+    "category": "transactions have no category values",
+}
 
 
 @dataclass(frozen=True)
@@ -234,7 +245,11 @@ class FeatureSet:
 
 
 def as_date(value) -> dt.date:
-    return pd.Timestamp(value).date()
+    """A date from a date, datetime or 'YYYY-MM-DD' text; UsageError for anything else."""
+    try:
+        return pd.Timestamp(value).date()
+    except (ValueError, TypeError):
+        raise UsageError(f"Not a date: {value!r} (use YYYY-MM-DD).") from None
 
 
 def _p_alive(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> tuple[pd.DataFrame, str]:
@@ -281,20 +296,20 @@ def point_in_time_features(
         ("category", ["n_categories"]),
     ):
         if fill[col] == 0:
-            omitted += [Omitted(f, f"transactions have no {col} values") for f in feats]
+            omitted += [Omitted(f, _EMPTY_COLUMN[col]) for f in feats]
 
     fb_feats = ["complaints_90d", "days_since_complaint", "latest_score"]
     if "feedback" in have:
         fb = query_df(con, _FEEDBACK_SQL, {**params, "complaint": COMPLAINT_PATTERN})
         frame = frame.merge(fb, on="customer_id", how="left")
         frame["complaints_90d"] = frame["complaints_90d"].fillna(0.0)
-        ffill = query_df(con, _FEEDBACK_FILL_SQL, params).iloc[0]
+        ffill = query_df(con, _FEEDBACK_FILL_SQL, {**params, "complaint": COMPLAINT_PATTERN}).iloc[0]
         if ffill["kind"] == 0:
             omitted += [
                 Omitted(f, "feedback has no kind values (complaints)") for f in fb_feats[:2]
             ]
         if ffill["score"] == 0:
-            omitted.append(Omitted("latest_score", "feedback has no score values"))
+            omitted.append(Omitted("latest_score", "feedback has no scores outside complaints"))
     else:
         omitted += [Omitted(f, "no feedback table") for f in fb_feats]
 
@@ -314,8 +329,8 @@ def point_in_time_features(
             frame = frame.merge(pa, on="customer_id", how="left")
         except ImportError:
             omitted.append(Omitted("p_alive", "the CLV module is not available"))
-        except ClmError as e:
-            omitted.append(Omitted("p_alive", f"CLV model unavailable: {e}"))
+        except ClmError:
+            omitted.append(Omitted("p_alive", "too little data for the CLV model at a cutoff"))
     else:
         omitted.append(Omitted("p_alive", "not requested"))
 
@@ -341,82 +356,103 @@ def churn_labels(
 # ---------------------------------------------------------------------------------------------
 # Plain-words reasons. Each template is English text that is also a key in locales/churn.py.
 
+_TREND = {
+    # what: (none in 180 days, down, otherwise)
+    "orders": (
+        "no orders in the last 180 days",
+        "orders down {pct}% (last 90 days vs the 90 before)",
+        "orders in the last 90 days: {a}, in the 90 before: {b}",
+    ),
+    "spend": (
+        "no spend in the last 180 days",
+        "spend down {pct}% (last 90 days vs the 90 before)",
+        "spend in the last 90 days: {a}, in the 90 before: {b}",
+    ),
+    "activity": (
+        "no visits/logins in the last 180 days",
+        "visits/logins down {pct}% (last 90 days vs the 90 before)",
+        "visits/logins in the last 90 days: {a}, in the 90 before: {b}",
+    ),
+}
+_SIMPLE = {
+    "tenure_days": ("first order {v} days ago", "int"),
+    "revenue": ("total net spend {v}", "money"),
+    "avg_order_value": ("average order value {v}", "money"),
+    "orders_30d": ("orders in the last 30 days: {v}", "int"),
+    "last_order_ratio": ("last order {v}% of the usual order value", "pct"),
+    "returns_rate": ("returns: {v}% of orders", "pct"),
+    "discount_share": ("{v}% of purchases discounted", "pct"),
+    "n_channels": ("buys through {v} channel(s)", "int"),
+    "main_channel_share": ("{v}% of purchases in one channel", "pct"),
+    "n_categories": ("buys from {v} categories", "int"),
+    "complaints_90d": ("complaints in the last 90 days: {v}", "int"),
+    "events_30d": ("visits/logins in the last 30 days: {v}", "int"),
+    "p_alive": ("P(alive) only {v}%", "pct"),
+}
+# (template when missing, template with a value) for "days since" features
+_SINCE = {
+    "days_since_complaint": ("no complaint on record", "complained {v} days ago"),
+    "days_since_event": ("no visits/logins on record", "no visit or login for {v} days"),
+    "latest_score": ("no feedback score on record", "latest feedback score {v}"),
+}
+_RECENCY = (
+    "no order for {d} days, usually every {gap}",
+    "no order for {d} days (only one purchase day so far)",
+)
+_COUNT = "{n} orders so far"
+REASON_TEMPLATES: tuple[str, ...] = (
+    *_RECENCY,
+    _COUNT,
+    *(t for group in _TREND.values() for t in group),
+    *(t for t, _ in _SIMPLE.values()),
+    *(t for pair in _SINCE.values() for t in pair),
+)
 
-def _pct(x: float) -> int:
-    return int(round(abs(x) * 100))
+
+def _fmt(value: float, kind: str) -> str:
+    if kind == "pct":
+        return str(int(round(abs(value) * 100)))
+    if kind == "money":
+        return f"{value:,.0f}"
+    if kind == "score":
+        return f"{value:g}"
+    return str(int(round(value)))
 
 
-def _trend_text(prefix: str, recent: float, before: float) -> tuple[str, dict]:
-    if before > 0:
-        change = (recent - before) / before
-        word = "down" if change < 0 else "up"
-        return f"{prefix} {word} {{pct}}% (last 90 days vs the 90 before)", {"pct": _pct(change)}
-    return f"{prefix}: none in the 90 days before the last 90", {}
+def _trend(what: str, recent: float, before: float, money: bool = False) -> tuple[str, dict]:
+    none, down, other = _TREND[what]
+    if recent == 0 and before == 0:
+        return none, {}
+    if before > 0 and recent < before:
+        return down, {"pct": _fmt((before - recent) / before, "pct")}
+    kind = "money" if money else "int"
+    return other, {"a": _fmt(recent, kind), "b": _fmt(before, kind)}
 
 
 def _reason(feature: str, row: pd.Series) -> tuple[str, dict]:
     """(template, values) explaining one feature of one customer."""
-    v = row.get(feature)
-    gap = row.get("usual_gap_days")
     if feature in ("recency_days", "gap_ratio", "usual_gap_days"):
-        if gap is not None and not pd.isna(gap):
-            return "no order for {d} days, usually every {gap}", {
-                "d": int(row["recency_days"]),
-                "gap": int(round(gap)),
-            }
-        return "no order for {d} days (only one purchase day so far)", {
-            "d": int(row["recency_days"])
-        }
-    if feature == "tenure_days":
-        return "first order {d} days ago", {"d": int(v)}
+        gap = row.get("usual_gap_days")
+        d = _fmt(row["recency_days"], "int")
+        if gap is None or pd.isna(gap):
+            return _RECENCY[1], {"d": d}
+        return _RECENCY[0], {"d": d, "gap": _fmt(gap, "int")}
     if feature in ("purchase_days", "orders"):
-        return "{n} orders so far", {"n": int(row["orders"])}
-    if feature == "revenue":
-        return "total net spend {x}", {"x": f"{v:,.0f}"}
-    if feature == "avg_order_value":
-        return "average order value {x}", {"x": f"{v:,.0f}"}
-    if feature == "orders_30d":
-        return "orders in the last 30 days: {n}", {"n": int(v)}
+        return _COUNT, {"n": _fmt(row["orders"], "int")}
     if feature in ("orders_90d", "orders_prev_90d", "order_trend"):
-        return "orders in the last 90 days: {a}, in the 90 before: {b}", {
-            "a": int(row["orders_90d"]),
-            "b": int(row["orders_prev_90d"]),
-        }
+        return _trend("orders", row["orders_90d"], row["orders_prev_90d"])
     if feature in ("spend_90d", "spend_prev_90d", "spend_trend"):
-        return _trend_text("spend", row["spend_90d"], row["spend_prev_90d"])
-    if feature == "last_order_ratio":
-        return "last order {pct}% of the usual order value", {"pct": _pct(v)}
-    if feature == "returns_rate":
-        return "returns: {pct}% of orders", {"pct": _pct(v)}
-    if feature == "discount_share":
-        return "{pct}% of purchases discounted", {"pct": _pct(v)}
-    if feature == "n_channels":
-        return "buys through {n} channel(s)", {"n": int(v)}
-    if feature == "main_channel_share":
-        return "{pct}% of purchases in one channel", {"pct": _pct(v)}
-    if feature == "n_categories":
-        return "buys from {n} categories", {"n": int(v)}
-    if feature == "complaints_90d":
-        return "complaints in the last 90 days: {n}", {"n": int(v)}
-    if feature == "days_since_complaint":
-        if pd.isna(v):
-            return "no complaint on record", {}
-        return "complained {d} days ago", {"d": int(v)}
-    if feature == "latest_score":
-        if pd.isna(v):
-            return "no feedback score on record", {}
-        return "latest feedback score {x}", {"x": f"{v:g}"}
-    if feature == "events_30d":
-        return "visits/logins in the last 30 days: {n}", {"n": int(v)}
+        return _trend("spend", row["spend_90d"], row["spend_prev_90d"], money=True)
     if feature in ("events_90d", "events_prev_90d", "event_trend"):
-        return _trend_text("activity", row["events_90d"], row["events_prev_90d"])
-    if feature == "days_since_event":
-        if pd.isna(v):
-            return "no visits/logins on record", {}
-        return "no visit or login for {d} days", {"d": int(v)}
-    if feature == "p_alive":
-        return "P(alive) only {pct}%", {"pct": _pct(v)}
-    return feature, {}
+        return _trend("activity", row["events_90d"], row["events_prev_90d"])
+    v = row.get(feature)
+    if feature in _SINCE:
+        missing, present = _SINCE[feature]
+        if v is None or pd.isna(v):
+            return missing, {}
+        return present, {"v": _fmt(v, "score" if feature == "latest_score" else "int")}
+    template, kind = _SIMPLE[feature]
+    return template, {"v": _fmt(v, kind)}
 
 
 def reason_text(feature: str, row: pd.Series, lang: str = "en") -> str:

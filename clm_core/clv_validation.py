@@ -65,6 +65,7 @@ __all__ = [
 
 HOLDOUT_MIN_DAYS = 28
 PERIOD_TRANSACTIONS_BINS = 7  # 0..6 repeat purchases and "7+"
+_PMF_AGES = 120  # ages at which the purchase-count pmf is evaluated (then interpolated)
 
 _HOLDOUT_SQL = """
 select c.customer_id,
@@ -159,23 +160,30 @@ def _calibration_frame(data: pd.DataFrame) -> pd.DataFrame:
 
 
 def _expected_counts(pm: PurchaseModel, T: np.ndarray, bins: int) -> np.ndarray:
-    """Expected customers with 0..bins-1 and bins+ repeat purchases over their own ages T."""
+    """Expected customers with 0..bins-1 and bins+ repeat purchases over their own ages T.
+
+    lifetimes' pmf takes one age at a time: with more than :data:`_PMF_AGES` distinct ages it
+    is evaluated on that many ages spread over the range and interpolated (it is smooth in t).
+    """
     ages, counts = np.unique(np.round(T, 9), return_counts=True)
+    grid = ages if len(ages) <= _PMF_AGES else np.linspace(ages.min(), ages.max(), _PMF_AGES)
     m, c = pm.scaled_model_, pm.scale_
-    out = np.zeros(bins + 1)
+    pmf = np.zeros((len(grid), bins))
     with _quiet():
-        for age, n_customers in zip(ages, counts, strict=True):
+        for i, age in enumerate(grid):
             if age <= 0:
-                out[0] += n_customers
-                continue
-            if pm.model_name_ == "pareto":
-                p = [m.conditional_probability_of_n_purchases_up_to_time(n, age * c, 0.0, 0.0, 0.0)
-                     for n in range(bins)]  # fmt: skip
+                pmf[i, 0] = 1.0
+            elif pm.model_name_ == "pareto":
+                pmf[i] = [m.conditional_probability_of_n_purchases_up_to_time(n, age * c, 0.0, 0.0, 0.0)
+                          for n in range(bins)]  # fmt: skip
             else:
-                p = [m.probability_of_n_purchases_up_to_time(age * c, n) for n in range(bins)]
-            p = np.clip(np.asarray(p, dtype=float).ravel(), 0.0, 1.0)
-            out[:bins] += n_customers * p
-            out[bins] += n_customers * max(0.0, 1.0 - p.sum())
+                pmf[i] = [m.probability_of_n_purchases_up_to_time(age * c, n) for n in range(bins)]
+    pmf = np.clip(np.nan_to_num(pmf), 0.0, 1.0)
+    if len(grid) != len(ages):
+        pmf = np.column_stack([np.interp(ages, grid, pmf[:, n]) for n in range(bins)])
+    out = np.zeros(bins + 1)
+    out[:bins] = counts @ pmf
+    out[bins] = counts @ np.clip(1.0 - pmf.sum(axis=1), 0.0, 1.0)
     return out
 
 

@@ -29,6 +29,7 @@ from clm_core.summary import as_of_default
 
 __all__ = [
     "COHORT_COLUMNS",
+    "TAKEAWAY_TEXT",
     "UNKNOWN_CHANNEL",
     "cohort_table",
     "retention_curves",
@@ -198,15 +199,30 @@ def retention_curves(table: pd.DataFrame, *, by: str | None = None) -> pd.DataFr
 
 # --- Takeaways shown on the page ---
 
-_UNIT = {"M": "month", "W": "week"}
-_UNITS = {"M": "months", "W": "weeks"}
-
-
-def _at(curves: pd.DataFrame, period: int, col: str):
-    row = curves[curves["period"] == period]
-    return None if row.empty else float(row[col].iloc[0])
-
-
+# Whole sentences per period unit, so each language can place the unit where it belongs.
+TAKEAWAY_TEXT = {
+    "M": {
+        "heat": "On average {metric} is {v1} in month 1 after the first purchase",
+        "later": " and {v} in month {p}",
+        "best": "; best cohort in month 1: {c} ({v}).",
+        "curve": "The average curve goes from {a} in month 1 to {b} in month {p}, still losing "
+        "{d} points per month at the end.",
+        "ltv": "After {p} months a customer has brought {v} on average, {x} times their first "
+        "month.",
+        "channels": "After {p} months, {hi} customers have brought {vhi} each, {lo} customers "
+        "{vlo}.",
+    },
+    "W": {
+        "heat": "On average {metric} is {v1} in week 1 after the first purchase",
+        "later": " and {v} in week {p}",
+        "best": "; best cohort in week 1: {c} ({v}).",
+        "curve": "The average curve goes from {a} in week 1 to {b} in week {p}, still losing "
+        "{d} points per week at the end.",
+        "ltv": "After {p} weeks a customer has brought {v} on average, {x} times their first week.",
+        "channels": "After {p} weeks, {hi} customers have brought {vhi} each, {lo} customers "
+        "{vlo}.",
+    },
+}
 _METRIC_NAMES = {
     "retention": "customer retention",
     "revenue_retention": "revenue retention",
@@ -214,8 +230,17 @@ _METRIC_NAMES = {
 }
 
 
+def _at(curves: pd.DataFrame, period: int, col: str):
+    row = curves[curves["period"] == period]
+    return None if row.empty else float(row[col].iloc[0])
+
+
 def _formatter(metric: str, money):
     return money if metric == "cumulative_revenue_per_customer" else (lambda v: f"{v:.0%}")
+
+
+def _text(freq: str, key: str, lang: str) -> str:
+    return translate(TAKEAWAY_TEXT[freq][key], lang)
 
 
 def takeaway_heatmap(
@@ -230,7 +255,6 @@ def takeaway_heatmap(
     """The metric one period and six months (12 weeks) after the first purchase, on average
     over cohorts, and the best cohort one period after."""
     fmt = _formatter(metric, money)
-    unit = translate(_UNIT[freq], lang)
     later = 6 if freq == "M" else 12
     v1 = _at(curves, 1, metric)
     p1 = table[(table["period"] == 1) & table[metric].notna()]
@@ -238,14 +262,13 @@ def takeaway_heatmap(
         return translate("Cohorts are too young to compare yet.", lang)
     best = p1.loc[p1[metric].idxmax()]
     v_later = _at(curves, later, metric)
-    text = translate("On average {metric} is {v1} in {unit} 1 after the first purchase", lang)
-    text = text.format(metric=translate(_METRIC_NAMES[metric], lang), v1=fmt(v1), unit=unit)
-    if v_later is not None:
-        text += translate(" and {v} in {unit} {p}", lang).format(v=fmt(v_later), unit=unit, p=later)
-    label = best["cohort"].strftime("%Y-%m" if freq == "M" else "%Y-%m-%d")
-    return text + translate("; best cohort in {unit} 1: {c} ({v}).", lang).format(
-        unit=unit, c=label, v=fmt(best[metric])
+    text = _text(freq, "heat", lang).format(
+        metric=translate(_METRIC_NAMES[metric], lang), v1=fmt(v1)
     )
+    if v_later is not None:
+        text += _text(freq, "later", lang).format(v=fmt(v_later), p=later)
+    label = best["cohort"].strftime("%Y-%m" if freq == "M" else "%Y-%m-%d")
+    return text + _text(freq, "best", lang).format(c=label, v=fmt(best[metric]))
 
 
 def takeaway_curve(
@@ -261,36 +284,23 @@ def takeaway_curve(
     first, last = base.iloc[0], base.iloc[-1]
     tail = base.iloc[-4:]
     slope = (tail[metric].iloc[0] - tail[metric].iloc[-1]) / max(len(tail) - 1, 1)
-    return translate(
-        "The average curve goes from {a} in {unit} 1 to {b} in {unit} {p}, still losing "
-        "{d} points per {unit} at the end.",
-        lang,
-    ).format(
+    return _text(freq, "curve", lang).format(
         a=f"{first[metric]:.0%}",
         b=f"{last[metric]:.0%}",
-        unit=translate(_UNIT[freq], lang),
         p=int(last["period"]),
         d=f"{slope * 100:.1f}",
     )
 
 
 def takeaway_ltv(curves: pd.DataFrame, *, freq: str = "M", money=str, lang: str = "en") -> str:
-    """Cumulative revenue per customer at the latest period most cohorts have reached."""
+    """Cumulative revenue per customer at the latest period at least half the customers'
+    cohorts have reached."""
     base = curves[curves["customers_base"] >= curves["customers_base"].iloc[0] / 2]
     p = int(base["period"].max())
     v = _at(curves, p, "cumulative_revenue_per_customer")
     v0 = _at(curves, 0, "cumulative_revenue_per_customer")
     ratio = f"{v / v0:.1f}" if v0 else "n/a"
-    return translate(
-        "After {p} {units} a customer has brought {v} on average, {x} times their first {unit}.",
-        lang,
-    ).format(
-        p=p,
-        unit=translate(_UNIT[freq], lang),
-        units=translate(_UNITS[freq], lang),
-        v=money(v),
-        x=ratio,
-    )
+    return _text(freq, "ltv", lang).format(p=p, v=money(v), x=ratio)
 
 
 def takeaway_channels(
@@ -303,8 +313,6 @@ def takeaway_channels(
     p = int(min(reach.min(), 12 if freq == "M" else 26))
     at = curves_by[curves_by["period"] == p].set_index("channel")["cumulative_revenue_per_customer"]
     hi, lo = at.idxmax(), at.idxmin()
-    return translate(
-        "After {p} {units}, {hi} customers have brought {vhi} each, {lo} customers {vlo}.", lang
-    ).format(
-        p=p, units=translate(_UNITS[freq], lang), hi=hi, vhi=money(at[hi]), lo=lo, vlo=money(at[lo])
+    return _text(freq, "channels", lang).format(
+        p=p, hi=hi, vhi=money(at[hi]), lo=lo, vlo=money(at[lo])
     )

@@ -29,6 +29,7 @@ from clm_core.store import query_df, table_names
 from clm_core.summary import SUMMARY_COLUMNS, as_of_default, summary_sql
 
 __all__ = [
+    "HEADERS",
     "KINDS",
     "SEARCH_COLUMNS",
     "TIMELINE_COLUMNS",
@@ -297,20 +298,43 @@ def record_frame(profile: CustomerProfile) -> pd.DataFrame:
     return pd.DataFrame([profile.record]) if profile.record else pd.DataFrame()
 
 
+# Display headers of the timeline and record columns (English keys of the translations).
+HEADERS = {
+    "ts": "Time",
+    "kind": "Type",
+    "detail": "Detail",
+    "amount": "Amount",
+    "score": "Feedback score",
+    "channel": "Channel",
+    "ref": "Reference",
+    "customer_id": "Customer ID",
+    "signup_ts": "Signed up",
+    "acquisition_channel": "Acquisition channel",
+    "acquisition_cost": "Acquisition cost",
+    "region": "Region",
+    "name": "Name",
+    "email": "E-mail",
+    "phone": "Phone",
+    "owner": "Account manager",
+}
+_VALUES = {"converted": "Converted", "not converted": "Not converted"}
+
+
 def localise_columns(frame: pd.DataFrame, lang: str = "en") -> pd.DataFrame:
-    """Headers and timeline kinds in the user's language (apply after any PII masking)."""
-    out = frame.rename(columns=lambda c: translate(str(c), lang))
+    """Readable headers and our own constants (timeline kinds, converted / not converted) in
+    the user's language; data values stay as they are. Apply after any PII masking."""
+    out = frame.copy()
     for col in ("kind", "ref"):
-        name = translate(col, lang)
-        if name in out.columns:
-            out[name] = out[name].map(lambda v: _localise_value(v, lang))
-    return out
+        if col in out.columns:
+            out[col] = out[col].map(lambda v: _localise_value(v, lang))
+    return out.rename(columns=lambda c: translate(HEADERS.get(c, c), lang))
 
 
 def _localise_value(value, lang: str):
-    """Our own constants (kinds, converted/not converted) are translated; data stays as is."""
-    if isinstance(value, str) and (value in KINDS or value in ("converted", "not converted")):
+    if isinstance(value, str) and value in KINDS:
         return translate(value, lang)
+    if isinstance(value, str) and value in _VALUES:
+        return translate(_VALUES[value], lang)
     return value
 
 
@@ -327,16 +351,25 @@ def row_for(frame: pd.DataFrame | None, customer_id: str) -> dict | None:
 # --------------------------------------------------------------------------------- P(alive)
 
 
+_FITTERS = {
+    "bgnbd": "BetaGeoFitter",
+    "pareto": "ParetoNBDFitter",
+    "mbgnbd": "ModifiedBetaGeoFitter",
+}
+_TIME_PARAMS = ("alpha", "beta")  # rate parameters in 1/period: they scale with the time unit
+
+
 def bgnbd_params(
     con: duckdb.DuckDBPyConnection,
     *,
     as_of: dt.date | str | None = None,
     period: str = "W",
     penalizer_coef: float = 0.001,
-) -> tuple[float, float, float, float]:
-    """BG/NBD parameters (r, alpha, a, b) fitted with lifetimes on the customer summary.
+) -> tuple[tuple[str, float], ...]:
+    """BG/NBD parameters ``(("r", .), ("alpha", .), ("a", .), ("b", .))`` fitted by lifetimes.
 
-    Used for the P(alive) history when the CLV module does not provide a fitted model.
+    The fallback for the P(alive) history when :func:`clm_core.clv.fit_clv` cannot be used
+    (it asks for at least 500 customers); ``alpha`` is per ``period``.
     """
     from lifetimes import BetaGeoFitter
 
@@ -349,28 +382,34 @@ def bgnbd_params(
         )
     model = BetaGeoFitter(penalizer_coef=penalizer_coef)
     model.fit(s["frequency"], s["recency"], s["T"])
-    return tuple(float(model.params_[k]) for k in ("r", "alpha", "a", "b"))
+    return tuple((k, float(model.params_[k])) for k in ("r", "alpha", "a", "b"))
 
 
 def p_alive_history(
     con: duckdb.DuckDBPyConnection,
     customer_id: str,
     *,
-    params: tuple[float, float, float, float],
+    params: tuple[tuple[str, float], ...],
+    model: str = "bgnbd",
     as_of: dt.date | str | None = None,
     period: str = "W",
     step_days: int = 7,
 ) -> pd.DataFrame:
     """P(alive) of one customer at every ``step_days`` from their first purchase to ``as_of``.
 
-    ``params`` are BG/NBD (r, alpha, a, b) in ``period`` units. At each date d the customer's
-    frequency, recency and T are recomputed from purchases on or before d (same-day purchases
-    are one purchase, returns ignored, as in :mod:`clm_core.summary`), then lifetimes'
-    ``conditional_probability_alive`` is evaluated. Columns: date, p_alive, purchase (True on
-    dates with a purchase since the previous point).
+    ``model`` is "bgnbd", "pareto" or "mbgnbd" (as chosen by :func:`clm_core.clv.fit_clv`) and
+    ``params`` its lifetimes parameters as (name, value) pairs, rates per ``period``. At each
+    date d the customer's frequency, recency and T are recomputed from purchases on or before d
+    (same-day purchases are one purchase, returns ignored, as in :mod:`clm_core.summary`) and
+    lifetimes' ``conditional_probability_alive`` is evaluated. Times are rescaled so the
+    customer's age at ``as_of`` is 1 (rates scaled alike; probabilities do not change) to keep
+    Pareto/NBD's hypergeometric terms well conditioned. Columns: date, p_alive, purchase (True
+    on purchase days).
     """
-    from lifetimes import BetaGeoFitter
+    import lifetimes
 
+    if model not in _FITTERS:
+        raise UsageError(f"model must be one of {', '.join(_FITTERS)}, not {model!r}")
     as_of_date = pd.Timestamp(as_of).date() if as_of is not None else as_of_default(con)
     days = query_df(
         con,
@@ -381,21 +420,26 @@ def p_alive_history(
     if days.empty:
         return pd.DataFrame(columns=["date", "p_alive", "purchase"])
     buy = pd.to_datetime(days).to_numpy(dtype="datetime64[D]")
-    grid = np.arange(buy[0], np.datetime64(as_of_date, "D") + 1, step_days).astype("datetime64[D]")
-    grid = np.unique(np.concatenate([grid, buy, [np.datetime64(as_of_date, "D")]]))
+    end = np.datetime64(as_of_date, "D")
+    grid = np.arange(buy[0], end + 1, step_days).astype("datetime64[D]")
+    grid = np.unique(np.concatenate([grid, buy, [end]]))
     n_le = np.searchsorted(buy, grid, side="right")  # purchase days on or before each date
     last = buy[n_le - 1]
     k = period_days(period)
+    scale = 1.0 / max((end - buy[0]).astype(float) / k, 1.0)  # periods -> "customer ages"
     frequency = (n_le - 1).astype(float)
-    recency = (last - buy[0]).astype(float) / k
-    T = (grid - buy[0]).astype(float) / k
-    model = BetaGeoFitter()
-    model.params_ = pd.Series(dict(zip(("r", "alpha", "a", "b"), params, strict=True)))
-    p = np.asarray(model.conditional_probability_alive(frequency, recency, T), dtype=float)
+    recency = (last - buy[0]).astype(float) / k * scale
+    T = (grid - buy[0]).astype(float) / k * scale
+    fitter = getattr(lifetimes, _FITTERS[model])()
+    fitter.params_ = pd.Series(
+        {name: float(v) * (scale if name in _TIME_PARAMS else 1.0) for name, v in params}
+    )
+    with np.errstate(all="ignore"):
+        p = np.asarray(fitter.conditional_probability_alive(frequency, recency, T), dtype=float)
     return pd.DataFrame(
         {
             "date": pd.to_datetime(grid),
-            "p_alive": np.clip(p, 0.0, 1.0),
+            "p_alive": np.clip(np.ravel(p), 0.0, 1.0),
             "purchase": np.isin(grid, buy),
         }
     )

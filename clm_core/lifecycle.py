@@ -721,7 +721,7 @@ def takeaway_stage_trend(counts: pd.DataFrame, lang: str = "en") -> str:
     ).format(a=_fmt_n(a), b=_fmt_n(b), start=start.date(), end=end.date(), change=change)
 
 
-def takeaway_activity(activity: pd.DataFrame, lang: str = "en") -> str:
+def takeaway_activity(activity: pd.DataFrame, lang: str = "en", freq: str = "M") -> str:
     """Gains vs losses in the last complete period, with the quick ratio."""
     if activity.empty:
         return translate("No complete period yet.", lang)
@@ -737,7 +737,7 @@ def takeaway_activity(activity: pd.DataFrame, lang: str = "en") -> str:
         "{ratio}: {verdict}.",
         lang,
     ).format(
-        period=last["period"].date(),
+        period=last["period"].strftime("%Y-%m") if freq == "M" else last["period"].date(),
         gained=_fmt_n(gained),
         lost=_fmt_n(lost),
         ratio=ratio,
@@ -826,12 +826,29 @@ def touchpoint_schedule(
     )
 
 
+_PERCENT_COLUMNS = {
+    "share",
+    "step_conversion",
+    "overall_conversion",
+    "retention",
+    "revenue_retention",
+}
+
+
 def localize(df: pd.DataFrame, lang: str = "en", columns=("stage", "touchpoint")) -> pd.DataFrame:
-    """A copy with stage and touchpoint values and the column names translated, for display."""
+    """A copy for display: stage and touchpoint values and column names translated, dates
+    without times, shares as percentages, other decimals rounded to 2 places."""
     out = df.copy()
     for col in columns:
         if col in out.columns:
             out[col] = out[col].map(lambda v: translate(v, lang) if isinstance(v, str) else v)
+    for col in out.columns:
+        if pd.api.types.is_datetime64_any_dtype(out[col]):
+            out[col] = out[col].dt.date
+        elif col in _PERCENT_COLUMNS:
+            out[col] = out[col].map(lambda v: "" if pd.isna(v) else f"{v:.1%}")
+        elif pd.api.types.is_float_dtype(out[col]):
+            out[col] = out[col].round(2)
     return out.rename(columns=lambda c: translate(c, lang))
 
 
@@ -840,7 +857,9 @@ def takeaway_stability(share: pd.DataFrame, lang: str = "en") -> str:
     kept = pd.Series(
         {
             s: share.loc[s, s]
-            for s in STAGES[1:]  # prospects rarely move; the buying stages are the news
+            # New and Won back last at most activation_days by definition, and prospects
+            # rarely move: stability means something for the other four
+            for s in ("Active", "Loyal", "At risk", "Churned")
             if s in share.index and share.loc[s].sum() > 0
         }
     )

@@ -23,7 +23,7 @@ import pandas as pd
 from clm_core.store import query_df, require_table
 from clm_core.summary import as_of_default
 
-__all__ = ["KPI_ORDER", "Kpi", "default_churn_days", "kpis", "monthly_trend"]
+__all__ = ["KPI_ORDER", "Kpi", "default_churn_days", "kpis", "lifecycle_snapshot", "monthly_trend"]
 
 KPI_ORDER = (
     "Active customers",
@@ -164,3 +164,12 @@ def monthly_trend(
     df = query_df(con, _TREND_SQL, {"end": end})
     df["month"] = pd.to_datetime(df["month"])
     return df
+
+
+def lifecycle_snapshot(
+    con: duckdb.DuckDBPyConnection, *, as_of: dt.date | str | None = None
+) -> pd.DataFrame:
+    """Customers per lifecycle stage at ``as_of`` (the Lifecycle page's definitions)."""
+    from clm_core import lifecycle
+
+    return lifecycle.stage_summary(lifecycle.stage_details(con, as_of=as_of))

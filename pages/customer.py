@@ -83,8 +83,9 @@ with errors_shown():
     st.subheader(t("Value and risk"))
     seg, seg_note = optional("clm_core.segments:customer_segments")
     stage, stage_note = optional("clm_core.lifecycle:customer_stages")
-    clv, clv_note = optional("clm_core.clv:predict_clv")
-    seg_row, stage_row, clv_row = row_for(seg, cid), row_for(stage, cid), row_for(clv, cid)
+    clv, clv_note = optional("clm_core.clv:fit_clv")
+    clv_row = row_for(clv.customers, cid) if clv is not None else None
+    seg_row, stage_row = row_for(seg, cid), row_for(stage, cid)
     cards = st.columns(5)
     cards[0].metric(t("Segment"), t(seg_row["segment"]) if seg_row else "–")
     cards[1].metric(t("Tier"), t(seg_row["tier"]) if seg_row else "–")
@@ -116,21 +117,29 @@ with errors_shown():
             c1, c2 = st.columns([1, 3])
             c1.metric(t("Churn risk"), fmt_share(risk["churn_probability"], L))
             c2.caption(t("Why"))
-            for reason in (risk["reasons"] or "").split("; "):
-                c2.text(f"• {reason}" if reason else "–")
+            reasons = [r for r in (risk["reasons"] or "").split("; ") if r]
+            for reason in reasons:
+                c2.text(f"• {reason}")
+            if not reasons:
+                c2.text(t("Nothing raises this customer's risk above the usual level."))
         else:
             st.caption(
                 wl_note or t("Not scored: churn risk is computed for active customers only.")
             )
 
     if s is not None:
-        params, p_note = optional("clm_core.customer360:bgnbd_params")
+        if clv is not None:  # the CLV page's model, so both pages show the same P(alive)
+            model, params, p_note = clv.model, tuple(clv.params.items()), None
+        else:
+            model = "bgnbd"
+            params, p_note = optional("clm_core.customer360:bgnbd_params")
         if params is not None:
             hist = compute(
                 "clm_core.customer360:p_alive_history",
                 unfiltered=True,
                 customer_id=cid,
                 params=params,
+                model=model,
             )
             chart(
                 p_alive_figure(hist, lang=L),

@@ -118,7 +118,7 @@ with errors_shown():
         if prep.missing:
             st.warning(t("Map the required columns: {cols}.").format(cols=", ".join(prep.missing)))
         st.subheader(t("Preview"))
-        _show(preview(prep))
+        _show(preview(prep, lang=lang()))
         o1, o2, o3 = st.columns(3)
         on_error = o1.radio(t("Rows that cannot be used"), ["reject", "skip"], key="data_on_error",
                             format_func=lambda v: t({"reject": "Load nothing", "skip": "Skip them"}[v]))  # fmt: skip
@@ -162,11 +162,11 @@ with errors_shown():
         st.success(t("Loaded {n} of {total} rows into {table} of {dataset}.").format(
             n=fmt_count(res.rows_loaded, lang()), total=fmt_count(res.rows_read, lang()),
             table=t(res.table), dataset=res.dataset))  # fmt: skip
-        m = st.columns(5)
-        for col, (name, value) in zip(m, [("Rejected rows", res.rows_rejected), ("Duplicate rows", res.duplicates),
-                                          ("Returns", res.returns), ("Customers", res.customers),
-                                          ("Dates", f"{res.date_min} – {res.date_max}")], strict=True):  # fmt: skip
-            col.metric(t(name), fmt_count(value, lang()) if isinstance(value, int) else value)
+        figures = [("Rejected rows", res.rows_rejected), ("Duplicate rows", res.duplicates),
+                   ("Returns", res.returns), ("Customers", res.customers)]  # fmt: skip
+        for col, (name, value) in zip(st.columns(4), figures, strict=True):
+            col.metric(t(name), fmt_count(value, lang()))
+        st.caption(t("Dates from {start} to {end}.").format(start=res.date_min, end=res.date_max))
         if res.errors:
             _show([{**e, "reason": t(e["reason"])} for e in res.errors])
         if res.rejected_path and Path(res.rejected_path).exists():
@@ -201,20 +201,21 @@ with errors_shown():
         t("completeness"), min_value=0.0, max_value=1.0, format="percent"))  # fmt: skip
     st.subheader(t("Customers per channel"))
     channels = compute("clm_core.ingest.quality:customers_per_channel")
-    if len(channels):
-        top = channels.iloc[0]
-        st.write(
-            t("Most customers ({n}) come through {channel}.").format(
-                n=fmt_count(top["customers"], lang()), channel=top["channel"]
-            )
-        )
+    named = channels[channels["channel"] != "(none)"]
+    if len(named):
+        top = named.iloc[0]
+        st.write(t("Most customers ({n}) come through {channel}.").format(
+            n=fmt_count(top["customers"], lang()), channel=top["channel"]))  # fmt: skip
+    else:
+        st.write(t("No channel is recorded."))
     _show(channels)
     st.subheader(t("Likely duplicate customers"))
     dups = compute("clm_core.ingest.quality:duplicate_customers")
     st.write(t("{n} pairs of customer ids look like the same person (name, email or phone at least 90% similar).")
              .format(n=fmt_count(len(dups), lang())))  # fmt: skip
     if len(dups):
-        dups = dups.assign(suggestion=[t("Merge {a} into {b}").format(a=a, b=b)
+        dups = dups.assign(matched_on=[", ".join(t(f) for f in m.split(", ")) for m in dups["matched_on"]],
+                           suggestion=[t("Merge {a} into {b}").format(a=a, b=b)
                                        for a, b in zip(dups["customer_id"], dups["duplicate_of"], strict=True)])  # fmt: skip
         if presenter():  # the other record's name/email/phone are PII too
             for c in PII_COLUMNS:

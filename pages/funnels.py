@@ -25,7 +25,7 @@ with errors_shown():
         return fmt_money(v, currency, lang())
 
     tab_ev, tab_rep, tab_co = st.tabs(
-        [t("Event funnel"), t("Repeat purchases"), t("Cohort retention")]
+        [t("Event funnel"), t("Repeat purchasing"), t("Cohort retention")]
     )
 
     with tab_ev:

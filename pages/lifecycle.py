@@ -94,7 +94,7 @@ with errors_shown():
     chart(
         figs.lifecycle_figure(activity, lang=lang()),
         key="lifecycle_activity",
-        takeaway=lc.takeaway_activity(activity, lang()),
+        takeaway=lc.takeaway_activity(activity, lang(), freq),
     )
 
     # 3. Transitions between two dates
@@ -115,7 +115,7 @@ with errors_shown():
             "clm_core.lifecycle:stage_transitions", start=start, end=end, **th.as_dict()
         )
         chart(
-            figs.transition_sankey_figure(moves, lang=lang()),
+            figs.transition_sankey_figure(moves, lang=lang(), hide=hide),
             key="lifecycle_sankey",
             takeaway=lc.takeaway_transitions(moves, lang()),
         )

@@ -2,7 +2,9 @@
 
 import streamlit as st
 
+from clm_core.charts.lifecycle import stage_bar_figure
 from clm_core.charts.overview import trend_figure
+from clm_core.lifecycle import takeaway_stages
 from clm_core.formatting import fmt_count, fmt_money, fmt_share
 from ui.cache import compute
 from ui.common import chart, errors_shown, lang, require, t
@@ -58,3 +60,12 @@ with errors_shown():
         if best is not None
         else None,
     )
+
+    st.subheader(t("Lifecycle snapshot"))
+    snapshot = compute("clm_core.overview:lifecycle_snapshot", as_of=as_of)
+    chart(
+        stage_bar_figure(snapshot, lang=lang(), hide=("Prospect",)),
+        key="overview_stages",
+        takeaway=takeaway_stages(snapshot, lang()),
+    )
+    st.page_link("pages/lifecycle.py", label=t("Open page") + ": " + t("Lifecycle"), icon="➡️")

@@ -41,44 +41,99 @@ def synth_frames(n: int = 3000, seed: int = 0) -> dict[str, pd.DataFrame]:
         declining = t > churn_day - 120
         amt = np.round(spend * rng.lognormal(0, 0.3, len(t)) * np.where(declining, 0.7, 1.0), 2)
         ts = base + (t * 86400).astype("int64") * np.timedelta64(1, "s")
-        chan = np.array(["web", "store", "app"])[np.arange(len(t)) % 3 if i % 2 else np.zeros(len(t), int)]
+        chan = np.array(["web", "store", "app"])[
+            np.arange(len(t)) % 3 if i % 2 else np.zeros(len(t), int)
+        ]
         cat = np.array(["shoes", "bags", "tops"])[rng.integers(0, 3, len(t))]
         disc = np.where(rng.random(len(t)) < 0.2, 5.0, 0.0)
         k = np.arange(len(t))
         tx.append((np.full(len(t), i), k, ts, amt, chan, cat, disc))
-        ret = rng.random(len(t)) < 0.04
+        ret = (rng.random(len(t)) < 0.04) & (t + 10 < DAYS)
         if ret.any():
-            tx.append((np.full(ret.sum(), i), -1 - k[ret], ts[ret] + 10 * day, -amt[ret],
-                       np.full(ret.sum(), "web"), cat[ret], np.zeros(ret.sum())))
+            tx.append(
+                (
+                    np.full(ret.sum(), i),
+                    -1 - k[ret],
+                    ts[ret] + 10 * day,
+                    -amt[ret],
+                    np.full(ret.sum(), "web"),
+                    cat[ret],
+                    np.zeros(ret.sum()),
+                )
+            )
         # visits and logins every ~6 days; a third as often while declining or in the lull
         e = signup + np.cumsum(rng.exponential(6.0, size=int(DAYS / 6 * 2) + 10))
         e = e[e < end]
         thin = (e > churn_day - 120) | ((e > quiet) & (e < quiet + 60))
         e = e[~thin | (rng.random(len(e)) < 0.35)]
-        ev.append((np.full(len(e), i), np.where(rng.random(len(e)) < 0.5, "login", "visit"),
-                   base + (e * 86400).astype("int64") * np.timedelta64(1, "s")))
+        ev.append(
+            (
+                np.full(len(e), i),
+                np.where(rng.random(len(e)) < 0.5, "login", "visit"),
+                base + (e * 86400).astype("int64") * np.timedelta64(1, "s"),
+            )
+        )
         if churn_day - 60 < DAYS and rng.random() < 0.5:
             d = churn_day - rng.uniform(5, 60)
             if signup < d < DAYS:
-                fb.append((cid, base + int(d * 86400) * np.timedelta64(1, "s"), "complaint", float(rng.integers(1, 3))))
+                fb.append(
+                    (
+                        cid,
+                        base + int(d * 86400) * np.timedelta64(1, "s"),
+                        "complaint",
+                        float(rng.integers(1, 3)),
+                    )
+                )
         if rng.random() < 0.15:  # complaints from customers who stay
             d = rng.uniform(signup, DAYS)
-            fb.append((cid, base + int(d * 86400) * np.timedelta64(1, "s"), "complaint", float(rng.integers(1, 4))))
+            fb.append(
+                (
+                    cid,
+                    base + int(d * 86400) * np.timedelta64(1, "s"),
+                    "complaint",
+                    float(rng.integers(1, 4)),
+                )
+            )
         if rng.random() < 0.3:
             d = rng.uniform(signup, DAYS)
-            fb.append((cid, base + int(d * 86400) * np.timedelta64(1, "s"), "review", float(rng.integers(3, 6))))
+            fb.append(
+                (
+                    cid,
+                    base + int(d * 86400) * np.timedelta64(1, "s"),
+                    "review",
+                    float(rng.integers(3, 6)),
+                )
+            )
     cols = [np.concatenate(c) for c in zip(*tx, strict=True)]
     cid = pd.Series(cols[0]).map("C{:05d}".format)
-    order = np.where(cols[1] >= 0, cid + "-" + pd.Series(cols[1]).astype(str),
-                     cid + "-" + pd.Series(-1 - cols[1]).astype(str) + "-r")
-    transactions = pd.DataFrame({"customer_id": cid, "order_id": order, "order_ts": cols[2],
-                                 "amount": cols[3], "channel": cols[4], "category": cols[5],
-                                 "discount": cols[6]})
+    order = np.where(
+        cols[1] >= 0,
+        cid + "-" + pd.Series(cols[1]).astype(str),
+        cid + "-" + pd.Series(-1 - cols[1]).astype(str) + "-r",
+    )
+    transactions = pd.DataFrame(
+        {
+            "customer_id": cid,
+            "order_id": order,
+            "order_ts": cols[2],
+            "amount": cols[3],
+            "channel": cols[4],
+            "category": cols[5],
+            "discount": cols[6],
+        }
+    )
     cols = [np.concatenate(c) for c in zip(*ev, strict=True)]
-    events = pd.DataFrame({"customer_id": pd.Series(cols[0]).map("C{:05d}".format),
-                           "event_name": cols[1], "event_ts": cols[2]})
+    events = pd.DataFrame(
+        {
+            "customer_id": pd.Series(cols[0]).map("C{:05d}".format),
+            "event_name": cols[1],
+            "event_ts": cols[2],
+        }
+    )
     feedback = pd.DataFrame(fb, columns=["customer_id", "created_ts", "kind", "score"])
-    customers = pd.DataFrame(cust, columns=["customer_id", "signup_ts", "owner", "acquisition_channel"])
+    customers = pd.DataFrame(
+        cust, columns=["customer_id", "signup_ts", "owner", "acquisition_channel"]
+    )
     return {"transactions": transactions, "events": events, "feedback": feedback, "customers": customers}  # fmt: skip
 
 
@@ -108,7 +163,16 @@ def test_synth_has_a_planted_decline_before_churn():
     complained = set(frames["feedback"].query("kind == 'complaint'")["customer_id"])
     rate_stopped = len(stopped & complained) / len(stopped)
     rate_kept = len(complained - stopped) / (400 - len(stopped))
-    assert rate_stopped > 2 * rate_kept
+    assert rate_stopped > 1.5 * rate_kept
+    # and visited less in the 90 days before their last visit than in the 90 before that
+    ev = frames["events"]
+    last_ev = ev.groupby("customer_id")["event_ts"].transform("max")
+    first_ev = ev.groupby("customer_id")["event_ts"].transform("min")
+    gone = (last_ev < pd.Timestamp("2024-06-01")) & (last_ev - first_ev > pd.Timedelta(days=200))
+    age = (last_ev - ev["event_ts"]).dt.days[gone]
+    recent = (age < 90).sum()
+    before = ((age >= 90) & (age < 180)).sum()
+    assert recent < 0.7 * before
 
 
 def test_synth_is_reproducible():

@@ -274,3 +274,13 @@ def test_cli_errors(db, tmp_path, capsys):
         main(["cohorts", "--db", str(db), "--freq", "Q", "--out", str(out)])
     assert e.value.code == 2
     assert not out.exists()
+
+
+def test_every_takeaway_sentence_has_chinese():
+    from clm_core.i18n import ZH
+
+    for texts in co.TAKEAWAY_TEXT.values():
+        for text in texts.values():
+            assert text in ZH, text
+    for text in co._METRIC_NAMES.values():
+        assert text in ZH, text

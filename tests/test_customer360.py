@@ -15,6 +15,8 @@ from clm_core.charts.customer import p_alive_figure, timeline_figure
 from clm_core.errors import NotEnoughData, UsageError
 from clm_core.summary import customer_summary
 
+BG = (("r", 0.5), ("alpha", 10.0), ("a", 0.8), ("b", 3.0))  # BG/NBD, alpha per week
+
 
 def _ts(s: str) -> pd.Timestamp:
     return pd.Timestamp(s)
@@ -258,13 +260,23 @@ def test_row_for():
 
 
 def test_localise_columns_translates_constants_not_data(con):
+    from clm_core.i18n import translate
+
     tl = c360.customer_timeline(con, "C001")
+    en = c360.localise_columns(tl, "en")
+    assert list(en.columns) == [
+        "Time", "Type", "Detail", "Amount", "Feedback score", "Channel", "Reference",
+    ]  # fmt: skip
+    assert en["Type"].tolist() == tl["kind"].tolist()
+    assert "Converted" in set(en["Reference"]) and "O2" in set(en["Reference"])
     zh = c360.localise_columns(tl, "zh")
     assert "类型" in zh.columns and "时间" in zh.columns
-    assert set(zh["类型"]) == {"订单", "退货", "事件", "营销活动", "投诉", "调查"}
+    assert set(zh["类型"]) == {translate(k, "zh") for k in set(tl["kind"])}
+    assert {"订单", "退货", "投诉"} <= set(zh["类型"])
     assert "已转化" in set(zh["参考"]) and "O2" in set(zh["参考"])
     assert "快递太慢" in set(zh["详情"])
-    assert c360.localise_columns(tl, "en").equals(tl)
+    record = c360.localise_columns(c360.record_frame(c360.customer_profile(con, "C001")), "zh")
+    assert record.loc[0, "姓名"] == "张伟" and record.loc[0, "客户经理"] == "陈思远"
 
 
 # ---- P(alive) -----------------------------------------------------------------------------
@@ -273,15 +285,14 @@ def test_localise_columns_translates_constants_not_data(con):
 def test_p_alive_history_matches_lifetimes_at_every_date(con):
     from lifetimes import BetaGeoFitter
 
-    params = (0.5, 10.0, 0.8, 3.0)
-    hist = c360.p_alive_history(con, "C001", params=params, step_days=7)
+    hist = c360.p_alive_history(con, "C001", params=BG, step_days=7)
     assert hist["date"].iloc[0] == _ts("2024-01-01") and hist["date"].iloc[-1] == _ts("2024-06-30")
     assert hist["p_alive"].between(0, 1).all()
     assert hist.loc[hist["purchase"], "date"].dt.strftime("%m-%d").tolist() == [
         "01-01", "01-15", "03-01",
     ]  # fmt: skip
     model = BetaGeoFitter()
-    model.params_ = pd.Series(dict(zip(("r", "alpha", "a", "b"), params, strict=True)))
+    model.params_ = pd.Series(dict(BG))
     buys = [_ts("2024-01-01"), _ts("2024-01-15"), _ts("2024-03-01")]
     for d, p in zip(hist["date"], hist["p_alive"], strict=True):
         seen = [b for b in buys if b <= d]
@@ -295,13 +306,15 @@ def test_p_alive_history_matches_lifetimes_at_every_date(con):
 
 
 def test_p_alive_falls_during_silence(con):
-    hist = c360.p_alive_history(con, "C001", params=(0.5, 10.0, 0.8, 3.0))
+    hist = c360.p_alive_history(con, "C001", params=BG)
     after_last = hist[hist["date"] >= _ts("2024-03-01")]["p_alive"].to_numpy()
     assert np.all(np.diff(after_last) <= 1e-12) and after_last[-1] < after_last[0]
 
 
 def test_p_alive_history_of_prospect_is_empty(con):
-    assert c360.p_alive_history(con, "C100", params=(1, 1, 1, 1)).empty
+    assert c360.p_alive_history(
+        con, "C100", params=(("r", 1), ("alpha", 1), ("a", 1), ("b", 1))
+    ).empty
 
 
 def test_bgnbd_params_need_enough_data(con):
@@ -314,9 +327,10 @@ def test_bgnbd_params_on_demo(demo_template):
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            r, alpha, a, b = c360.bgnbd_params(con)
+            params = dict(c360.bgnbd_params(con))
     finally:
         con.close()
+    r, alpha, a, b = (params[k] for k in ("r", "alpha", "a", "b"))
     assert all(v > 0 for v in (r, alpha, a, b))
     assert 0.02 < a / (a + b) < 0.3
 
@@ -341,7 +355,7 @@ def test_timeline_takeaway(con):
 
 
 def test_p_alive_takeaway(con):
-    hist = c360.p_alive_history(con, "C001", params=(0.5, 10.0, 0.8, 3.0))
+    hist = c360.p_alive_history(con, "C001", params=BG)
     then = hist[hist["date"] <= _ts("2024-06-30") - pd.Timedelta(days=90)]["p_alive"].iloc[-1]
     text = c360.p_alive_takeaway(hist)
     assert text == (
@@ -369,8 +383,33 @@ def test_timeline_figure_has_a_lane_per_kind_and_escapes_text(con):
 
 
 def test_p_alive_figure(con):
-    hist = c360.p_alive_history(con, "C001", params=(0.5, 10.0, 0.8, 3.0))
+    hist = c360.p_alive_history(con, "C001", params=BG)
     fig = p_alive_figure(hist, lang="zh")
     assert fig.layout.title.text == "存活概率历史"
     assert len(fig.data[1].x) == 3  # the purchase markers
     assert tuple(fig.layout.yaxis.range) == (0, 1.02)
+
+
+def test_p_alive_history_unknown_model(con):
+    with pytest.raises(UsageError, match="model"):
+        c360.p_alive_history(con, "C001", params=BG, model="nope")
+
+
+@pytest.mark.parametrize("model", ["bgnbd", "mbgnbd", "pareto"])
+def test_p_alive_history_ends_at_the_clv_models_p_alive(demo_template, model):
+    """The last point of the history is the P(alive) the CLV page shows for the same model."""
+    from clm_core.clv import fit_clv
+
+    con = store.connect(demo_template)
+    try:
+        res = fit_clv(con, model=model)
+        rows = res.customers.sort_values("frequency", ascending=False)
+        picks = [rows.iloc[0], rows.iloc[len(rows) // 2], rows.iloc[-1]]
+        for row in picks:
+            hist = c360.p_alive_history(
+                con, row["customer_id"], params=tuple(res.params.items()), model=res.model
+            )
+            assert hist["p_alive"].iloc[-1] == pytest.approx(row["p_alive"], rel=1e-6, abs=1e-9)
+            assert hist["p_alive"].between(0, 1).all()
+    finally:
+        con.close()

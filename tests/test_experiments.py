@@ -93,7 +93,10 @@ def test_hand_checked_two_variants(small):
     half = z / (100 + z**2) * math.sqrt(10 * 90 / 100 + z**2 / 4)
     assert v.loc["control", "ci_low"] == pytest.approx(centre - half, abs=1e-12)
     assert v.loc["control", "ci_high"] == pytest.approx(centre + half, abs=1e-12)
-    assert (round(v.loc["control", "ci_low"], 4), round(v.loc["control", "ci_high"], 4)) == (0.0552, 0.1744)
+    assert (round(v.loc["control", "ci_low"], 4), round(v.loc["control", "ci_high"], 4)) == (
+        0.0552,
+        0.1744,
+    )
     c = res.comparisons.iloc[0]
     # Pooled two-proportion z by hand: p = 0.15, se = sqrt(.15 * .85 * (1/100 + 1/100)).
     se = math.sqrt(0.15 * 0.85 * 0.02)
@@ -177,7 +180,9 @@ def test_pairwise_tests_match_scipy_statsmodels_with_holm(three):
         w = stats.ttest_ind(tr["revenue"], ctrl["revenue"], equal_var=False)
         wci = w.confidence_interval(0.975)
         assert c.rpc_p_value == pytest.approx(w.pvalue, rel=1e-10)
-        assert (c.rpc_diff_ci_low, c.rpc_diff_ci_high) == pytest.approx((wci.low, wci.high), rel=1e-10)
+        assert (c.rpc_diff_ci_low, c.rpc_diff_ci_high) == pytest.approx(
+            (wci.low, wci.high), rel=1e-10
+        )
         inc = (tr["revenue"].mean() - ctrl["revenue"].mean()) * len(tr)
         cost = tr["cost"].sum()
         assert c.incremental_revenue == pytest.approx(inc)
@@ -270,7 +275,9 @@ def test_unknown_campaign_lists_the_known_ones(small):
 
 
 def test_missing_campaigns_table():
-    con = store.from_frames(transactions=pd.DataFrame({"customer_id": ["a"], "order_ts": [SENT], "amount": [1.0]}))
+    con = store.from_frames(
+        transactions=pd.DataFrame({"customer_id": ["a"], "order_ts": [SENT], "amount": [1.0]})
+    )
     with pytest.raises(MissingTableError, match="campaigns"):
         ex.campaign_names(con)
 
@@ -307,7 +314,9 @@ def test_conversion_and_revenue_attributed_from_transactions_when_missing():
             "amount": [10.0, 20.0, 5.0, 7.0, 99.0],
         }
     )
-    res = ex.analyze_campaign(store.from_frames(campaigns=frame, transactions=tx), campaign="winback-test")
+    res = ex.analyze_campaign(
+        store.from_frames(campaigns=frame, transactions=tx), campaign="winback-test"
+    )
     v = res.variants.set_index("variant")
     assert res.conversion_source == res.revenue_source == "transactions"
     assert v["conversions"].tolist() == [1, 2]
@@ -324,10 +333,18 @@ def test_parse_split():
 
 
 def test_verdict_wording_for_no_effect_and_harm():
-    flat = campaign_frame({"control": {"n": 400, "k": 40}, "mail": {"n": 400, "k": 42, "cost": 1.0}}, campaign="spring-promo")
+    flat = campaign_frame(
+        {"control": {"n": 400, "k": 40}, "mail": {"n": 400, "k": 42, "cost": 1.0}},
+        campaign="spring-promo",
+    )
     res = ex.analyze_campaign(store.from_frames(campaigns=flat), campaign="spring-promo")
-    assert ex.verdict(res).startswith("No significant difference: Mail converted 10.5% vs 10.0% for Control")
-    harm = campaign_frame({"control": {"n": 400, "k": 80}, "mail": {"n": 400, "k": 40, "cost": 1.0}}, campaign="spring-promo")
+    assert ex.verdict(res).startswith(
+        "No significant difference: Mail converted 10.5% vs 10.0% for Control"
+    )
+    harm = campaign_frame(
+        {"control": {"n": 400, "k": 80}, "mail": {"n": 400, "k": 40, "cost": 1.0}},
+        campaign="spring-promo",
+    )
     res = ex.analyze_campaign(store.from_frames(campaigns=harm), campaign="spring-promo")
     assert ex.verdict(res).startswith("Mail lowered conversion from 20.0% to 10.0%, -10.0 pts")
 
@@ -401,7 +418,9 @@ def test_value_effect_uses_clv_and_welch(monkeypatch):
     )
     monkeypatch.setattr(ex, "_clv_metrics", lambda con, as_of, period: metrics)
     tx = pd.DataFrame({"customer_id": ["x"], "order_ts": [SENT], "amount": [1.0]})
-    eff = ex.value_effect(store.from_frames(campaigns=frame, transactions=tx), campaign="winback-2025Q3")
+    eff = ex.value_effect(
+        store.from_frames(campaigns=frame, transactions=tx), campaign="winback-2025Q3"
+    )
     assert eff.source == "clv"
     row = eff.table.set_index(["metric", "variant"]).loc[("Predicted CLV", "treatment_b")]
     merged = frame.merge(metrics, on="customer_id")
@@ -410,7 +429,9 @@ def test_value_effect_uses_clv_and_welch(monkeypatch):
     w = stats.ttest_ind(x, y, equal_var=False)
     assert row["diff_vs_control"] == pytest.approx(x.mean() - y.mean())
     assert row["p_value"] == pytest.approx(w.pvalue)
-    assert (row["diff_ci_low"], row["diff_ci_high"]) == pytest.approx(tuple(w.confidence_interval()))
+    assert (row["diff_ci_low"], row["diff_ci_high"]) == pytest.approx(
+        tuple(w.confidence_interval())
+    )
 
 
 def test_value_effect_falls_back_without_clv(monkeypatch):
@@ -418,16 +439,24 @@ def test_value_effect_falls_back_without_clv(monkeypatch):
         raise NotEnoughData("too few repeat buyers")
 
     monkeypatch.setattr(ex, "_clv_metrics", broken)
-    frame = campaign_frame({"control": {"n": 2, "k": 0}, "treatment": {"n": 2, "k": 1, "revenue": 50.0}})
+    frame = campaign_frame(
+        {"control": {"n": 2, "k": 0}, "treatment": {"n": 2, "k": 1, "revenue": 50.0}}
+    )
     ids = frame["customer_id"].tolist()
     tx = pd.DataFrame(
         {
             "customer_id": [ids[2], ids[2], ids[0]],
-            "order_ts": [SENT + pd.Timedelta(days=2), SENT + pd.Timedelta(days=200), SENT - pd.Timedelta(days=5)],
+            "order_ts": [
+                SENT + pd.Timedelta(days=2),
+                SENT + pd.Timedelta(days=200),
+                SENT - pd.Timedelta(days=5),
+            ],
             "amount": [50.0, 30.0, 9.0],
         }
     )
-    eff = ex.value_effect(store.from_frames(campaigns=frame, transactions=tx), campaign="winback-test")
+    eff = ex.value_effect(
+        store.from_frames(campaigns=frame, transactions=tx), campaign="winback-test"
+    )
     assert eff.source == "fallback" and "too few repeat buyers" in eff.note_text()
     t = eff.table.set_index(["metric", "variant"])
     assert t.loc[("Revenue since the send", "treatment"), "mean"] == pytest.approx(40.0)
@@ -446,7 +475,10 @@ def test_channel_efficacy_by_hand():
         campaign="one",
     )
     b = campaign_frame(
-        {"control": {"n": 20, "k": 1}, "sms": {"n": 100, "k": 20, "revenue": 10.0, "cost": 0.5, "channel": "sms"}},
+        {
+            "control": {"n": 20, "k": 1},
+            "sms": {"n": 100, "k": 20, "revenue": 10.0, "cost": 0.5, "channel": "sms"},
+        },
         campaign="two",
     )
     ch = ex.channel_efficacy(store.from_frames(campaigns=pd.concat([a, b])))
@@ -460,7 +492,9 @@ def test_channel_efficacy_by_hand():
     lo, hi = proportion_confint(8, 40, method="wilson")
     assert (ch.loc["phone", "ci_low"], ch.loc["phone", "ci_high"]) == pytest.approx((lo, hi))
     text = ex.channel_takeaway(ch.reset_index().sort_values("response_rate", ascending=False))
-    assert text == "phone has the highest response rate (20.0%). Cheapest response: sms at $3.33 each."
+    assert (
+        text == "phone has the highest response rate (20.0%). Cheapest response: sms at $3.33 each."
+    )
 
 
 # ------------------------------------------------------------------------- Chinese
@@ -481,14 +515,21 @@ def _english_strings(path: Path) -> set[str]:
     tree = ast.parse(path.read_text(encoding="utf-8"))
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and node.args:
-            name = node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", "")
+            name = (
+                node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", "")
+            )
             arg = node.args[1] if name == "style" and len(node.args) > 1 else node.args[0]
-            if name in {"t", "translate", "style"} and isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+            if (
+                name in {"t", "translate", "style"}
+                and isinstance(arg, ast.Constant)
+                and isinstance(arg.value, str)
+            ):
                 found.add(arg.value)
             if name in {"t", "translate"} and isinstance(arg, ast.Dict):
                 found.update(v.value for v in arg.values if isinstance(v, ast.Constant))
         if isinstance(node, ast.Assign) and any(
-            isinstance(tg, ast.Name) and tg.id in {"text", "key", "note", "title"} for tg in node.targets
+            isinstance(tg, ast.Name) and tg.id in {"text", "key", "note", "title"}
+            for tg in node.targets
         ):
             found.update(_template_values(node.value))
     return found
@@ -505,7 +546,11 @@ def _template_values(node) -> set[str]:
     return set()
 
 
-@pytest.mark.parametrize("path", _MODULES, ids=[p.name if p.parent.name != "charts" else "charts/" + p.name for p in _MODULES])
+@pytest.mark.parametrize(
+    "path",
+    _MODULES,
+    ids=[p.name if p.parent.name != "charts" else "charts/" + p.name for p in _MODULES],
+)
 def test_every_label_has_chinese(path):
     missing = sorted(s for s in _english_strings(path) if s not in i18n.ZH)
     assert not missing, missing
@@ -559,7 +604,16 @@ def test_cli_json_contract(ab_db):
     out = _cli("--db", str(ab_db), "--campaign", "winback-2025Q3", "--json")
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
-    assert list(data) == ["campaign", "variants", "control", "uplift_abs", "uplift_ci", "p_value", "roi", "srm_p_value"]
+    assert list(data) == [
+        "campaign",
+        "variants",
+        "control",
+        "uplift_abs",
+        "uplift_ci",
+        "p_value",
+        "roi",
+        "srm_p_value",
+    ]
     assert [list(v) for v in data["variants"]] == [
         ["variant", "customers", "conversions", "rate", "ci_low", "ci_high", "revenue_per_customer"]
     ] * 3
@@ -575,12 +629,16 @@ def test_cli_json_contract(ab_db):
 def test_cli_table_and_errors(ab_db, tmp_path):
     out = _cli("--db", str(ab_db), "--campaign", "winback-2025Q3")
     assert out.returncode == 0, out.stderr
-    assert "Treatment B" in out.stdout and "95% CI" in out.stdout and "lifted win-back" in out.stdout
+    assert (
+        "Treatment B" in out.stdout and "95% CI" in out.stdout and "lifted win-back" in out.stdout
+    )
     bad = _cli("--db", str(ab_db), "--campaign", "nope")
     assert bad.returncode == 2 and "winback-2025Q3" in bad.stderr
     assert _cli("--db", str(ab_db)).returncode == 2
     empty = tmp_path / "empty.duckdb"
     with store.write_dataset(empty, fresh=True) as con:
-        con.execute("create table transactions (customer_id varchar, order_ts timestamp, amount double)")
+        con.execute(
+            "create table transactions (customer_id varchar, order_ts timestamp, amount double)"
+        )
     missing = _cli("--db", str(empty), "--campaign", "x")
     assert missing.returncode == 1 and "campaigns" in missing.stderr

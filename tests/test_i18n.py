@@ -11,7 +11,12 @@ from clm_core import i18n
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = sorted(
-    [*ROOT.glob("pages/*.py"), *ROOT.glob("ui/*.py"), *ROOT.glob("clm_core/charts/*.py"), ROOT / "app.py"]
+    [
+        *ROOT.glob("pages/*.py"),
+        *ROOT.glob("ui/*.py"),
+        *ROOT.glob("clm_core/charts/*.py"),
+        ROOT / "app.py",
+    ]
 )
 _FUNCS = {"t", "translate", "_t", "tr"}
 
@@ -23,14 +28,20 @@ def _labels(path: Path) -> list[tuple[int, str]]:
             continue
         name = node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", "")
         arg = node.args[1] if name == "style" and len(node.args) > 1 else node.args[0]
-        if name in _FUNCS | {"style"} and isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+        if (
+            name in _FUNCS | {"style"}
+            and isinstance(arg, ast.Constant)
+            and isinstance(arg.value, str)
+        ):
             out.append((node.lineno, arg.value))
     return out
 
 
 @pytest.mark.parametrize("path", SOURCES, ids=[str(p.relative_to(ROOT)) for p in SOURCES])
 def test_every_label_has_chinese(path):
-    missing = [f"{path.name}:{line}: {text!r}" for line, text in _labels(path) if text not in i18n.ZH]
+    missing = [
+        f"{path.name}:{line}: {text!r}" for line, text in _labels(path) if text not in i18n.ZH
+    ]
     assert not missing, "no zh translation for:\n" + "\n".join(missing)
 
 

@@ -307,7 +307,8 @@ def test_prepare_and_preview(tmp_path):
     frame = preview(prep)
     assert frame["customer_id"].tolist() == ["C001", "C002", "C001"]
     assert frame["amount"].tolist()[0] == 1234.5
-    assert frame["problem"].tolist() == ["", "amount: not a number", ""]
+    assert frame["problem"].tolist() == ["", "实付金额: not a number", ""]
+    assert preview(prep, lang="zh")["problem"].tolist()[1] == "实付金额: 不是数字"
 
 
 _KILL_CHILD = textwrap.dedent(

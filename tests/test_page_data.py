@@ -34,7 +34,9 @@ def test_load_by_path_replaces_transactions_and_reports_quality(at, data_dir):
     write_text(data_dir / "orders.csv", CN_CSV, "gbk")
     _by_path(at, "orders.csv")
     assert at.selectbox(key=_map_key(at, "amount")).value == "实付金额"
-    assert "CSV file, header on row 1, 6 columns. Encoding: gb18030." in [c.value for c in at.caption]
+    assert "CSV file, header on row 1, 6 columns. Encoding: gb18030." in [
+        c.value for c in at.caption
+    ]
     at.button(key="data_load").click().run()
     assert not at.exception, at.exception
     assert [s.value for s in at.success] == ["Loaded 3 of 3 rows into transactions of demo-retail."]
@@ -42,7 +44,10 @@ def test_load_by_path_replaces_transactions_and_reports_quality(at, data_dir):
     assert con.execute("select count(*), sum(amount) from transactions").fetchone() == (3, 1314.0)
     con.close()
     # the quality report now describes the new transactions
-    assert "3 transactions from 2024-01-05 to 2024-01-07; 0 exact duplicate rows; 1 returns" in _texts(at)
+    assert (
+        "3 transactions from 2024-01-05 to 2024-01-07; 0 exact duplicate rows; 1 returns"
+        in _texts(at)
+    )
 
 
 def _map_key(at, canonical: str) -> str:
@@ -52,10 +57,18 @@ def _map_key(at, canonical: str) -> str:
 
 
 def test_mapping_can_be_changed_before_loading(at, data_dir):
-    write_text(data_dir / "o.csv", "who,when,paid,list_price\nC1,2024-01-05,10,12\nC2,2024-01-06,20,25\n")
+    write_text(
+        data_dir / "o.csv", "who,when,paid,list_price\nC1,2024-01-05,10,12\nC2,2024-01-06,20,25\n"
+    )
     _by_path(at, "o.csv")
-    assert at.button(key="data_load").disabled  # nothing maps to customer_id / order_ts / amount yet
-    for canonical, source in [("customer_id", "who"), ("order_ts", "when"), ("amount", "list_price")]:
+    assert at.button(
+        key="data_load"
+    ).disabled  # nothing maps to customer_id / order_ts / amount yet
+    for canonical, source in [
+        ("customer_id", "who"),
+        ("order_ts", "when"),
+        ("amount", "list_price"),
+    ]:
         at.selectbox(key=_map_key(at, canonical)).set_value(source).run()
     assert not at.button(key="data_load").disabled
     at.button(key="data_load").click().run()
@@ -67,7 +80,9 @@ def test_mapping_can_be_changed_before_loading(at, data_dir):
 def test_failed_load_shows_the_cell_and_keeps_the_data(at, data_dir):
     db = data_dir / "demo-retail.duckdb"
     before = hashlib.sha256(db.read_bytes()).hexdigest()
-    write_text(data_dir / "bad.csv", "标题\n客户编号,下单时间,实付金额\nC1,2024-01-05,1\nC2,明天,2\n")
+    write_text(
+        data_dir / "bad.csv", "标题\n客户编号,下单时间,实付金额\nC1,2024-01-05,1\nC2,明天,2\n"
+    )
     _by_path(at, "bad.csv")
     at.button(key="data_load").click().run()
     assert not at.exception, at.exception

@@ -29,7 +29,7 @@ def funnels(app):
 def test_page_shows_the_core_numbers(funnels, data_dir):
     at = funnels
     assert at.title[0].value == "Funnels & cohorts"
-    assert [t.label for t in at.tabs] == ["Event funnel", "Repeat purchases", "Cohort retention"]
+    assert [t.label for t in at.tabs] == ["Event funnel", "Repeat purchasing", "Cohort retention"]
     notes = takeaways(at)
     assert len(notes) == 5, notes
     con = store.connect(data_dir / "demo-retail.duckdb")

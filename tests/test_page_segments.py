@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from clm_core import segments as seg
@@ -85,7 +86,22 @@ def test_chinese_labels(app):
     assert "占客户的" in text and "Champions" not in text
 
 
-def test_rules_saved_with_the_dataset_drive_the_page(data_dir):
+@pytest.fixture()
+def router_only(monkeypatch):
+    """Run app.py on every AppTest run. AppTest re-detects the legacy ``pages/`` mode before each
+    run; ui.nav.ensure_router then reruns the script, and a rerun drops a button click."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    original = PagesManager.__init__
+
+    def init(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        PagesManager.uses_pages_directory = False
+
+    monkeypatch.setattr(PagesManager, "__init__", init)
+
+
+def test_rules_saved_with_the_dataset_drive_the_page(data_dir, router_only):
     path = data_dir / "demo-retail.duckdb"
     custom = [
         {

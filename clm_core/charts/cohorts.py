@@ -79,10 +79,16 @@ def cohort_curves_figure(
     metric: str = "retention",
     freq: str = "M",
     lang: str = "en",
+    min_cohorts: int = 3,
 ) -> go.Figure:
-    """One thin line per cohort and the size-weighted average in bold."""
+    """One thin line per cohort and the size-weighted average in bold.
+
+    The average is drawn only where at least ``min_cohorts`` cohorts are old enough: the last
+    periods rest on one or two small cohorts and would only add noise.
+    """
     tr = lambda s: translate(s, lang)  # noqa: E731
     label, is_share = METRICS[metric]
+    curves = curves[curves["cohorts"] >= min_cohorts]
     fig = go.Figure()
     for cohort, part in table.groupby("cohort", sort=True):
         fig.add_scatter(

@@ -100,7 +100,7 @@ def timeline_figure(timeline: pd.DataFrame, *, lang: str = "en", currency: str =
                     lambda v: f"{v:,.2f} {currency}".strip() if pd.notna(v) else None
                 ),
                 part["score"].map(
-                    lambda v: f"{translate('score', lang)} {v:g}" if pd.notna(v) else None
+                    lambda v: f"{translate('Feedback score', lang)} {v:g}" if pd.notna(v) else None
                 ),
                 part["channel"],
                 part["ref"],

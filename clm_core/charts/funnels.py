@@ -21,7 +21,7 @@ def funnel_figure(
             x=customers,
             textinfo="value+percent initial+percent previous",
             marker={"color": [PALETTE[i % len(PALETTE)] for i in range(len(labels))]},
-            connector={"line": {"color": "#cbd5e1"}},
+            connector={"fillcolor": "#e2e8f0", "line": {"color": "#cbd5e1"}},
             hovertemplate="%{y}: %{x:,}<extra></extra>",
         )
     )

@@ -47,16 +47,15 @@ def stage_bar_figure(
     """
     tr = lambda s: translate(s, lang)  # noqa: E731
     summary = summary[~summary["stage"].isin(hide)]
+    total = summary["customers"].sum()
+    shares = summary["customers"] / total if total else summary["customers"] * 0.0
     fig = go.Figure(
         go.Bar(
             y=[tr(s) for s in summary["stage"]],
             x=summary["customers"],
             orientation="h",
             marker_color=[STAGE_COLORS[s] for s in summary["stage"]],
-            text=[
-                f"{n:,} ({p:.0%})"
-                for n, p in zip(summary["customers"], summary["share"], strict=True)
-            ],
+            text=[f"{n:,} ({p:.0%})" for n, p in zip(summary["customers"], shares, strict=True)],
             textposition="auto",
             hovertemplate="%{y}: %{x:,}<extra></extra>",
         )
@@ -130,9 +129,16 @@ def transition_heatmap_figure(matrix: pd.DataFrame, *, lang: str = "en") -> go.F
     return style(fig, "Where each stage went (share of the row)", lang=lang)
 
 
-def transition_sankey_figure(transitions: pd.DataFrame, *, lang: str = "en") -> go.Figure:
-    """Sankey from stages at the first date (left) to stages at the second date (right)."""
+def transition_sankey_figure(
+    transitions: pd.DataFrame, *, lang: str = "en", hide: tuple[str, ...] = ()
+) -> go.Figure:
+    """Sankey from stages at the first date (left) to stages at the second date (right).
+
+    Flows ending in a stage in ``hide`` are left out (customers still prospects would dwarf
+    every other flow; prospects who bought still show, leaving from the left).
+    """
     tr = lambda s: translate(s, lang)  # noqa: E731
+    transitions = transitions[~transitions["to_stage"].isin(hide)]
     left = list(dict.fromkeys(transitions["from_stage"]))
     right = list(dict.fromkeys(transitions["to_stage"]))
     node_labels = [tr(s) for s in left] + [tr(s) for s in right]

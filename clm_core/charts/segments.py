@@ -230,15 +230,16 @@ def cluster_scatter_figure(
     fast on large datasets; the title says when a sample is shown.
     """
     t = lambda s: translate(s, lang)  # noqa: E731
-    shown = customers
-    if len(customers) > max_points:
-        shown = customers.sample(max_points, random_state=seed)
+    positive = customers[customers["revenue"] > 0]  # a log axis cannot show 0 or net refunds
+    shown = positive
+    if len(positive) > max_points:
+        shown = positive.sample(max_points, random_state=seed)
     fig = go.Figure()
     for i, ((cluster, name), part) in enumerate(shown.groupby(["cluster", "cluster_name"])):
         fig.add_trace(
             go.Scattergl(
                 x=part["days_since_last"],
-                y=part["revenue"].clip(lower=1),
+                y=part["revenue"],
                 mode="markers",
                 name=_cluster_label(cluster, name, lang),
                 marker={"size": 5, "opacity": 0.55, "color": PALETTE[i % len(PALETTE)]},
@@ -257,8 +258,12 @@ def cluster_scatter_figure(
     fig.update_xaxes(title_text=t("Days since last purchase"))
     fig.update_yaxes(title_text=t("Revenue (log scale)"), type="log")
     title = t("Customer clusters: recency and revenue")
-    if len(shown) < len(customers):
+    if len(shown) < len(positive):
         title += " · " + t("random sample of {n}").format(n=fmt_count(len(shown), lang))
+    if len(positive) < len(customers):
+        title += " · " + t("{n} without net revenue not shown").format(
+            n=fmt_count(len(customers) - len(positive), lang)
+        )
     return style(fig, title, lang=lang, height=480)
 
 
@@ -341,31 +346,50 @@ def price_sensitivity_takeaway(ps: pd.DataFrame, *, lang: str = "en") -> str | N
 
 
 def migration_sankey_figure(flows: pd.DataFrame, *, start, end, lang: str = "en") -> go.Figure:
-    """Sankey of customers from their segment at ``start`` (left) to ``end`` (right)."""
+    """Sankey of customers from their segment at ``start`` (left) to ``end`` (right), segments
+    in the fixed order of :data:`SEGMENT_COLORS` on both sides (new customers at the bottom)."""
     t = lambda s: translate(s, lang)  # noqa: E731
-    left = list(dict.fromkeys(flows.sort_values("from_segment")["from_segment"]))
-    right = list(dict.fromkeys(flows.sort_values("to_segment")["to_segment"]))
     order = {name: i for i, name in enumerate(SEGMENT_COLORS)}
-    left.sort(key=lambda s: order.get(s, len(order)))
-    right.sort(key=lambda s: order.get(s, len(order)))
-    labels = [f"{t(s)} · {start}" for s in left] + [f"{t(s)} · {end}" for s in right]
-    colors = [SEGMENT_COLORS.get(s, _OTHER_COLOR) for s in left + right]
+
+    def side(column: str) -> tuple[list[str], list[float]]:
+        sizes = flows.groupby(column)["customers"].sum()
+        names = sorted(sizes.index, key=lambda s: (order.get(s, len(order)), s))
+        total, pad = sizes.sum(), 0.02
+        usable = 1 - pad * max(len(names) - 1, 0)
+        ys, top = [], 0.0
+        for name in names:  # node centres, stacked top to bottom
+            height = usable * sizes[name] / total
+            ys.append(min(max(top + height / 2, 0.001), 0.999))
+            top += height + pad
+        return names, ys
+
+    left, left_y = side("from_segment")
+    right, right_y = side("to_segment")
+    nodes = left + right
     src = [left.index(s) for s in flows["from_segment"]]
     dst = [len(left) + right.index(s) for s in flows["to_segment"]]
-    link_colors = [_rgba(SEGMENT_COLORS.get(s, _OTHER_COLOR), 0.35) for s in flows["from_segment"]]
     fig = go.Figure(
         go.Sankey(
-            arrangement="snap",
-            node={"label": labels, "color": colors, "pad": 12, "thickness": 14},
+            arrangement="fixed",
+            node={
+                "label": [t(s) for s in nodes],
+                "color": [SEGMENT_COLORS.get(s, _OTHER_COLOR) for s in nodes],
+                "x": [0.001] * len(left) + [0.999] * len(right),
+                "y": left_y + right_y,
+                "pad": 10,
+                "thickness": 16,
+            },
             link={
                 "source": src,
                 "target": dst,
                 "value": flows["customers"].tolist(),
-                "color": link_colors,
+                "color": [_rgba(SEGMENT_COLORS.get(s, _OTHER_COLOR), 0.35)
+                          for s in flows["from_segment"]],
             },
         )
-    )
-    return style(fig, "Segment migration", lang=lang, height=max(460, 26 * len(labels)))
+    )  # fmt: skip
+    title = t("Segment migration: {start} → {end}").format(start=start, end=end)
+    return style(fig, title, lang=lang, height=max(480, 28 * max(len(left), len(right))))
 
 
 def migration_takeaway(flows: pd.DataFrame, *, lang: str = "en") -> str | None:
@@ -436,7 +460,9 @@ def profile_table(df: pd.DataFrame, *, lang: str = "en") -> pd.DataFrame:
         if col in out.columns:
             out[col] = [t(str(v)) for v in out[col]]
     for col in out.columns:
-        if col.endswith("_share"):
+        if pd.api.types.is_datetime64_any_dtype(out[col]):
+            out[col] = out[col].dt.date
+        elif col.endswith("_share"):
             out[col] = (out[col] * 100).round(1)
         elif pd.api.types.is_float_dtype(out[col]):
             out[col] = out[col].round(2)

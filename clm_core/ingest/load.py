@@ -31,10 +31,17 @@ from clm_core import store
 from clm_core.config import SCHEMAS
 from clm_core.errors import DataError, UsageError
 from clm_core.exports import to_csv_bytes
+from clm_core.i18n import translate
 from clm_core.ingest import parse
 from clm_core.ingest.mapping import apply_overrides, auto_map, required_missing
 from clm_core.ingest.read import SourceInfo, open_source, sniff
-from clm_core.ingest.validate import Plan, csv_record_lines, stage_params, stage_sql
+from clm_core.ingest.validate import (
+    Plan,
+    csv_record_lines,
+    helper_columns,
+    stage_params,
+    stage_sql,
+)
 
 __all__ = [
     "AMOUNT_COLUMN",
@@ -175,8 +182,9 @@ def _sample_values(prep: Prepared) -> dict[str, list]:
     return {c: [r[i] for r in prep.info.sample if i < len(r)] for c, i in idx.items()}
 
 
-def preview(prep: Prepared, rows: int = 20) -> pd.DataFrame:
-    """The first sampled data rows parsed into the canonical columns, with a ``problem`` column."""
+def preview(prep: Prepared, rows: int = 20, *, lang: str = "en") -> pd.DataFrame:
+    """The first sampled data rows parsed into the canonical columns, and a ``problem`` column
+    naming each unusable cell's source column and reason (in ``lang``)."""
     info = prep.info
     width = len(info.columns)
     sample = [list(r) + [None] * (width - len(r)) for r in info.sample[:rows]]
@@ -194,12 +202,13 @@ def preview(prep: Prepared, rows: int = 20) -> pd.DataFrame:
     finally:
         con.close()
     errs = [c for c in out.columns if c.startswith("_e_")]
-    problem = out[errs].apply(
-        lambda r: "; ".join(f"{c[3:]}: {v}" for c, v in r.items() if isinstance(v, str)), axis=1
-    ) if errs and len(out) else pd.Series([""] * len(out), dtype=object)  # fmt: skip
-    keep = [c for c in out.columns if not c.startswith("_")]
-    result = out[keep].copy()
-    result["problem"] = problem.values if len(out) else []
+    problems = [
+        "; ".join(f"{prep.mapping[c[3:]]}: {translate(v, lang)}" for c, v in zip(errs, row, strict=True)
+                  if isinstance(v, str))
+        for row in out[errs].itertuples(index=False, name=None)
+    ]  # fmt: skip
+    result = out[plan.mapped].copy()
+    result["problem"] = problems
     return result
 
 
@@ -294,7 +303,7 @@ def load_file(
         try:
             with _progress_poll(con, progress, 0.2, 0.8, "Parsing and checking rows"):
                 con.execute(
-                    f"create temp table {_STAGE} as {sql}", {**src.params, **stage_params(sql)}
+                    f"create or replace table {_STAGE} as {sql}", {**src.params, **stage_params(sql)}
                 )
         except duckdb.Error as e:
             raise DataError(f"the file cannot be read ({str(e).splitlines()[0]})",
@@ -339,14 +348,13 @@ def load_file(
             raise DataError("the file has no usable data rows; nothing was loaded", file=label)
         report(0.85, "Writing the dataset")
         with _progress_poll(con, progress, 0.85, 0.97, "Writing the dataset"):
-            _write(con, plan, mode, drop_duplicates)
+            _write(con, plan, mode, drop_duplicates, row=src.row_sql is not None)
         history = store.get_setting(con, HISTORY_KEY, []) or []
         history.append({"at": dt.datetime.now().isoformat(timespec="seconds"), "file": label,
                         "table": table, "mode": mode, "on_error": on_error,
                         "rows_loaded": result.rows_loaded, "rows_rejected": bad_rows,
                         "duplicates": result.duplicates})  # fmt: skip
         store.set_setting(con, HISTORY_KEY, history[-HISTORY_KEEP:])
-        con.execute(f"drop table {_STAGE}")
         report(0.97, "Saving")
     if rejected is not None:
         rejected_path.write_bytes(to_csv_bytes(rejected))
@@ -442,45 +450,68 @@ def _collect_errors(con, src, prep: Prepared, plan: Plan, on_error: str):
 
 
 def _loaded_sql(plan: Plan, drop_duplicates: bool) -> str:
-    """The canonical columns of the good staged rows (NULL typed columns for unmapped ones)."""
-    cols = []
-    for c, ctype in SCHEMAS[plan.table].items():
-        q = store.quote_ident(c)
-        cols.append(f"{q}" if c in plan.mapping else f"cast(null as {ctype}) as {q}")
+    """The canonical columns of the good staged rows."""
+    cols = ", ".join(store.quote_ident(c) for c in SCHEMAS[plan.table])
     distinct = "distinct " if drop_duplicates else ""
-    return f"select {distinct}{', '.join(cols)} from {_STAGE} where not _bad"
+    return f"select {distinct}{cols} from {_STAGE} where not _bad"
 
 
 def _stats(con, plan: Plan, drop_duplicates: bool) -> dict:
+    """Counts for the result, in one scan of the staged table (two with drop_duplicates).
+
+    Exact duplicates are counted on a 64-bit hash of the mapped columns (a false match needs a
+    hash collision, ~1e-8 for 10M rows); ``drop_duplicates`` itself uses SQL DISTINCT.
+    """
     table = plan.table
-    good_cols = ", ".join(store.quote_ident(c) for c in plan.mapped)
-    staged, structural = con.execute(f"select count(*) from {_STAGE}").fetchone()[0], 0
+    mapped = ", ".join(store.quote_ident(c) for c in plan.mapped)
+    amount = AMOUNT_COLUMN.get(table)
+    ts = store.quote_ident(TS_COLUMN[table])
+    amount_q = store.quote_ident(amount) if amount else "null"
+    ret = "count(*) filter (where amount < 0)" if amount == "amount" else "0"
+    loaded = (
+        f"count(*) filter (where not _bad), count(distinct customer_id) filter (where not _bad), "
+        f"sum({amount_q}) filter (where not _bad), {ret.replace('where', 'where not _bad and')}, "
+        f"min({ts}) filter (where not _bad), max({ts}) filter (where not _bad)"
+    )
+    row = con.execute(
+        f"select count(*), count(distinct hash({mapped})) filter (where not _bad), {loaded} "
+        f"from {_STAGE}"
+    ).fetchone()
+    staged, distinct, good = row[0], row[1], row[2]
+    if drop_duplicates:
+        row = (None, None) + con.execute(
+            f"select count(*), count(distinct customer_id), sum({amount_q}), {ret}, min({ts}), "
+            f"max({ts}) from ({_loaded_sql(plan, True)})"
+        ).fetchone()
+    structural = 0
     with contextlib.suppress(duckdb.Error):
         structural = con.execute("select count(*) from _clm_rejects").fetchone()[0]
-    good = con.execute(f"select count(*) from {_STAGE} where not _bad").fetchone()[0]
-    distinct = con.execute(
-        f"select count(*) from (select distinct {good_cols} from {_STAGE} where not _bad)"
-    ).fetchone()[0]
-    loaded_sql = _loaded_sql(plan, drop_duplicates)
-    amount = AMOUNT_COLUMN.get(table)
-    ts = TS_COLUMN[table]
-    amount_q = store.quote_ident(amount) if amount else "null"
-    ret = f"count(*) filter (where {store.quote_ident(amount)} < 0)" if amount == "amount" else "0"
-    row = con.execute(
-        f"select count(*), count(distinct customer_id), sum({amount_q}), {ret}, "
-        f"min({store.quote_ident(ts)}), max({store.quote_ident(ts)}) from ({loaded_sql})"
-    ).fetchone()
-    total = None if row[2] is None else round(float(row[2]), 2)
-    return {"staged": staged, "structural": structural, "loaded": row[0],
-            "customers": row[1], "amount_total": total, "returns": int(row[3] or 0),
-            "date_min": _iso(row[4]), "date_max": _iso(row[5]),
+    total = None if row[4] is None else round(float(row[4]), 2)
+    return {"staged": staged, "structural": structural, "loaded": row[2],
+            "customers": row[3], "amount_total": total, "returns": int(row[5] or 0),
+            "date_min": _iso(row[6]), "date_max": _iso(row[7]),
             "duplicates": good - distinct}  # fmt: skip
 
 
-def _write(con, plan: Plan, mode: str, drop_duplicates: bool) -> None:
+def _write(con, plan: Plan, mode: str, drop_duplicates: bool, *, row: bool) -> None:
+    """Turn the staged table into the canonical one.
+
+    The common case (replace, no duplicate dropping) materialises nothing again: bad rows are
+    deleted, helper columns dropped (DuckDB shares the row groups) and the table renamed.
+    """
     table = store.quote_ident(plan.table)
-    loaded = _loaded_sql(plan, drop_duplicates)
-    if mode == "append" and store.has_table(con, plan.table):
-        con.execute(f"insert into {table} by name {loaded}")
-    else:
-        con.execute(f"create or replace table {table} as {loaded}")
+    exists = store.has_table(con, plan.table)
+    if mode == "append" and exists:
+        con.execute(f"insert into {table} by name {_loaded_sql(plan, drop_duplicates)}")
+        con.execute(f"drop table {_STAGE}")
+        return
+    if drop_duplicates:
+        con.execute(f"create or replace table {table} as {_loaded_sql(plan, True)}")
+        con.execute(f"drop table {_STAGE}")
+        return
+    con.execute(f"delete from {_STAGE} where _bad")
+    for col in helper_columns(plan, row=row):
+        con.execute(f"alter table {_STAGE} drop column {store.quote_ident(col)}")
+    if exists:
+        con.execute(f"drop table {table}")
+    con.execute(f"alter table {_STAGE} rename to {table}")

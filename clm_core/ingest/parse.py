@@ -78,8 +78,12 @@ _AMOUNT_NOISE = r"[\s\x{00a0}\x{202f}'¥￥$€£₹₩元]|rmb|cny|usd|eur|gbp|
 _DOT_DECIMAL = r"[-+]?(\d{1,3}(,\d{3})+|\d+)(\.\d+)?|[-+]?\.\d+"
 _COMMA_DECIMAL = r"[-+]?(\d{1,3}(\.\d{3})+|\d+)(,\d+)?|[-+]?,\d+"
 
+_SPACES = ("' '", "chr(9)")  # SQL literals: space and tab
+
 PARAMS: dict[str, object] = {
     "p_null_tokens": list(NULL_TOKENS),
+    "p_null_len": max(len(t.encode()) for t in NULL_TOKENS),
+    "p_spaces": " \t\u00a0",
     "p_date_formats": list(DATE_FORMATS),
     "p_slash_dmy": list(SLASH_DAY_FIRST),
     "p_slash_mdy": list(SLASH_MONTH_FIRST),
@@ -114,12 +118,20 @@ def params_for(sql: str) -> dict[str, object]:
 
 
 def clean_sql(col: str, src_type: str = "VARCHAR") -> str:
-    """Step 1: trimmed text, NULL for empty cells and :data:`NULL_TOKENS`; typed sources pass."""
+    """Step 1: trimmed text, NULL for empty cells and :data:`NULL_TOKENS`; typed sources pass.
+
+    Most cells have no surrounding spaces and are longer than any null token, so the common
+    path is two cheap prefix/suffix tests and a length test; ``trim`` and ``lower`` (which copy
+    the string) run only on the cells that need them.
+    """
     if not _is_text(src_type):
         return col
+    padded = " or ".join(f"starts_with({col}, {s}) or ends_with({col}, {s})" for s in _SPACES)
     return (
-        f"case when list_contains($p_null_tokens, lower(trim({col}))) then null "
-        f"else trim({col}) end"
+        f"case when {padded} then (case when list_contains($p_null_tokens, lower(trim({col}, $p_spaces))) "
+        f"then null else trim({col}, $p_spaces) end) "
+        f"when strlen({col}) <= $p_null_len and list_contains($p_null_tokens, lower({col})) "
+        f"then null else {col} end"
     )
 
 

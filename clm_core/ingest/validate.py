@@ -25,6 +25,7 @@ __all__ = [
     "Plan",
     "csv_record_lines",
     "error_columns",
+    "helper_columns",
     "stage_params",
     "stage_sql",
 ]
@@ -73,10 +74,20 @@ def error_columns(plan: Plan) -> list[str]:
     return [f"_e_{c}" for c in plan.mapped]
 
 
+def helper_columns(plan: Plan, *, row: bool, keep_raw: bool = True) -> list[str]:
+    """The staged table's columns that are not canonical (row number, reasons, raw text)."""
+    cols = ["_row"] if row else []
+    cols += [f"_e_{c}" for c in plan.mapped] + ["_bad"]
+    if keep_raw:
+        cols += [f"_raw{i}" for i in range(len(plan.columns))]
+    return cols
+
+
 def stage_sql(plan: Plan, relation: str, row_sql: str | None, *, keep_raw: bool = True) -> str:
-    """SELECT over ``relation`` giving: ``_row`` (when the source knows file rows), one typed
-    column per mapped canonical column, ``_e_<canonical>`` reasons, ``_bad``, and ``_raw<i>``
-    (source text of every column, only on bad rows). Parameters: :func:`stage_params`.
+    """SELECT over ``relation`` giving every canonical column of the table (typed; NULL when not
+    mapped), then ``_row`` (when the source knows file rows), ``_e_<canonical>`` reasons,
+    ``_bad``, and ``_raw<i>`` (source text of every column, only on bad rows).
+    Parameters: :func:`stage_params`.
 
     Canonical names come from config.SCHEMAS; source columns are addressed as c<i> only.
     """
@@ -99,10 +110,13 @@ def stage_sql(plan: Plan, relation: str, row_sql: str | None, *, keep_raw: bool 
         s3.append(f"case when _t{k} is null then {missing}{when_bad} end as _e{k}")
         bad.append(f"_e{k} is not null")
     bad_sql = " or ".join(bad) or "false"
-    out = ["_row"] if row_sql else []
-    for k, canonical in enumerate(plan.mapped):
-        out.append(f"_v{k} as {quote_ident(canonical)}")
-        out.append(f"_e{k} as {quote_ident('_e_' + canonical)}")
+    # Canonical columns first, in schema order and type (unmapped ones NULL), then the helpers
+    # (:func:`helper_columns`) that the loader drops once the errors are collected.
+    value = {c: f"_v{k}" for k, c in enumerate(plan.mapped)}
+    out = [f"cast({value.get(c, 'null')} as {t}) as {quote_ident(c)}" for c, t in schema.items()]
+    if row_sql:
+        out.append("_row")
+    out += [f"_e{k} as {quote_ident('_e_' + c)}" for k, c in enumerate(plan.mapped)]
     out.append(f"({bad_sql}) as _bad")
     if keep_raw:
         out += [f"case when {bad_sql} then cast(c{i} as varchar) end as _raw{i}" for i in range(n)]

@@ -139,6 +139,7 @@ ZH = {
     "A cohort fit": "分组拟合",
     "Validation (calibration period)": "模型验证（校准期）",
     "There are no customers to fit.": "没有可用于拟合的客户。",
+    "Every customer made their first purchase on the as-of date.": "所有客户都在截至日期当天首次购买。",
     "No purchase model could be fitted to this data. Tried: {tried} This usually means too "
     "few repeat purchases or a very short history.": "没有购买模型能拟合这份数据。已尝试：{tried} 这通常意味着复购太少或历史太短。",
     "No purchase model could be fitted to this data. This usually means too few repeat "

@@ -105,6 +105,8 @@ ZH = {
     "% of orders with a discount": "使用折扣的订单占比",
     "Price sensitivity: orders bought on discount": "价格敏感度：使用折扣购买的订单",
     "Segment migration": "分群迁移",
+    "Segment migration: {start} → {end}": "分群迁移：{start} → {end}",
+    "{n} without net revenue not shown": "另有 {n} 位无净收入的客户未显示",
     # Takeaways
     "{segment} are {customers} of customers and {revenue} of revenue.": (
         "{segment}占客户的 {customers}，贡献收入的 {revenue}。"

@@ -5,6 +5,12 @@ from __future__ import annotations
 from tests.e2e.conftest import screenshot, wait_app
 
 
+def _tall(page, height: int) -> None:
+    """Grow the window so one screenshot holds the whole page (Streamlit scrolls inside)."""
+    page.set_viewport_size({"width": 1400, "height": height})
+    page.wait_for_timeout(1500)
+
+
 def _charts(page) -> int:
     page.wait_for_selector(".js-plotly-plot .main-svg", timeout=60_000)
     return page.locator(".js-plotly-plot").count()
@@ -20,7 +26,7 @@ def test_lifecycle_page_in_browser(server, page):
     assert "Traceback" not in body
     # bars carry their numbers: the stage snapshot is readable, not an empty frame
     assert page.locator(".js-plotly-plot .bars .point").count() >= 5
-    page.locator(".js-plotly-plot").nth(3).scroll_into_view_if_needed()
+    _tall(page, 6400)
     screenshot(page, "lifecycle")
 
 
@@ -31,13 +37,15 @@ def test_funnels_page_tabs_in_browser(server, page):
     assert _charts(page) >= 1
     body = page.locator('[data-testid="stMain"]').inner_text()
     assert "went on to purchase" in body
+    _tall(page, 2600)
     screenshot(page, "funnels-event")
-    page.get_by_role("tab", name="Repeat purchases").click()
+    page.get_by_role("tab", name="Repeat purchasing").click()
     page.get_by_text("made a 2nd purchase").first.wait_for()
     screenshot(page, "funnels-repeat")
     page.get_by_role("tab", name="Cohort retention").click()
     page.get_by_text("in month 1 after the first purchase").first.wait_for()
     assert page.locator(".js-plotly-plot .heatmaplayer").count() >= 1
+    _tall(page, 3000)
     screenshot(page, "funnels-cohorts")
     body = page.locator('[data-testid="stMain"]').inner_text()
     assert "Traceback" not in body

@@ -44,7 +44,9 @@ def test_report_contains_every_chart(server, page):
     n_charts = page.locator(".js-plotly-plot").count()
     assert n_charts >= 1
     with page.expect_download() as dl:
-        page.locator('[data-testid="stSidebar"]').get_by_role("button", name=re.compile("HTML")).click()
+        page.locator('[data-testid="stSidebar"]').get_by_role(
+            "button", name=re.compile("HTML")
+        ).click()
     text = open(dl.value.path(), encoding="utf-8").read()
     assert text.count("Plotly.newPlot") == n_charts
     assert "<script src=" not in text

@@ -1,0 +1,91 @@
+"""Churn risk page through the router: watchlist, filters, alerts, model tab, language, and a
+dataset without events or feedback. Numbers shown are checked against clm_core directly."""
+
+from __future__ import annotations
+
+import re
+
+from clm_core import churn, store
+
+PAGE = "pages/churn.py"
+TIMEOUT = 600  # the first run trains the model
+
+
+def _open(app):
+    app.switch_page(PAGE).run(timeout=TIMEOUT)
+    assert not app.exception, app.exception
+    return app
+
+
+def _takeaways(at) -> list[str]:
+    return [m.value for m in at.markdown if m.value.startswith("**Takeaway:**")]
+
+
+def _metric(at, label):
+    return next(m for m in at.metric if m.label == label)
+
+
+def test_churn_page_shows_watchlist_alerts_and_model(app, data_dir):
+    at = _open(app)
+    assert at.title[0].value == "Churn risk"
+    path = data_dir / "demo-retail.duckdb"
+    # the model was trained on this page run and stored with the dataset version
+    stored = list((data_dir / ".models" / "demo-retail").glob("*.pkl"))
+    assert len(stored) == 1 and stored[0].name.startswith(store.dataset_version(path))
+
+    con = store.connect(path)
+    horizon = at.number_input(key="churn_horizon").value
+    wl = churn.watchlist(con, horizon_days=horizon)
+    fit = churn.fit_churn(con, horizon_days=horizon)
+    alerts = churn.rule_alerts(con, no_purchase_days=60)
+    con.close()
+    table = at.dataframe[0].value
+    assert len(table) == len(wl)
+    assert table["customer_id"].tolist()[:20] == wl["customer_id"].tolist()[:20]
+    assert any(f"of {len(wl):,} active customers" in c.value for c in at.caption)
+    texts = _takeaways(at)
+    assert len(texts) >= 6
+    assert any("have a churn risk of 50% or more" in t for t in texts)
+
+    # the threshold moves the confusion matrix: flagged = customers with risk >= 80%
+    at.slider(key="churn_threshold").set_value(0.8).run(timeout=TIMEOUT)
+    cm = churn.confusion(fit, 0.8)
+    flagged = int(cm["predicted to churn"].sum())
+    assert any(f"At a 80% threshold the model flags {flagged:,} customers" in t
+               for t in _takeaways(at))  # fmt: skip
+
+    # alert settings: the count shown is the rule's count
+    at.number_input(key="churn_a_days").set_value(60).run(timeout=TIMEOUT)
+    assert _metric(at, "No purchase for 60+ days").value == f"{int(alerts['no_purchase'].sum()):,}"
+
+    # a filter keeps only that owner's customers
+    owner = at.multiselect(key="churn_f_owner").options[0]
+    at.multiselect(key="churn_f_owner").set_value([owner]).run(timeout=TIMEOUT)
+    shown = at.dataframe[0].value
+    assert len(shown) == int((wl["owner"] == owner).sum()) and set(shown["owner"]) == {owner}
+
+
+def test_churn_page_in_chinese(app):
+    app.sidebar.radio[0].set_value("zh").run(timeout=TIMEOUT)
+    at = _open(app)
+    assert at.title[0].value == "流失风险"
+    reasons = " ".join(at.dataframe[0].value["reasons"].head(30))
+    assert re.search("[天单次]", reasons) and "days" not in reasons
+    assert any(t.startswith("**要点:**") for t in (m.value for m in at.markdown))
+
+
+def test_churn_page_without_events_or_feedback(app, data_dir):
+    """Only transactions: the page works and names the features it could not use."""
+    src = store.connect(data_dir / "demo-retail.duckdb")
+    tx = src.execute("select * from transactions").df()
+    src.close()
+    path = data_dir / "tx-only.duckdb"
+    with store.write_dataset(path, fresh=True) as con:
+        con.register("_tx", tx)
+        con.execute("create table transactions as select * from _tx")
+    app.session_state["dataset_path"] = str(path)
+    at = _open(app)
+    info = " ".join(i.value for i in at.info)
+    assert "Not used by the model" in info
+    assert "no events table" in info and "no feedback table" in info
+    assert "Upload feedback to enable the complaint alert." in [c.value for c in at.caption]

@@ -1,0 +1,83 @@
+"""Customer value page through the router (AppTest) on the 2,000-customer demo dataset."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from clm_core import clv, store
+from clm_core.formatting import fmt_money
+
+TIMEOUT = 240  # the first run fits three models, validates them and refits CDNow
+
+
+@pytest.fixture()
+def page(app):
+    app.switch_page("pages/clv.py").run(timeout=TIMEOUT)
+    assert not app.exception, app.exception
+    return app
+
+
+def _metric(at, start: str):
+    return next(m for m in at.metric if m.label.startswith(start))
+
+
+def test_page_shows_the_models_numbers(page, data_dir):
+    assert page.title[0].value == "Customer value"
+    assert not page.error
+    con = store.connect(data_dir / "demo-retail.duckdb")
+    res = clv.fit_clv(con, period="W", horizon=52, discount_rate=0.01)
+    total = fmt_money(res.customers["clv"].sum(), "CNY", "en")
+    assert _metric(page, "Expected future value (52 weeks)").value == total
+    alive = f"{(res.customers['p_alive'] >= 0.5).mean():.0%}"
+    assert _metric(page, "Customers probably alive").value == alive
+    captions = [c.value for c in page.caption]
+    assert any(c.startswith(f"{res.model_label} (r = ") for c in captions)
+    assert any("at least 500 customers, 100 repeat buyers and 180 days" in c for c in captions)
+    takeaways = [m.value for m in page.markdown if m.value.startswith("**Takeaway:**")]
+    assert len(takeaways) >= 9  # every chart says something computed from the data
+    assert any("top 20% of customers hold" in t for t in takeaways)
+    assert page.success[0].value.startswith("Model engine verified on CDNow: 13 of 13")
+
+
+def test_model_and_period_controls(page):
+    page.selectbox(key="clv_model").set_value("bgnbd").run(timeout=TIMEOUT)
+    assert not page.exception
+    assert any(c.value.startswith("BG/NBD (r = ") for c in page.caption)
+    page.selectbox(key="clv_period").set_value("M").run(timeout=TIMEOUT)
+    assert not page.exception
+    horizon = page.number_input(key="clv_horizon_M")
+    assert horizon.label == "Horizon (months)" and horizon.value == 12
+    assert page.number_input(key="clv_rate_M").value == pytest.approx(
+        100 * clv.equivalent_rate(0.01, to_period="M"), abs=1e-4
+    )
+    assert _metric(page, "Expected future value (12 months)")
+
+
+def test_use_best_holdout_model(page):
+    """Pareto/NBD has the largest holdout error on the demo: the page offers the best model."""
+    page.selectbox(key="clv_model").set_value("pareto").run(timeout=TIMEOUT)
+    assert not page.exception
+    assert any(c.value.startswith("Pareto/NBD (r = ") for c in page.caption)
+    best = next(b for b in page.button if b.key == "clv_use_best")
+    best.click().run(timeout=TIMEOUT)
+    assert not page.exception
+    chosen = page.selectbox(key="clv_model").value
+    assert chosen in ("bgnbd", "mbgnbd") and best.label == f"Use {clv.MODEL_LABELS[chosen]}"
+    assert any(c.value.startswith(clv.MODEL_LABELS[chosen] + " (r = ") for c in page.caption)
+    assert not [b for b in page.button if b.key == "clv_use_best"]
+
+
+def test_not_enough_data_is_a_warning_not_a_traceback(page):
+    page.date_input(key="clv_as_of").set_value(dt.date(2023, 1, 20)).run(timeout=TIMEOUT)
+    assert not page.exception
+    assert "needs at least 500 customers" in page.warning[0].value
+
+
+def test_page_in_chinese(page):
+    page.radio(key="lang").set_value("zh").run(timeout=TIMEOUT)
+    assert not page.exception
+    assert page.title[0].value == "客户价值"
+    assert page.success[0].value.startswith("模型引擎已在 CDNow 数据上验证")
+    assert any(m.value.startswith("**") and "前 20% 的客户" in m.value for m in page.markdown)
