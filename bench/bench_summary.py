@@ -9,9 +9,15 @@ belong to that contender alone:
 
 - ``ours``: open the file with ``store.connect`` and run ``customer_summary`` (the time includes
   reading the transactions from disk);
-- ``lifetimes``: the purchase rows are read into pandas first (not timed, reported separately as
-  ``load``), then ``summary_data_from_transaction_data(..., freq="D", monetary_value_col=...)``
-  is timed. Peak RSS includes the loaded frame, which lifetimes needs in memory anyway.
+- ``lifetimes``: the purchase rows (amount >= 0, the summary's definition of a purchase) are read
+  from the same file into pandas (``load``), then
+  ``summary_data_from_transaction_data(..., freq="D", monetary_value_col=...)`` runs
+  (``compute``). Peak RSS includes the loaded frame, which lifetimes needs in memory anyway.
+
+Two speed-ups are printed: against lifetimes' compute alone (the most favourable case for
+lifetimes: data already in pandas) and against load + compute (both start from the dataset
+file, as the app does). CPU seconds (user + system, all threads) are shown beside wall time
+because the machine may be shared.
 
 Both write their frequency/recency/T/monetary_value to parquet and the parent checks they are
 equal, so the speed-up compares two programs that give the same answer. Targets from issue 3:
@@ -59,8 +65,10 @@ def generate(path: Path, rows: int, seed: int = 0) -> dict:
     span = 730 - first_day
     day = first_day[cust] + (rng.random(rows) * span[cust]).astype(np.int64)
     seconds = rng.integers(0, 86_400, rows)
-    ts = np.datetime64("2023-01-01") + day.astype("timedelta64[D]") + seconds.astype(
-        "timedelta64[s]"
+    ts = (
+        np.datetime64("2023-01-01")
+        + day.astype("timedelta64[D]")
+        + seconds.astype("timedelta64[s]")
     )
     amount = np.round(rng.lognormal(3.5, 0.8, rows), 2)
     returns = rng.random(rows) < 0.02
@@ -86,7 +94,6 @@ def generate(path: Path, rows: int, seed: int = 0) -> dict:
 
 def _child(kind: str, db: str, out: str) -> None:
     """Run one contender and print a JSON line with seconds and peak RSS in MiB."""
-    import pandas as pd
 
     from clm_core import store
 
@@ -94,10 +101,10 @@ def _child(kind: str, db: str, out: str) -> None:
     if kind == "ours":
         from clm_core.summary import customer_summary
 
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), _cpu()
         con = store.connect(db)
         df = customer_summary(con, period="D")
-        seconds = time.perf_counter() - t0
+        seconds, cpu = time.perf_counter() - t0, _cpu() - cpu0
         df = df.set_index("customer_id")[COLUMNS]
     else:
         from lifetimes.utils import summary_data_from_transaction_data
@@ -108,16 +115,21 @@ def _child(kind: str, db: str, out: str) -> None:
             "select customer_id, order_ts, amount from transactions where amount >= 0"
         ).df()
         load = time.perf_counter() - t0
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), _cpu()
         df = summary_data_from_transaction_data(
             tx, "customer_id", "order_ts", monetary_value_col="amount", freq="D"
         )
-        seconds = time.perf_counter() - t0
+        seconds, cpu = time.perf_counter() - t0, _cpu() - cpu0
         df = df[COLUMNS]
+    rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
     df.index = df.index.astype(str)
     df.sort_index().to_parquet(out)
-    rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
-    print(json.dumps({"seconds": seconds, "load": load, "rss_mib": rss_mib}))
+    print(json.dumps({"seconds": seconds, "load": load, "cpu": cpu, "rss_mib": rss_mib}))
+
+
+def _cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
 
 
 def _measure(kind: str, db: Path, out: Path) -> dict:
@@ -160,19 +172,25 @@ def run(sizes: list[int], workdir: Path, seed: int = 0) -> list[dict]:
 
 def markdown(results: list[dict]) -> str:
     lines = [
-        "| rows | customers | ours s | ours RSS MiB | lifetimes s (+load s) | lifetimes RSS MiB "
-        "| speed-up | target | max abs diff |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| rows | customers | ours s (CPU s) | ours RSS MiB | lifetimes compute s (CPU s) "
+        "| lifetimes load+compute s | lifetimes RSS MiB | speed-up vs compute "
+        "| speed-up vs load+compute | target | max abs diff |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|",
     ]
     for r in results:
         o, t = r["ours"], r["lifetimes"]
-        speedup = t["seconds"] / o["seconds"]
+        vs_compute = t["seconds"] / o["seconds"]
+        vs_total = (t["seconds"] + t["load"]) / o["seconds"]
         target = TARGETS.get(r["rows"])
-        verdict = f"{target:.0f}x {'met' if speedup >= target else 'MISSED'}" if target else "-"
+        verdict = "-"
+        if target:
+            verdict = f"{target:.0f}x: {'met' if vs_compute >= target else 'missed'} vs compute, "
+            verdict += f"{'met' if vs_total >= target else 'missed'} vs load+compute"
         lines.append(
-            f"| {r['rows']:,} | {r['customers']:,} | {o['seconds']:.2f} | {o['rss_mib']:.0f} "
-            f"| {t['seconds']:.2f} (+{t['load']:.2f}) | {t['rss_mib']:.0f} | {speedup:.1f}x "
-            f"| {verdict} | {r['max_diff']:.2g} |"
+            f"| {r['rows']:,} | {r['customers']:,} | {o['seconds']:.2f} ({o['cpu']:.2f}) "
+            f"| {o['rss_mib']:.0f} | {t['seconds']:.2f} ({t['cpu']:.2f}) "
+            f"| {t['seconds'] + t['load']:.2f} | {t['rss_mib']:.0f} | {vs_compute:.1f}x "
+            f"| {vs_total:.1f}x | {verdict} | {r['max_diff']:.2g} |"
         )
     return "\n".join(lines)
 

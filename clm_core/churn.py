@@ -16,12 +16,15 @@ Models. Gradient boosting (scikit-learn ``HistGradientBoostingClassifier``), a s
 logistic regression, and two rules that need no model: "no order for more than 30 days" and
 "1 - P(alive)" from the CLV model.
 
-Reasons. For each customer and feature, the change in predicted risk when that feature is
-replaced by its training median (all else kept): ``delta_j = p(x) - p(x with x_j = median_j)``.
-The three largest positive deltas are the features pushing this customer's risk up, said in plain
-words by :func:`clm_core.churn_features.reason_text`. This is a cheap one-at-a-time
-approximation of a Shapley attribution: correlated features (recency and gap ratio) can share
-credit, so identical sentences are shown once.
+Reasons. Features that one sentence describes form a group (days since the last purchase, the
+usual gap and their ratio: "no order for 74 days, usually every 21"; see
+``churn_features.REASON_GROUP``). For each customer and group, the change in predicted risk when
+the group's features are set to their training medians, all else kept:
+``delta_g = p(x) - p(x with x_g = median_g)``. The three largest deltas of at least one point
+are the reasons pushing this customer's risk up, in plain words (English or Chinese). This is a
+cheap one-at-a-time approximation of a Shapley attribution: moving a whole group at once keeps
+features that say the same thing from hiding each other, but other correlated features can
+still share credit (a customer explained by two redundant groups may show neither).
 
 Storage. A fitted model is pickled under ``<data folder>/.models/<dataset>/<version>-<key>.pkl``
 with the dataset version it was trained on (``key`` hashes the settings and, under global
@@ -60,12 +63,13 @@ from threadpoolctl import threadpool_limits
 from clm_core.churn_features import (
     ACTIVE_DAYS,
     FEATURES,
+    REASON_GROUP,
     FeatureSet,
     Omitted,
     as_date,
     churn_labels,
     point_in_time_features,
-    reason_text,
+    top_reasons,
 )
 from clm_core.config import TABLES
 from clm_core.errors import ClmError, NotEnoughData, UsageError
@@ -93,6 +97,7 @@ __all__ = [
 ]
 
 MODEL_FORMAT = 1  # bump when ChurnFit changes shape, so stored pickles are retrained
+MIN_REASON_DELTA = 0.01  # a reason must move the churn probability by at least 1 point
 MAX_STORED = 12  # stored models per dataset version (horizons, filters)
 MIN_HISTORY_DAYS = 90  # history needed before the training cutoff
 RECENCY_RULE_DAYS = 30
@@ -201,22 +206,32 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
     def predict(self, X: pd.DataFrame, threshold: float = 0.5) -> np.ndarray:
         return (self.predict_proba(X)[:, 1] >= threshold).astype(int)
 
-    def contributions(self, X: pd.DataFrame) -> np.ndarray:
-        """Per customer and feature: risk now minus risk with that feature at its median."""
+    def contributions(
+        self, X: pd.DataFrame, groups: dict[str, list[str]] | None = None, *, floor: float = 0.0
+    ) -> np.ndarray:
+        """Risk now minus risk with a feature (or a group of features) at the training median.
+
+        ``groups`` maps a name to features that are moved together (default: each feature
+        alone); the result has one column per group in that order. Rows whose risk is below
+        ``floor`` are left at 0 (no change can lower their risk by more than the risk itself).
+        """
         check_is_fitted(self)
+        names = list(self.feature_names_in_)
+        groups = groups or {f: [f] for f in names}
         arr = self._matrix(X)
-        out = np.zeros_like(arr)
+        out = np.zeros((len(arr), len(groups)))
         with self._threads():
             base = self.model_.predict_proba(arr)[:, 1]
-            for j, med in enumerate(self.medians_):
-                if np.isnan(med):
+            for g, members in enumerate(groups.values()):
+                idx = [names.index(f) for f in members]
+                med = self.medians_[idx]
+                # NaN != median too: missingness can explain risk; an all-NaN column cannot move
+                rows = (base >= floor) & ~(arr[:, idx] == med).all(axis=1)
+                if np.isnan(med).all() or not rows.any():
                     continue
-                rows = ~(arr[:, j] == med)  # NaN != median too: missingness can explain risk
-                if not rows.any():
-                    continue
-                sub = arr[rows].copy()
-                sub[:, j] = med
-                out[rows, j] = base[rows] - self.model_.predict_proba(sub)[:, 1]
+                sub = arr[rows]
+                sub[:, idx] = np.where(np.isnan(med), sub[:, idx], med)
+                out[rows, g] = base[rows] - self.model_.predict_proba(sub)[:, 1]
         return out
 
     def explain(self, X: pd.DataFrame, *, top: int = 5, min_delta: float = 0.01) -> list[list[str]]:
@@ -584,13 +599,14 @@ def fit_churn(
 
 
 def _importance(model: ChurnModel, X: pd.DataFrame, y: np.ndarray, random_state) -> pd.DataFrame:
-    """Permutation importance on the out-of-time test set: drop in ROC AUC when a feature is shuffled."""
+    """Permutation importance on the out-of-time test set: drop in ROC AUC when a feature is
+    shuffled (5 repeats, each on at most 20,000 customers)."""
     if len(np.unique(y)) < 2:
         return pd.DataFrame({"feature": list(X.columns), "importance": np.nan, "std": np.nan})
     with model._threads():
         r = permutation_importance(
             model.model_, X.to_numpy(dtype="float64"), y, scoring="roc_auc",
-            n_repeats=5, random_state=random_state,
+            n_repeats=5, random_state=random_state, max_samples=min(1.0, 20_000 / len(y)),
         )  # fmt: skip
     out = pd.DataFrame(
         {"feature": list(X.columns), "importance": r.importances_mean, "std": r.importances_std}
@@ -627,19 +643,14 @@ def _owners(con) -> pd.DataFrame | None:
 
 
 def _reasons(model: ChurnModel, X: pd.DataFrame, lang: str, top: int = 3) -> list[str]:
-    codes = model.explain(X, top=top + 3)
-    out = []
-    for i, feats in enumerate(codes):
-        row = X.iloc[i]
-        texts: list[str] = []
-        for f in feats:
-            text = reason_text(f, row, lang)
-            if text not in texts:
-                texts.append(text)
-            if len(texts) == top:
-                break
-        out.append("; ".join(texts))
-    return out
+    """Top-3 plain-words reasons per row (see the module docstring for the method)."""
+    groups: dict[str, list[str]] = {}
+    for f in model.feature_names_in_:
+        groups.setdefault(REASON_GROUP[f], []).append(f)
+    contrib = model.contributions(X, groups, floor=MIN_REASON_DELTA)
+    return top_reasons(
+        contrib, list(groups), X, lang=lang, top=top, min_delta=MIN_REASON_DELTA
+    ).tolist()
 
 
 def watchlist(

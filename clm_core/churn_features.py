@@ -16,13 +16,14 @@ say which indicators the model could not use.
 from __future__ import annotations
 
 import datetime as dt
+import string
 from dataclasses import dataclass
 
 import duckdb
 import numpy as np
 import pandas as pd
 
-from clm_core.errors import ClmError, NotEnoughData, UsageError
+from clm_core.errors import ClmError, UsageError
 from clm_core.i18n import translate
 from clm_core.store import query_df, require_table, table_names
 
@@ -35,7 +36,10 @@ __all__ = [
     "as_date",
     "churn_labels",
     "point_in_time_features",
+    "REASON_GROUP",
     "reason_text",
+    "reason_texts",
+    "top_reasons",
 ]
 
 # Customers with a purchase in this many days before a cutoff are "active" (scored and trained on).
@@ -103,20 +107,27 @@ day_stats as (
     from days group by customer_id
 ),
 pop as (select * from day_stats where recency <= $active_days),
+ords as (  -- one row per order (an order's age is that of its latest line); no id = own order
+    select customer_id, min(age) as age from buy
+    where order_id is not null and customer_id in (select customer_id from pop)
+    group by customer_id, order_id
+    union all
+    select customer_id, age from buy
+    where order_id is null and customer_id in (select customer_id from pop)
+),
+ord_stats as (
+    select customer_id, count(*) as orders,
+           count(*) filter (where age <= 30) as o30,
+           count(*) filter (where age <= 90) as o90,
+           count(*) filter (where age > 90 and age <= 180) as o180
+    from ords group by customer_id
+),
 buy_stats as (
     select customer_id,
-           count(distinct order_id) + count(*) filter (where order_id is null) as orders,
-           count(distinct order_id) filter (where age <= 30)
-             + count(*) filter (where order_id is null and age <= 30) as o30,
-           count(distinct order_id) filter (where age <= 90)
-             + count(*) filter (where order_id is null and age <= 90) as o90,
-           count(distinct order_id) filter (where age > 90 and age <= 180)
-             + count(*) filter (where order_id is null and age > 90 and age <= 180) as o180,
            coalesce(sum(amount) filter (where age <= 90), 0) as s90,
            coalesce(sum(amount) filter (where age > 90 and age <= 180), 0) as s180,
            count(*) filter (where discount > 0) / count(*) as discount_share,
-           count(distinct category) as n_categories,
-           count(*) as n_lines
+           count(distinct category) as n_categories
     from buy where customer_id in (select customer_id from pop) group by customer_id
 ),
 all_stats as (
@@ -137,26 +148,27 @@ select p.customer_id,
        cast(p.recency as double) as recency_days,
        cast(p.tenure as double) as tenure_days,
        cast(p.n_days as double) as purchase_days,
-       cast(b.orders as double) as orders,
+       cast(o.orders as double) as orders,
        a.revenue,
-       a.revenue / nullif(b.orders, 0) as avg_order_value,
+       a.revenue / nullif(o.orders, 0) as avg_order_value,
        cast(g.usual_gap as double) as usual_gap_days,
        p.recency / nullif(g.usual_gap, 0) as gap_ratio,
-       cast(b.o30 as double) as orders_30d,
-       cast(b.o90 as double) as orders_90d,
-       cast(b.o180 as double) as orders_prev_90d,
-       coalesce((b.o90 - b.o180) / nullif(b.o90 + b.o180, 0), 0) as order_trend,
+       cast(o.o30 as double) as orders_30d,
+       cast(o.o90 as double) as orders_90d,
+       cast(o.o180 as double) as orders_prev_90d,
+       coalesce((o.o90 - o.o180) / nullif(o.o90 + o.o180, 0), 0) as order_trend,
        b.s90 as spend_90d,
        b.s180 as spend_prev_90d,
        coalesce((b.s90 - b.s180) / nullif(b.s90 + b.s180, 0), 0) as spend_trend,
        p.last_day / nullif(p.avg_day, 0) as last_order_ratio,
-       a.n_returns / nullif(b.orders, 0) as returns_rate,
+       a.n_returns / nullif(o.orders, 0) as returns_rate,
        b.discount_share,
        cast(coalesce(c.n_channels, 0) as double) as n_channels,
        c.main_share as main_channel_share,
        cast(b.n_categories as double) as n_categories,
        c.main_channel
 from pop p
+join ord_stats o using (customer_id)
 join buy_stats b using (customer_id)
 join all_stats a using (customer_id)
 left join gap_stats g using (customer_id)
@@ -303,7 +315,9 @@ def point_in_time_features(
         fb = query_df(con, _FEEDBACK_SQL, {**params, "complaint": COMPLAINT_PATTERN})
         frame = frame.merge(fb, on="customer_id", how="left")
         frame["complaints_90d"] = frame["complaints_90d"].fillna(0.0)
-        ffill = query_df(con, _FEEDBACK_FILL_SQL, {**params, "complaint": COMPLAINT_PATTERN}).iloc[0]
+        ffill = query_df(con, _FEEDBACK_FILL_SQL, {**params, "complaint": COMPLAINT_PATTERN}).iloc[
+            0
+        ]
         if ffill["kind"] == 0:
             omitted += [
                 Omitted(f, "feedback has no kind values (complaints)") for f in fb_feats[:2]
@@ -409,53 +423,128 @@ REASON_TEMPLATES: tuple[str, ...] = (
 )
 
 
-def _fmt(value: float, kind: str) -> str:
+# Features that say the same thing share one sentence ("reason group"); the others are their own.
+REASON_GROUP: dict[str, str] = {
+    **{f: f for f in FEATURES},
+    "gap_ratio": "recency_days",
+    "usual_gap_days": "recency_days",
+    "purchase_days": "orders",
+    "orders_prev_90d": "orders_90d",
+    "order_trend": "orders_90d",
+    "spend_prev_90d": "spend_90d",
+    "spend_trend": "spend_90d",
+    "events_prev_90d": "events_90d",
+    "event_trend": "events_90d",
+}
+_TREND_OF = {
+    "orders_90d": ("orders", "orders_90d", "orders_prev_90d", "int"),
+    "spend_90d": ("spend", "spend_90d", "spend_prev_90d", "money"),
+    "events_90d": ("activity", "events_90d", "events_prev_90d", "int"),
+}
+
+
+def _strings(values: pd.Series, kind: str) -> pd.Series:
+    """Numbers as display text, vectorised (NaN rows must be excluded by the caller)."""
+    v = values.astype("float64")
     if kind == "pct":
-        return str(int(round(abs(value) * 100)))
+        return (v.abs() * 100).round().astype("int64").astype(str)
     if kind == "money":
-        return f"{value:,.0f}"
+        return v.map("{:,.0f}".format)
     if kind == "score":
-        return f"{value:g}"
-    return str(int(round(value)))
+        return v.map("{:g}".format)
+    return v.round().astype("int64").astype(str)
 
 
-def _trend(what: str, recent: float, before: float, money: bool = False) -> tuple[str, dict]:
-    none, down, other = _TREND[what]
-    if recent == 0 and before == 0:
-        return none, {}
-    if before > 0 and recent < before:
-        return down, {"pct": _fmt((before - recent) / before, "pct")}
-    kind = "money" if money else "int"
-    return other, {"a": _fmt(recent, kind), "b": _fmt(before, kind)}
+def _fill(template: str, fields: dict[str, pd.Series], index: pd.Index) -> pd.Series:
+    """``template.format(**fields)`` for many rows at once (fields hold strings)."""
+    out = pd.Series("", index=index, dtype=object)
+    for literal, name, _, _ in string.Formatter().parse(template):
+        out = out + literal
+        if name:
+            out = out + fields[name]
+    return out
 
 
-def _reason(feature: str, row: pd.Series) -> tuple[str, dict]:
-    """(template, values) explaining one feature of one customer."""
-    if feature in ("recency_days", "gap_ratio", "usual_gap_days"):
-        gap = row.get("usual_gap_days")
-        d = _fmt(row["recency_days"], "int")
-        if gap is None or pd.isna(gap):
-            return _RECENCY[1], {"d": d}
-        return _RECENCY[0], {"d": d, "gap": _fmt(gap, "int")}
-    if feature in ("purchase_days", "orders"):
-        return _COUNT, {"n": _fmt(row["orders"], "int")}
-    if feature in ("orders_90d", "orders_prev_90d", "order_trend"):
-        return _trend("orders", row["orders_90d"], row["orders_prev_90d"])
-    if feature in ("spend_90d", "spend_prev_90d", "spend_trend"):
-        return _trend("spend", row["spend_90d"], row["spend_prev_90d"], money=True)
-    if feature in ("events_90d", "events_prev_90d", "event_trend"):
-        return _trend("activity", row["events_90d"], row["events_prev_90d"])
-    v = row.get(feature)
-    if feature in _SINCE:
-        missing, present = _SINCE[feature]
-        if v is None or pd.isna(v):
-            return missing, {}
-        return present, {"v": _fmt(v, "score" if feature == "latest_score" else "int")}
-    template, kind = _SIMPLE[feature]
-    return template, {"v": _fmt(v, kind)}
+def reason_texts(group: str, frame: pd.DataFrame, lang: str = "en") -> pd.Series:
+    """The sentence of one reason group for every row of ``frame`` (vectorised)."""
+    tr = lambda template: translate(template, lang)  # noqa: E731
+    out = pd.Series("", index=frame.index, dtype=object)
+
+    def put(mask, template, **fields):
+        if mask.any():
+            idx = frame.index[np.asarray(mask)]
+            out.loc[idx] = _fill(tr(template), {k: v.loc[idx] for k, v in fields.items()}, idx)
+
+    if group == "recency_days":
+        gap = frame["usual_gap_days"]
+        d = _strings(frame["recency_days"].fillna(0), "int")
+        put(gap.notna(), _RECENCY[0], d=d, gap=_strings(gap.fillna(0), "int"))
+        put(gap.isna(), _RECENCY[1], d=d)
+    elif group == "orders":
+        put(frame["orders"].notna(), _COUNT, n=_strings(frame["orders"].fillna(0), "int"))
+    elif group in _TREND_OF:
+        what, recent_col, before_col, kind = _TREND_OF[group]
+        recent, before = frame[recent_col].fillna(0), frame[before_col].fillna(0)
+        none, down, other = _TREND[what]
+        is_none = (recent == 0) & (before == 0)
+        is_down = (before > 0) & (recent < before)
+        pct = ((before - recent) / before.where(before > 0, 1)).abs()
+        put(is_none, none)
+        put(is_down, down, pct=_strings(pct, "pct"))
+        put(~is_none & ~is_down, other, a=_strings(recent, kind), b=_strings(before, kind))
+    elif group in _SINCE:
+        missing, present = _SINCE[group]
+        v = frame[group]
+        kind = "score" if group == "latest_score" else "int"
+        put(v.isna(), missing)
+        put(v.notna(), present, v=_strings(v.fillna(0), kind))
+    else:
+        template, kind = _SIMPLE[group]
+        v = frame[group]
+        put(v.notna(), template, v=_strings(v.fillna(0), kind))
+    return out
 
 
 def reason_text(feature: str, row: pd.Series, lang: str = "en") -> str:
     """One feature of one customer in plain words, e.g. 'no order for 74 days, usually every 21'."""
-    template, values = _reason(feature, row)
-    return translate(template, lang).format(**values)
+    frame = pd.DataFrame([row.to_dict()])
+    for col in FEATURES:
+        if col not in frame.columns:
+            frame[col] = np.nan
+    return reason_texts(REASON_GROUP[feature], frame, lang).iloc[0]
+
+
+def top_reasons(
+    contributions: np.ndarray,
+    groups: list[str],
+    frame: pd.DataFrame,
+    *,
+    lang: str = "en",
+    top: int = 3,
+    min_delta: float = 0.01,
+) -> pd.Series:
+    """The ``top`` reason groups pushing each row's risk up most, joined by '; ' (vectorised).
+
+    ``contributions`` is rows x ``groups`` (reason group names, see :data:`REASON_GROUP`); groups
+    below ``min_delta`` are not reasons. ``frame`` holds the feature values of the rows.
+    """
+    k = min(top, len(groups))
+    order = np.argsort(-contributions, axis=1, kind="stable")[:, :k]
+    keep = np.take_along_axis(contributions, order, axis=1) >= min_delta
+    frame = frame.reset_index(drop=True)
+    slots = [pd.Series("", index=frame.index, dtype=object) for _ in range(k)]
+    for gi, g in enumerate(groups):
+        hit = (order == gi) & keep
+        rows = np.flatnonzero(hit.any(axis=1))
+        if not len(rows):
+            continue
+        texts = reason_texts(g, frame.iloc[rows], lang)
+        slot_of_row = hit[rows].argmax(axis=1)
+        for s in range(k):
+            sel = rows[slot_of_row == s]
+            if len(sel):
+                slots[s].iloc[sel] = texts.loc[sel].to_numpy()
+    out = slots[0]
+    for s in slots[1:]:
+        out = out + np.where(s != "", "; ", "") + s
+    return out

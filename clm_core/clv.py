@@ -136,7 +136,7 @@ DEFAULT_THRESHOLDS: Mapping[str, int] = {
 }
 # Per-cohort fits see a slice of the customers, so they accept smaller groups.
 COHORT_THRESHOLDS: Mapping[str, int] = {
-    "min_customers": 200,
+    "min_customers": 100,
     "min_repeat_customers": 30,
     "min_history_days": 90,
 }

@@ -1,11 +1,12 @@
 """Cohort retention: customers grouped by the month or week of their first purchase.
 
 A customer joins the cohort of the period (calendar month, or ISO week starting Monday) of their
-first purchase (first day with a positive amount, on or before ``as_of``). For every cohort and
-every period since then, up to the period containing ``as_of`` (which may be partial):
+first purchase (first day with an order of amount >= 0, on or before ``as_of``). For every
+cohort and every period since then, up to the period containing ``as_of`` (which may be
+partial):
 
-- ``customers``: cohort members with a purchase in that period; ``retention`` = customers /
-  cohort size (1.0 in period 0 by construction);
+- ``customers``: cohort members with a purchase (amount >= 0) in that period; ``retention`` =
+  customers / cohort size (1.0 in period 0 by construction);
 - ``revenue``: net amount (returns included) of the cohort's members in that period;
   ``revenue_retention`` = revenue / revenue in period 0;
 - ``cumulative_revenue_per_customer``: revenue of periods 0..p divided by the cohort size, the

@@ -102,20 +102,56 @@ SRM_THRESHOLD = 0.001
 FEATURE = "campaign analysis"
 _MONTH_DAYS = PERIOD_DAYS["M"]
 
-# One row per (customer, variant) of a campaign; several sends to one customer are combined.
-_CUSTOMERS_SQL = """
-select customer_id,
-       variant,
-       min(sent_ts) as sent_ts,
-       min(channel) as channel,
-       sum(coalesce(cost, 0)) as cost,
-       max(case when converted then 1 else 0 end) as converted,
+# One row per customer of a campaign. When a customer has several rows the sends are combined
+# (_GROUPED_SQL), and customers assigned to more than one variant are left out; when every
+# customer has one row (the usual case) _ROWS_SQL reads them as they are, without a costly
+# group-by on customer_id. {columns} is one of the constant lists below, never a value.
+_GROUPED_SQL = """
+with per as (
+    select customer_id,
+           variant,
+           min(sent_ts) as sent_ts,
+           min(channel) as channel,
+           sum(coalesce(cost, 0)) as cost,
+           max(case when converted then 1 else 0 end) as converted,
+           sum(coalesce(revenue, 0)) as revenue,
+           count(*) over (partition by customer_id) as n_variants
+    from campaigns
+    where campaign = $campaign and customer_id is not null and variant is not null
+    group by customer_id, variant
+)
+select {columns} from per where n_variants = 1
+"""
+_ROWS_SQL = """
+select {columns}
+from (
+    select customer_id, variant, sent_ts, channel,
+           coalesce(cost, 0) as cost,
+           case when converted then 1 else 0 end as converted,
+           coalesce(revenue, 0) as revenue
+    from campaigns
+    where campaign = $campaign and customer_id is not null and variant is not null
+) rows_
+"""
+_WITH_IDS = "customer_id, variant, sent_ts, channel, cost, converted, revenue"
+_WITHOUT_IDS = "variant, sent_ts, channel, cost, converted, revenue"
+
+# What the campaign's rows hold: known outcomes decide whether attribution is needed.
+_KNOWN_SQL = """
+select count(*) as n_rows,
+       count(distinct customer_id) as customers,
        count(converted) as converted_known,
-       sum(coalesce(revenue, 0)) as revenue,
-       count(revenue) as revenue_known
+       count(revenue) as revenue_known,
+       count(sent_ts) as sent_known
 from campaigns
 where campaign = $campaign and customer_id is not null and variant is not null
-group by customer_id, variant
+"""
+_CROSSED_SQL = """
+select count(*) from (
+    select customer_id from campaigns
+    where campaign = $campaign and customer_id is not null and variant is not null
+    group by customer_id having count(distinct variant) > 1
+) crossed
 """
 
 # Purchases within $window days after the (first) send: the attribution fallback.
@@ -138,17 +174,19 @@ group by c.customer_id
 """
 
 # Last purchase on or after the send, for the post-campaign survival curves.
-_LAST_AFTER_SQL = """
+# Months (of $month_days days, counted from the send) in which each customer bought.
+_MONTHS_AFTER_SQL = """
 with c as (
     select customer_id, min(sent_ts) as sent_ts
     from campaigns
     where campaign = $campaign and customer_id is not null and sent_ts is not null
     group by customer_id
 )
-select c.customer_id, max(t.order_ts) as last_after
+select distinct c.customer_id,
+       cast(floor(date_diff('second', c.sent_ts, t.order_ts) / ($month_days * 86400.0)) as integer)
+           as month
 from c join transactions t
   on t.customer_id = c.customer_id and t.amount > 0 and t.order_ts >= c.sent_ts
-group by c.customer_id
 """
 
 _OVERVIEW_SQL = """
@@ -215,45 +253,51 @@ class _Customers:
     excluded: int
 
 
-def _load_customers(con, campaign: str, window_days: int) -> _Customers:
+def _load_customers(con, campaign: str, window_days: int, *, with_ids: bool = True) -> _Customers:
     require_table(con, "campaigns", FEATURE)
-    df = query_df(con, _CUSTOMERS_SQL, {"campaign": campaign})
-    if df.empty:
-        known = campaign_names(con)
+    known = query_df(con, _KNOWN_SQL, {"campaign": campaign}).iloc[0]
+    if int(known["n_rows"]) == 0:
+        names = campaign_names(con)
         raise UsageError(
             f"No campaign named {campaign!r}. Campaigns in this dataset: "
-            + (", ".join(known[:20]) or "none")
+            + (", ".join(names[:20]) or "none")
         )
-    # A customer in two variants saw both treatments: neither comparison is clean.
-    counts = df["customer_id"].value_counts()
-    crossed = counts[counts > 1].index
-    excluded = len(crossed)
-    if excluded:
-        df = df[~df["customer_id"].isin(crossed)]
     conversion_source = revenue_source = "campaigns"
-    need_conv = int(df["converted_known"].sum()) == 0
-    need_rev = int(df["revenue_known"].sum()) == 0
-    if need_conv or need_rev:
-        if has_table(con, "transactions") and df["sent_ts"].notna().any():
-            att = query_df(con, _ATTRIBUTION_SQL, {"campaign": campaign, "window": window_days})
-            att = att.rename(columns={"orders": "att_orders", "revenue": "att_revenue"})
-            df = df.merge(att, on="customer_id", how="left")
-            if need_conv:
-                df["converted"] = (df["att_orders"].fillna(0) > 0).astype("int64")
-                conversion_source = "transactions"
-            if need_rev:
-                df["revenue"] = df["att_revenue"].fillna(0.0)
-                revenue_source = "transactions"
-        else:
-            if need_conv:
-                raise NotEnoughData(
-                    f"Campaign {campaign!r} has no 'converted' values and there are no "
-                    "transactions after its send dates to attribute conversions from."
-                )
-            revenue_source = "none"
-    df = df[["customer_id", "variant", "sent_ts", "channel", "cost", "converted", "revenue"]]
+    need_conv = int(known["converted_known"]) == 0
+    need_rev = int(known["revenue_known"]) == 0
+    attribute = (
+        (need_conv or need_rev) and has_table(con, "transactions") and int(known["sent_known"]) > 0
+    )
+    if need_conv and not attribute:
+        raise NotEnoughData(
+            f"Campaign {campaign!r} has no 'converted' values and there are no transactions "
+            "after its send dates to attribute conversions from."
+        )
+    columns = _WITH_IDS if (with_ids or attribute) else _WITHOUT_IDS
+    crossed = 0
+    if int(known["customers"]) < int(known["n_rows"]):
+        crossed = int(con.execute(_CROSSED_SQL, {"campaign": campaign}).fetchone()[0])
+        sql = _GROUPED_SQL
+    else:
+        sql = _ROWS_SQL
+    df = query_df(con, sql.format(columns=columns), {"campaign": campaign})
+    if attribute:
+        att = query_df(con, _ATTRIBUTION_SQL, {"campaign": campaign, "window": window_days})
+        att = att.rename(columns={"orders": "att_orders", "revenue": "att_revenue"})
+        df = df.merge(att, on="customer_id", how="left")
+        if need_conv:
+            df["converted"] = (df["att_orders"].fillna(0) > 0).astype("int64")
+            conversion_source = "transactions"
+        if need_rev:
+            df["revenue"] = df["att_revenue"].fillna(0.0)
+            revenue_source = "transactions"
+        df = df.drop(columns=["att_orders", "att_revenue"])
+    elif need_rev:
+        revenue_source = "none"
+    if not with_ids and "customer_id" in df:
+        df = df.drop(columns="customer_id")
     df = df.astype({"converted": "int64", "cost": "float64", "revenue": "float64"})
-    return _Customers(df.reset_index(drop=True), conversion_source, revenue_source, excluded)
+    return _Customers(df.reset_index(drop=True), conversion_source, revenue_source, crossed)
 
 
 def campaign_customers(
@@ -463,6 +507,10 @@ def _welch(x: np.ndarray, y: np.ndarray, alpha: float) -> tuple[float, float, fl
     return (float(ci.low), float(ci.high), float(res.pvalue))
 
 
+def _by_variant(df: pd.DataFrame, column: str) -> dict[str, np.ndarray]:
+    return {str(v): g.to_numpy(dtype=float) for v, g in df.groupby("variant")[column]}
+
+
 def _mode(values: pd.Series):
     values = values.dropna()
     return values.mode().iloc[0] if len(values) else None
@@ -486,12 +534,14 @@ def _variant_table(df: pd.DataFrame, order: list[str], alpha: float) -> pd.DataF
     low, high = proportion_confint(out["conversions"], out["customers"], alpha, method="wilson")
     out["ci_low"], out["ci_high"] = np.asarray(low, float), np.asarray(high, float)
     out["revenue_per_customer"] = out["revenue"] / out["customers"]
-    cis = [_mean_ci(df.loc[df["variant"] == v, "revenue"].to_numpy(), alpha) for v in order]
+    revenue = _by_variant(df, "revenue")
+    cis = [_mean_ci(revenue[v], alpha) for v in order]
     out["rpc_ci_low"] = [c[0] for c in cis]
     out["rpc_ci_high"] = [c[1] for c in cis]
     out["cost_per_customer"] = out["cost"] / out["customers"]
     # The channel most customers of the variant were contacted through (None for a hold-out).
-    out["channel"] = [_mode(df.loc[df["variant"] == v, "channel"]) for v in order]
+    channel = df.groupby("variant")["channel"].agg(_mode)
+    out["channel"] = [channel.get(v) for v in order]
     return out
 
 
@@ -506,7 +556,8 @@ def _compare(
     treatments = [v for v in table["variant"] if v != control]
     m = len(treatments)
     ci_alpha = alpha / m if m > 1 else alpha
-    x_c = df.loc[df["variant"] == control, "revenue"].to_numpy()
+    revenue = _by_variant(df, "revenue")
+    x_c = revenue[control]
     rows = []
     for v in treatments:
         tr = table.set_index("variant").loc[v]
@@ -530,7 +581,7 @@ def _compare(
             rel, rel_lo, rel_hi = (k1 / n1) / (k0 / n0) - 1, rlo - 1, rhi - 1
         else:
             rel = rel_lo = rel_hi = math.nan
-        x_t = df.loc[df["variant"] == v, "revenue"].to_numpy()
+        x_t = revenue[v]
         d_lo, d_hi, d_p = _welch(x_t, x_c, ci_alpha)
         rpc_diff = float(tr.revenue_per_customer - ctrl.revenue_per_customer)
         cost = float(tr.cost)
@@ -596,7 +647,7 @@ def analyze_campaign(
         raise UsageError(f"Margin must be between 0 and 1, not {margin}.")
     if not 0 < alpha < 1:
         raise UsageError(f"Significance level must be between 0 and 1, not {alpha}.")
-    data = _load_customers(con, campaign, window_days)
+    data = _load_customers(con, campaign, window_days, with_ids=False)
     df = data.frame
     names = sorted(df["variant"].unique().tolist())
     ctrl = detect_control(names, control)
@@ -904,53 +955,50 @@ def retention_curves(
     window_days: int = 30,
     min_customers: int = 20,
 ) -> pd.DataFrame:
-    """Share of customers still purchasing k months after the send, by group.
+    """Share of customers buying in each month after the send, by group (retention by month).
 
-    "Still purchasing at month k" = at least one purchase on or after sent_ts + k months (a month
-    is 365.25/12 days). Month k counts only customers whose send is at least k months before the
-    last transaction date (later sends are censored); months with fewer than ``min_customers``
-    observed in a group are dropped. Groups: ``kind="conversion"`` (Converted / Not converted) and
-    ``kind="variant"`` (each variant). Columns: kind, group, month, customers, still_purchasing,
-    share.
+    Month k is the k-th period of 365.25/12 days after the customer's send (month 0 holds the
+    conversion window). A customer counts for month k only when that whole month lies before the
+    last transaction date, so a late send never looks like churn; months with fewer than
+    ``min_customers`` observed in a group are dropped. (A cumulative "bought at or after month k"
+    curve would shrink at the data's end for every group alike; per-month shares do not.)
+    Groups: ``kind="conversion"`` (Converted / Not converted) and ``kind="variant"``.
+    Columns: kind, group, month, customers, buying, share, is_control.
     """
     require_table(con, "transactions", "post-campaign retention")
     data = _load_customers(con, campaign, window_days)
-    df = data.frame.dropna(subset=["sent_ts"])
+    df = data.frame.dropna(subset=["sent_ts"]).reset_index(drop=True)
     if df.empty:
         raise NotEnoughData(f"Campaign {campaign!r} has no send dates (sent_ts).")
     as_of = _as_of(con, None)
-    last = query_df(con, _LAST_AFTER_SQL, {"campaign": campaign})
-    df = df.merge(last, on="customer_id", how="left")
+    bought = query_df(con, _MONTHS_AFTER_SQL, {"campaign": campaign, "month_days": _MONTH_DAYS})
     sent = pd.to_datetime(df["sent_ts"])
-    last_after = pd.to_datetime(df["last_after"])
     ctrl = detect_control(sorted(df["variant"].unique()), control)
     df["conversion_group"] = np.where(df["converted"] == 1, "Converted", "Not converted")
     rows = []
     for k in range(0, months + 1):
-        cutoff = sent + pd.to_timedelta(k * _MONTH_DAYS, unit="D")
-        observed = cutoff <= as_of
-        alive = last_after.notna() & (last_after >= cutoff)
+        observed = sent + pd.to_timedelta((k + 1) * _MONTH_DAYS, unit="D") <= as_of
+        active = df["customer_id"].isin(bought.loc[bought["month"] == k, "customer_id"])
         for kind, col in (("conversion", "conversion_group"), ("variant", "variant")):
             for grp, idx in df.groupby(col).groups.items():
                 obs = observed.loc[idx]
                 n = int(obs.sum())
                 if n < min_customers:
                     continue
-                still = int((alive.loc[idx] & obs).sum())
+                buying = int((active.loc[idx] & obs).sum())
                 rows.append(
                     {
                         "kind": kind,
                         "group": str(grp),
                         "month": k,
                         "customers": n,
-                        "still_purchasing": still,
-                        "share": still / n,
+                        "buying": buying,
+                        "share": buying / n,
                         "is_control": kind == "variant" and grp == ctrl,
                     }
                 )
     out = pd.DataFrame(
-        rows,
-        columns=["kind", "group", "month", "customers", "still_purchasing", "share", "is_control"],
+        rows, columns=["kind", "group", "month", "customers", "buying", "share", "is_control"]
     )
     if out.empty:
         raise NotEnoughData(
@@ -969,7 +1017,7 @@ def retention_takeaway(curves: pd.DataFrame, kind: str, lang: str = "en") -> str
     hi, lo = at.iloc[0], at.iloc[-1]
     name = (lambda g: translate(g, lang)) if kind == "conversion" else display_variant
     return translate(
-        "{months} months after the campaign, {hi_share} of {hi} customers were still buying vs "
+        "In month {months} after the campaign, {hi_share} of {hi} customers bought vs "
         "{lo_share} of {lo}.",
         lang,
     ).format(
@@ -1136,7 +1184,7 @@ def channel_efficacy(
     names = [campaign] if campaign else campaign_names(con)
     frames = []
     for name in names:
-        df = _load_customers(con, name, window_days).frame
+        df = _load_customers(con, name, window_days, with_ids=False).frame
         if not include_control:
             ctrl = detect_control(sorted(df["variant"].unique()))
             if ctrl is not None:

@@ -60,6 +60,7 @@ def apply_filters(cur: duckdb.DuckDBPyConnection, filters: Filters | None) -> No
     if filters is None or not filters.active:
         return
     present = table_names(cur)
+    base = quote_ident(cur.execute("select current_database()").fetchone()[0]) + ".main."
     if filters.segments or filters.tiers:
         cur.execute("create or replace temp table _filter_ids (customer_id varchar)")
         if filters.customer_ids:
@@ -84,7 +85,7 @@ def apply_filters(cur: duckdb.DuckDBPyConnection, filters: Filters | None) -> No
             conds.append("channel in (select unnest($channels))")
         if filters.regions and "customers" in present:
             conds.append(
-                "customer_id in (select customer_id from ds.main.customers "
+                f"customer_id in (select customer_id from {base}customers "
                 "where region in (select unnest($regions)))"
             )
         if filters.segments or filters.tiers:
@@ -98,7 +99,7 @@ def apply_filters(cur: duckdb.DuckDBPyConnection, filters: Filters | None) -> No
         kind = "table" if used else "view"
         cur.execute(
             f"create or replace temp {kind} {quote_ident(table)} as "
-            f"select * from ds.main.{quote_ident(table)} where {where}",
+            f"select * from {base}{quote_ident(table)} where {where}",
             used,
         )
 

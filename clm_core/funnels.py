@@ -14,10 +14,11 @@ Every step must fall within ``window_days`` of the attempt's start. Times betwee
 medians over the customers who reached the step, in hours (in any order: between the first
 occurrences of steps k-1 and k in the window, whichever came first). Ties between equally
 good attempts go to the earliest. Breakdowns group customers by the ``channel`` of the event
-that started their best attempt, or by a ``customers`` column.
+that started their best attempt, by a ``customers`` column, or by the customer's RFM segment or
+lifecycle stage at the last transaction date.
 
-Repeat-purchase funnel (:func:`repeat_purchase_funnel`): a purchase is a day with a positive
-amount, as in :mod:`clm_core.summary`. Everything runs as SQL in DuckDB (ASOF joins, so the cost
+Repeat-purchase funnel (:func:`repeat_purchase_funnel`): a purchase is a day with an order of
+amount >= 0, as in :mod:`clm_core.summary` (returns are not purchases). Everything runs as SQL in DuckDB (ASOF joins, so the cost
 grows as n log n with the number of events).
 """
 
@@ -57,6 +58,8 @@ BREAKDOWNS = {
     "channel": ("events", "b.entry_channel"),
     "acquisition_channel": ("customers", "c.acquisition_channel"),
     "region": ("customers", "c.region"),
+    "segment": ("transactions", "c.label"),
+    "stage": ("transactions", "c.label"),
 }
 PURCHASE_STEPS = (1, 2, 3, 5)
 # A typical web/app funnel; used as the default when these events exist.
@@ -166,7 +169,7 @@ def event_funnel(
     require_table(con, "events", "event funnels")
     steps = _check_steps(steps, order, window_days)
     n = len(steps)
-    group_expr, join_customers = "'All'", ""
+    group_expr, join_customers, labels = "'All'", "", None
     if breakdown is not None:
         if breakdown not in BREAKDOWNS:
             raise UsageError(
@@ -174,7 +177,10 @@ def event_funnel(
             )
         table, group_expr = BREAKDOWNS[breakdown]
         require_table(con, table, f"a funnel breakdown by {breakdown}")
-        if table == "customers":
+        if breakdown in ("segment", "stage"):
+            labels = _customer_labels(con, breakdown)
+            join_customers = "left join _funnel_labels c using (customer_id)"
+        elif table == "customers":
             join_customers = (
                 "left join (select customer_id, any_value(acquisition_channel) as "
                 "acquisition_channel, any_value(region) as region from customers "
@@ -221,8 +227,28 @@ def event_funnel(
         "missing": _MISSING,
         **{f"step_{k}": s for k, s in enumerate(steps, start=1)},
     }
-    wide = query_df(con, sql, params)
+    if labels is not None:
+        con.register("_funnel_labels", labels)
+    try:
+        wide = query_df(con, sql, params)
+    finally:
+        if labels is not None:
+            con.unregister("_funnel_labels")
     return _long_funnel(wide, steps, breakdown)
+
+
+def _customer_labels(con: duckdb.DuckDBPyConnection, breakdown: str) -> pd.DataFrame:
+    """customer_id -> label: RFM segment (with the rules stored with the dataset) or lifecycle
+    stage, both as of the last transaction date."""
+    if breakdown == "segment":
+        from clm_core.segments import customer_segments, stored_rules
+
+        df = customer_segments(con, rules=stored_rules(con))
+    else:
+        from clm_core.lifecycle import customer_stages
+
+        df = customer_stages(con)
+    return df[["customer_id", breakdown]].rename(columns={breakdown: "label"})
 
 
 def _long_funnel(wide: pd.DataFrame, steps: tuple[str, ...], breakdown: str | None) -> pd.DataFrame:
@@ -458,13 +484,14 @@ def takeaway_breakdown(
     if len(ends) < 2:
         return translate("Too few customers per group to compare.", lang)
     best, worst = ends["overall_conversion"].idxmax(), ends["overall_conversion"].idxmin()
+    name = (lambda g: translate(g, lang)) if by == "stage" else str
     return translate(
         "Best {by}: {best} converts {b} end to end; worst: {worst} at {w}.", lang
     ).format(
         by=translate(by.replace("_", " "), lang),
-        best=best,
+        best=name(best),
         b=f"{ends.loc[best, 'overall_conversion']:.1%}",
-        worst=worst,
+        worst=name(worst),
         w=f"{ends.loc[worst, 'overall_conversion']:.1%}",
     )
 

@@ -186,10 +186,12 @@ def intervention_options(
 ) -> pd.DataFrame:
     """Intervention types with success rate and cost per customer, measured where possible.
 
-    Every treatment variant of a past campaign with a control and a cost becomes a measured
-    option: success rate = its absolute uplift over control (0 when it did worse), cost = its cost
-    per customer. A measured option that matches a default type (keywords in the variant name or
-    channel) replaces that default; the others are added as ``campaign: variant``.
+    A treatment variant of a past campaign with a control and a recorded cost is a measured
+    option when its uplift over control is significant: success rate = the absolute uplift, cost =
+    its cost per customer. A measured option that matches a default type (keywords in the variant
+    name or channel) replaces that default; the others are added as ``campaign: variant``. An
+    inconclusive test leaves the assumption in place and says so in ``source`` (a noisy estimate
+    near zero would silently rule the action out).
     """
     from clm_core import experiments
 
@@ -207,18 +209,23 @@ def intervention_options(
                 if not cpc > 0:
                     continue
                 channel = table.loc[c.variant, "channel"] or ""
-                measured = {
-                    "success_rate": max(float(c.uplift_abs), 0.0),
-                    "cost": cpc,
-                    "source": translate("measured: {campaign} / {variant}", lang).format(
-                        campaign=name, variant=c.variant
-                    ),
-                }
                 hit = next(
                     (o for o in opts if o["source"] == assumed
                      and _matches(o["intervention"], f"{c.variant} {channel}")),
                     None,
                 )  # fmt: skip
+                where = {"campaign": name, "variant": c.variant}
+                if not c.significant:
+                    if hit is not None:
+                        hit["source"] = translate(
+                            "assumption ({campaign} / {variant} inconclusive)", lang
+                        ).format(**where)
+                    continue
+                measured = {
+                    "success_rate": max(float(c.uplift_abs), 0.0),
+                    "cost": cpc,
+                    "source": translate("measured: {campaign} / {variant}", lang).format(**where),
+                }
                 if hit is not None:
                     hit.update(measured)
                 else:
@@ -274,6 +281,27 @@ def _choose(net, cost, eligible, lam):
     return j, take
 
 
+def _greedy(costs: np.ndarray, left: float) -> np.ndarray:
+    """Take items in the given order when they still fit in ``left`` (skipping those that do not).
+
+    Vectorised: each round drops the items that can no longer fit and takes the longest prefix
+    that does; an item that stops a prefix is dropped in the next round, so the rounds are at
+    most the number of distinct costs.
+    """
+    take = np.zeros(len(costs), bool)
+    idx = np.arange(len(costs))
+    while len(idx):
+        idx = idx[costs[idx] <= left + 1e-9]
+        if not len(idx):
+            break
+        spent = np.cumsum(costs[idx])
+        n = int(np.searchsorted(spent, left + 1e-9, side="right"))
+        take[idx[:n]] = True
+        left -= float(spent[n - 1]) if n else 0.0
+        idx = idx[n:]
+    return take
+
+
 def plan_interventions(
     targets: pd.DataFrame,
     options: pd.DataFrame,
@@ -301,7 +329,7 @@ def plan_interventions(
     j, take = _choose(net, cost, eligible, 0.0)
     if budget is not None and cost[j][take].sum() > budget:
         lo, hi = 0.0, float((net / cost[None, :]).max()) + 1.0
-        for _ in range(60):  # bisection on the budget's shadow price
+        for _ in range(32):  # bisection on the budget's shadow price (2^-32 of its range)
             mid = (lo + hi) / 2
             jm, tm = _choose(net, cost, eligible, mid)
             if cost[jm][tm].sum() > budget:
@@ -309,31 +337,26 @@ def plan_interventions(
             else:
                 hi = mid
         j, take = _choose(net, cost, eligible, hi)
-        # Fill what the relaxation left unspent: remaining customers by their best ROI.
+        # Fill what the relaxation left unspent: remaining customers by their best ROI ...
         left = budget - cost[j][take].sum()
         roi = np.where(eligible, net / cost[None, :], -np.inf)
         best_j = roi.argmax(axis=1)
         best_roi = roi[np.arange(len(best_j)), best_j]
-        for i in np.argsort(-best_roi, kind="stable"):
-            if take[i] or not np.isfinite(best_roi[i]):
-                continue
-            if cost[best_j[i]] <= left:
-                j[i], take[i] = best_j[i], True
-                left -= cost[best_j[i]]
-        # Then upgrades: a dearer option for a chosen customer, best extra net per extra cost.
-        cur_net = net[np.arange(len(j)), j]
-        extra_cost = cost[None, :] - cost[j][:, None]
-        gain = np.where(eligible & take[:, None] & (extra_cost > 0), net - cur_net[:, None], 0.0)
-        ratio = np.where(gain > 0, gain / np.where(extra_cost > 0, extra_cost, 1.0), -np.inf)
-        flat = np.argsort(-ratio, axis=None, kind="stable")
-        done = np.zeros(len(j), bool)
-        for f in flat:
-            i, k = divmod(int(f), ratio.shape[1])
-            if not np.isfinite(ratio[i, k]):
-                break
-            if not done[i] and extra_cost[i, k] <= left:
-                left -= extra_cost[i, k]
-                j[i], done[i] = k, True
+        order = np.flatnonzero(~take & np.isfinite(best_roi))
+        order = order[np.argsort(-best_roi[order], kind="stable")]
+        added = _greedy(cost[best_j[order]], left)
+        j[order[added]], take[order[added]] = best_j[order[added]], True
+        left -= cost[best_j[order[added]]].sum()
+        # ... then upgrades: a dearer option for a chosen customer, best extra net per extra cost.
+        rows = np.arange(len(j))
+        extra = cost[None, :] - cost[j][:, None]
+        gain = np.where(eligible & take[:, None] & (extra > 0), net - net[rows, j][:, None], 0.0)
+        ratio = np.where(gain > 0, gain / np.where(extra > 0, extra, 1.0), -np.inf)
+        up_j = ratio.argmax(axis=1)
+        up = np.flatnonzero(np.isfinite(ratio[rows, up_j]))
+        up = up[np.argsort(-ratio[up, up_j[up]], kind="stable")]
+        done = _greedy(extra[up, up_j[up]], left)
+        j[up[done]] = up_j[up[done]]
 
     idx = np.flatnonzero(take)
     chosen = j[idx]

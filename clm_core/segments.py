@@ -62,6 +62,7 @@ __all__ = [
     "normalise_rules",
     "price_sensitivity",
     "rf_matrix",
+    "rules_frame",
     "rules_key",
     "scored_customers",
     "segment_customers",
@@ -215,6 +216,11 @@ def _blank(rule) -> bool:
 def rules_key(rules: Iterable | None) -> tuple:
     """Rules as a hashable tuple of tuples (for ``ui.cache.compute`` keyword arguments)."""
     return tuple(tuple(r[k] for k in RULE_KEYS) for r in normalise_rules(rules))
+
+
+def rules_frame(rules: Iterable | None = None) -> pd.DataFrame:
+    """Rules as a DataFrame with :data:`RULE_KEYS` columns (for the rules editor)."""
+    return pd.DataFrame(normalise_rules(rules), columns=list(RULE_KEYS))
 
 
 def stored_rules(con: duckdb.DuckDBPyConnection) -> list[dict]:

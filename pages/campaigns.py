@@ -146,7 +146,7 @@ with errors_shown():
     variants = compute("clm_core.experiments:campaign_variants", campaign=campaign)
     control = c2.selectbox(t("Control variant"), variants, key="campaigns_control")
     margin = c3.slider(t("Profit margin (%)"), 5, 100, 40, 5, key="campaigns_margin") / 100
-    split = ex.parse_split(c4.text_input(t("Intended split"), placeholder="50:25:25",
+    split = ex.parse_split(c4.text_input(t("Intended split"), placeholder=":".join(["1"] * len(variants)),
                                          key="campaigns_split", help=t("Empty = equal split")),
                            variants)  # fmt: skip
     res = compute("clm_core.experiments:analyze_campaign", campaign=campaign, control=control,
@@ -155,8 +155,9 @@ with errors_shown():
     (st.success if top["significant"] and top["uplift_abs"] > 0 else st.info)(ex.verdict(res, L))
     m = st.columns(5)
     m[0].metric(t("Customers in test"), f"{int(res.variants['customers'].sum()):,}")
-    m[1].metric(t("Best treatment"), ex.display_variant(res.best))
-    m[2].metric(t("Uplift (pts)"), f"{top['uplift_abs'] * 100:+.1f}")
+    m[1].metric(t("Control conversion"), f"{top['control_rate'] * 100:.1f}%")
+    m[2].metric(t("{variant} conversion").format(variant=ex.display_variant(res.best)),
+                f"{top['rate'] * 100:.1f}%", f"{top['uplift_abs'] * 100:+.1f} {t('pts')}")  # fmt: skip
     m[3].metric(t("Incremental revenue"), money(top["incremental_revenue"]))
     m[4].metric(t("ROI"), "–" if top["roi"] != top["roi"] else f"{top['roi'] * 100:,.0f}%")
     if res.excluded_customers:

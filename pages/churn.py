@@ -8,6 +8,13 @@ from clm_core.filters import apply_filters
 from ui.cache import compute, current_filters, cursor
 from ui.common import chart, download_buttons, errors_shown, lang, require, show_table, t
 
+WATCHLIST_COLUMNS = ("customer_id", "churn_probability", "value_at_risk", "reasons", "tier",
+                     "segment", "owner", "stage", "recency_days", "usual_gap_days", "clv",
+                     "channel", "cohort")  # fmt: skip
+HEADERS = {"customer_id": "Customer", "tier": "Tier", "segment": "Segment", "owner": "Owner",
+           "stage": "Stage", "recency_days": "Days since last order",
+           "usual_gap_days": "Usual gap (days)", "channel": "Channel", "cohort": "Cohort"}  # fmt: skip
+
 st.title(t("Churn risk"))
 st.caption(t("Who is about to leave, why, and how much value is at stake."))
 
@@ -55,12 +62,13 @@ with errors_shown():
                    .format(n=f"{len(view):,}", total=f"{len(wl):,}",
                            basis=t("CLV (BG/NBD, 52 weeks)") if (wl["value_basis"] == "clv").any()
                            else t("net revenue to date (CLV unavailable)")))  # fmt: skip
-        show_table(view, hide_index=True, height=420, column_config={
+        show_table(view, hide_index=True, height=420, column_order=WATCHLIST_COLUMNS, column_config={
             "churn_probability": st.column_config.ProgressColumn(
                 t("Churn probability"), min_value=0.0, max_value=1.0, format="percent"),
             "value_at_risk": st.column_config.NumberColumn(t("Value at risk"), format="%.0f"),
             "clv": st.column_config.NumberColumn("CLV", format="%.0f"),
             "reasons": st.column_config.TextColumn(t("Why (top reasons)"), width="large"),
+            **{c: t(h) for c, h in HEADERS.items()},
         })  # fmt: skip
         download_buttons(view, "churn-watchlist", "churn_wl")
         by = st.radio(t("Risk by"), ["segment", "channel", "cohort", "tier", "owner", "stage"],
@@ -95,7 +103,7 @@ with errors_shown():
             st.caption(t("Upload feedback to enable the complaint alert."))
         chart(charts.alerts_figure(owners, settings, lang=L), key="churn_alerts",
               takeaway=charts.alerts_takeaway(counts, owners, lang=L))  # fmt: skip
-        show_table(owners, hide_index=True)
+        show_table(charts.alerts_table(owners, settings, lang=L), hide_index=True)
         flagged = alerts[alerts["n_alerts"] > 0].sort_values("n_alerts", ascending=False)
         download_buttons(flagged, "churn-alerts", "churn_alerts")
 
@@ -103,7 +111,7 @@ with errors_shown():
         st.caption(t("Trained {trained} on dataset version {version}: features at {train}, churn in "
                      "the next {h} days; tested out of time at {test} ({n_test:,} customers, "
                      "{rate} churned); {k} features.").format(
-            trained=fit.trained_at, version=fit.dataset_version, train=fit.train_cutoff,
+            trained=fit.trained_at.replace("T", " "), version=fit.dataset_version, train=fit.train_cutoff,
             h=fit.horizon_days, test=fit.test_cutoff, n_test=fit.n_test,
             rate=f"{fit.test_churn_rate:.0%}", k=len(fit.features)))  # fmt: skip
         table = churn.metrics_table(fit, threshold)

@@ -12,7 +12,7 @@ from clm_core.customer360 import (
     timeline_takeaway,
 )
 from clm_core.errors import ClmError
-from clm_core.formatting import fmt_count, fmt_date, fmt_money, fmt_share
+from clm_core.formatting import fmt_count, fmt_money, fmt_share
 from clm_core.privacy import mask_frame, mask_value
 from ui.cache import compute, cursor
 from ui.common import chart, download_buttons, errors_shown, lang, presenter, require, t
@@ -75,7 +75,7 @@ with errors_shown():
         cols[1].metric(t("Net revenue"), fmt_money(s["revenue"], currency, L))
         cols[2].metric(t("Average order value"), fmt_money(s["avg_order_value"] or 0, currency, L))
         cols[3].metric(t("Days since last purchase"), fmt_count(s["days_since_last"], L))
-        cols[4].metric(t("First purchase"), fmt_date(s["first_purchase"].date(), L))
+        cols[4].metric(t("Customer for (days)"), fmt_count(s["tenure_days"], L))
         cols[5].metric(t("Returns"), fmt_count(s["returns"], L))
     if profile.record:
         table(record_frame(profile))
@@ -153,7 +153,13 @@ with errors_shown():
     timeline = compute("clm_core.customer360:customer_timeline", unfiltered=True, customer_id=cid)
     present = [k for k in KINDS if (timeline["kind"] == k).any()]
     present += sorted(set(timeline["kind"]) - set(KINDS))
-    kinds = st.multiselect(t("Show"), present, default=present, format_func=t, key="customer_kinds")
+    kinds = st.multiselect(
+        t("Show"),
+        present,
+        default=present,
+        format_func=lambda k: t(k.capitalize()),
+        key="customer_kinds",
+    )
     shown = timeline[timeline["kind"].isin(kinds)].reset_index(drop=True)
     chart(
         timeline_figure(shown, lang=L, currency=currency),

@@ -23,8 +23,11 @@ NONE = "—"
 
 
 def _upload_path(up) -> Path:
-    """Save an uploaded file once (streamed) so DuckDB can read it from disk."""
+    """Save an uploaded file once (streamed) so DuckDB can read it; forget day-old uploads."""
     UPLOADS.mkdir(exist_ok=True)
+    for old in UPLOADS.iterdir():
+        if time.time() - old.stat().st_mtime > 86400:
+            old.unlink(missing_ok=True)
     path = UPLOADS / f"{re.sub(r'[^0-9a-zA-Z-]', '', up.file_id)}{Path(up.name).suffix.lower()}"
     if not path.exists():
         with open(path, "wb") as fh:
@@ -52,6 +55,17 @@ def _show(df, **config) -> None:
     df = pd.DataFrame(df)
     labels = {c: t(str(c)) for c in df.columns} | config
     show_table(df, hide_index=True, column_config=labels)
+
+
+def _sniffed(path: Path, sheet: str | None = None):
+    """sniff() once per file version and sheet (a big workbook takes seconds to open)."""
+    st_ = path.stat()
+    key = (str(path), st_.st_size, st_.st_mtime_ns, sheet)
+    memo = {k: v for k, v in st.session_state.get("data_sniffed", {}).items() if k[:3] == key[:3]}
+    if key not in memo:
+        memo[key] = sniff(path, sheet=sheet)
+    st.session_state["data_sniffed"] = memo
+    return memo[key]
 
 
 def _open_dataset(path: str) -> None:
@@ -95,10 +109,10 @@ with errors_shown():
         if not path.is_file():
             raise UsageError(f"File not found: {path.name}")
         sheet = None
-        info = sniff(path)
+        info = _sniffed(path)
         if info.format == "xlsx":
             sheet = st.selectbox(t("Sheet"), info.sheets, key="data_sheet")
-            info = sniff(path, sheet=sheet)
+            info = _sniffed(path, sheet)
         st.caption(t("{fmt} file, header on row {row}, {n} columns.").format(
             fmt=info.format.upper(), row=info.header_row, n=len(info.columns))
             + (f" {t('Encoding')}: {info.encoding}." if info.encoding else ""))  # fmt: skip

@@ -33,6 +33,8 @@ with errors_shown():
             st.info(t(str(MissingTableError("events", "event funnels"))))
         else:
             names = compute("clm_core.funnels:event_names")["event_name"].tolist()
+            if not set(st.session_state.get("funnels_steps", [])) <= set(names):
+                del st.session_state["funnels_steps"]  # another dataset: start from defaults
             steps = st.multiselect(
                 t("Steps, in order"),
                 names,
@@ -54,9 +56,11 @@ with errors_shown():
                 horizontal=True,
                 key="funnels_order",
             )
-            options = [None, "channel"] + (
+            options = [None, "channel", "segment", "stage"] + (
                 ["acquisition_channel", "region"] if "customers" in have else []
             )
+            if st.session_state.get("funnels_by") not in options:
+                st.session_state["funnels_by"] = None
             by = c3.selectbox(
                 t("Breakdown"),
                 options,

@@ -18,6 +18,9 @@ st.caption(
 with errors_shown():
     require("transactions", feature="lifecycle stages")
     first, last = compute("clm_core.lifecycle:purchase_date_range")
+    for key in ("lifecycle_as_of", "lifecycle_from", "lifecycle_to"):  # data or filters changed
+        if not first <= st.session_state.get(key, first) <= last:
+            del st.session_state[key]
     as_of = st.date_input(
         t("As of"), value=last, min_value=first, max_value=last, key="lifecycle_as_of"
     )

@@ -4,8 +4,8 @@ import streamlit as st
 
 from clm_core.charts.lifecycle import stage_bar_figure
 from clm_core.charts.overview import trend_figure
-from clm_core.lifecycle import takeaway_stages
 from clm_core.formatting import fmt_count, fmt_money, fmt_share
+from clm_core.lifecycle import takeaway_stages
 from ui.cache import compute
 from ui.common import chart, errors_shown, lang, require, t
 

@@ -1,8 +1,8 @@
 """Segments: RFM segments, value tiers, clusters, price sensitivity, migration, rules."""
 
 import datetime as dt
+import re
 
-import pandas as pd
 import streamlit as st
 
 from clm_core import store
@@ -13,6 +13,7 @@ from clm_core.segments import (
     RULE_KEYS,
     SEGMENT_RULES_SETTING,
     normalise_rules,
+    rules_frame,
     rules_key,
     uncovered_cells,
 )
@@ -48,7 +49,8 @@ with errors_shown():
                           rules=rules)  # fmt: skip
         st.caption(t("{n} customers, highest revenue first.").format(n=len(members)))
         show_table(charts.profile_table(members, lang=L), hide_index=True)
-        download_buttons(members, f"segment-{chosen.lower().replace(' ', '-')}", "segments_drill")
+        slug = re.sub(r"[^a-z0-9]+", "-", chosen.lower()).strip("-") or "customers"
+        download_buttons(members, f"segment-{slug}", "segments_drill")
 
     with tabs[1]:
         c1, c2, c3 = st.columns(3)
@@ -103,14 +105,14 @@ with errors_shown():
     with tabs[5]:
         st.caption(t("Each row gives R, F and M score ranges (1-5, 5 = best). The first matching "
                      "row names the customer; customers matching no row are 'Other'."))  # fmt: skip
-        edited = st.data_editor(
-            pd.DataFrame(list(rules), columns=list(RULE_KEYS)),
-            num_rows="dynamic",
-            hide_index=True,
-            key="segments_rules_editor",
-            column_config={k: st.column_config.NumberColumn(k, min_value=1, max_value=5, step=1)
-                           for k in RULE_KEYS[1:]},
-        )  # fmt: skip
+        labels = dict(zip(RULE_KEYS, ("Segment", "R from", "R to", "F from", "F to", "M from",
+                                      "M to"), strict=True))  # fmt: skip
+        config = {k: st.column_config.NumberColumn(t(labels[k]), min_value=1, max_value=5, step=1)
+                  for k in RULE_KEYS[1:]}  # fmt: skip
+        config["segment"] = st.column_config.TextColumn(t("Segment"), required=True)
+        edited = st.data_editor(rules_frame(rules), num_rows="dynamic", hide_index=True,
+                                height=36 * (len(rules) + 2), key="segments_rules_editor",
+                                column_config=config)  # fmt: skip
         missing = uncovered_cells(rules)
         if missing:
             st.warning(t("{n} score combinations match no rule (shown as Other), e.g. {cells}.")

@@ -18,6 +18,7 @@ from clm_core.churn_features import (
     churn_labels,
     point_in_time_features,
     reason_text,
+    top_reasons,
 )
 from clm_core.errors import NotEnoughData, UsageError
 from clm_core.filters import Filters, apply_filters
@@ -261,6 +262,21 @@ def test_reasons_in_plain_words():
         "no order for 74 days (only one purchase day so far)"
     )
     assert [t for t in REASON_TEMPLATES if t not in ZH] == []
+
+
+def test_top_reasons_rank_groups_and_skip_small_pushes():
+    frame = pd.DataFrame({"recency_days": [74.0, 3.0], "usual_gap_days": [21.0, 5.0],
+                          "orders_90d": [1.0, 4.0], "orders_prev_90d": [5.0, 4.0],
+                          "complaints_90d": [2.0, 0.0], "p_alive": [0.2, 0.9]})  # fmt: skip
+    groups = ["recency_days", "orders_90d", "complaints_90d", "p_alive"]
+    contrib = np.array([[0.2, 0.05, 0.3, 0.02], [0.005, 0.0, -0.1, 0.009]])
+    got = top_reasons(contrib, groups, frame).tolist()
+    assert got == [
+        "complaints in the last 90 days: 2; no order for 74 days, usually every 21; "
+        "orders down 80% (last 90 days vs the 90 before)",
+        "",
+    ]
+    assert top_reasons(contrib, groups, frame, lang="zh").iloc[0].startswith("最近 90 天投诉 2 次；")
 
 
 def test_explain_points_at_the_feature_that_drives_risk():

@@ -20,7 +20,7 @@ from tests.test_churn_synth import synth_frames
 def db(tmp_path_factory):
     """Synthetic data where one customer id is a spreadsheet formula."""
     frames = synth_frames(1200, seed=5)
-    evil = "=HYPERLINK(\"http://x\")"
+    evil = '=HYPERLINK("http://x")'
     for name in ("transactions", "events", "feedback", "customers"):
         frames[name]["customer_id"] = frames[name]["customer_id"].replace("C00007", evil)
     path = tmp_path_factory.mktemp("churn-cli") / "synth.duckdb"
@@ -53,13 +53,15 @@ def test_csv_and_json_contract(db, tmp_path, capsys):
     assert df["churn_probability"].between(0, 1).all()
     with open(out, encoding="utf-8-sig", newline="") as fh:
         ids = [row[0] for row in csv.reader(fh)][1:]
-    assert "'=HYPERLINK(\"http://x\")" in ids  # neutralised, not a live formula
+    assert '\'=HYPERLINK("http://x")' in ids  # neutralised, not a live formula
     assert not any(i.startswith(("=", "+", "-", "@")) for i in ids)
 
 
 def test_horizon_option_changes_the_label(db, tmp_path, capsys):
     out = tmp_path / "risk.csv"
-    assert main(["churn", "--db", str(db), "--horizon-days", "40", "--out", str(out), "--json"]) == 0
+    assert (
+        main(["churn", "--db", str(db), "--horizon-days", "40", "--out", str(out), "--json"]) == 0
+    )
     assert json.loads(capsys.readouterr().out)["horizon_days"] == 40
 
 

@@ -296,6 +296,25 @@ def test_customers_in_two_variants_are_excluded():
     assert res.variants["customers"].tolist() == [29, 29]
 
 
+def test_several_sends_to_one_customer_are_combined():
+    frame = campaign_frame(
+        {"control": {"n": 10, "k": 1}, "treatment": {"n": 10, "k": 2, "revenue": 75.0, "cost": 0.5}}
+    )
+    again = (
+        frame[frame["variant"] == "treatment"]
+        .iloc[[0]]
+        .assign(converted=False, revenue=20.0, sent_ts=SENT + pd.Timedelta(days=7))
+    )
+    res = ex.analyze_campaign(
+        store.from_frames(campaigns=pd.concat([frame, again])), campaign="winback-test"
+    )
+    v = res.variants.set_index("variant")
+    assert v.loc["treatment", "customers"] == 10 and v.loc["treatment", "conversions"] == 2
+    assert v.loc["treatment", "cost"] == pytest.approx(5.5)
+    assert v.loc["treatment", "revenue"] == pytest.approx(170.0)
+    assert res.excluded_customers == 0
+
+
 def test_conversion_and_revenue_attributed_from_transactions_when_missing():
     frame = campaign_frame({"control": {"n": 3, "k": 0}, "treatment": {"n": 3, "k": 0}})
     frame["converted"] = None
@@ -382,26 +401,28 @@ def test_retention_curves_by_hand():
     month = pd.Timedelta(days=365.25 / 12)
     tx = pd.DataFrame(
         {
-            "customer_id": [ids[0], ids[2], ids[2], ids[3], "other"],
+            "customer_id": [ids[0], ids[2], ids[2], ids[3], ids[3], "other"],
             "order_ts": [
                 SENT - pd.Timedelta(days=200),  # before the send: does not count
-                SENT + pd.Timedelta(days=3),
-                SENT + 2 * month + pd.Timedelta(days=1),  # still buying at months 0..2
-                SENT + pd.Timedelta(days=10),  # still buying at month 0 only
-                SENT + 3 * month + pd.Timedelta(days=2),  # data end: months 0..3 observable
+                SENT + pd.Timedelta(days=3),  # month 0
+                SENT + 2 * month + pd.Timedelta(days=1),  # month 2
+                SENT + pd.Timedelta(days=10),  # month 0
+                SENT + month + pd.Timedelta(days=1),  # month 1
+                SENT + 3 * month + pd.Timedelta(days=2),  # data end: months 0..2 fully observed
             ],
-            "amount": [10.0, 20.0, 30.0, 40.0, 1.0],
+            "amount": [10.0, 20.0, 30.0, 40.0, 5.0, 1.0],
         }
     )
     con = store.from_frames(campaigns=frame, transactions=tx)
     cur = ex.retention_curves(con, campaign="winback-test", months=6, min_customers=1)
-    assert cur["month"].max() == 3  # later months are censored
-    conv = cur[(cur["kind"] == "conversion") & (cur["group"] == "Converted")].set_index("month")
-    assert conv["share"].tolist() == [1.0, 0.5, 0.5, 0.0]
+    assert cur["month"].max() == 2  # month 3 is not over yet: censored
+    conv = cur[(cur["kind"] == "conversion") & (cur["group"] == "Converted")]
+    assert conv["share"].tolist() == [1.0, 0.5, 0.5]
+    assert conv["buying"].tolist() == [2, 1, 1]
     ctrl = cur[(cur["kind"] == "variant") & (cur["group"] == "control")]
-    assert ctrl["share"].tolist() == [0.0] * 4 and ctrl["is_control"].all()
+    assert ctrl["share"].tolist() == [0.0] * 3 and ctrl["is_control"].all()
     assert ex.retention_takeaway(cur, "conversion") == (
-        "3 months after the campaign, 0.0% of Converted customers were still buying vs 0.0% of "
+        "In month 2 after the campaign, 50.0% of Converted customers bought vs 0.0% of "
         "Not converted."
     )
 

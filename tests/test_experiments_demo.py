@@ -70,6 +70,7 @@ def test_winback_after_effects(demo_full):
     _, con = demo_full
     curves = ex.retention_curves(con, campaign="winback-2025Q3")
     conv = curves[(curves["kind"] == "conversion") & (curves["month"] == 3)].set_index("group")
+    # half the converted customers start a new buying spell (the demo's won-back customers)
     assert conv.loc["Converted", "share"] > 2 * conv.loc["Not converted", "share"]
     eff = ex.value_effect(con, campaign="winback-2025Q3")
     assert eff.source == "clv"

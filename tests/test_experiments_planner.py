@@ -145,6 +145,18 @@ def test_close_to_the_brute_force_optimum():
     assert sum(r > 0.999 for r in ratios) >= 45
 
 
+def test_vectorised_greedy_equals_the_item_by_item_loop():
+    rng = np.random.default_rng(4)
+    for _ in range(200):
+        costs = rng.choice([0.05, 0.35, 2.0, 6.0, 15.0], size=int(rng.integers(0, 60)))
+        left = float(rng.uniform(0, 80))
+        expected, room = [], left
+        for c in costs:
+            expected.append(bool(c <= room + 1e-9))
+            room -= c if expected[-1] else 0.0
+        assert iv._greedy(costs, left).tolist() == expected
+
+
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
@@ -246,10 +258,11 @@ def test_watchlist_values_fall_back_to_revenue(monkeypatch):
 def test_defaults_come_from_past_campaigns():
     a = campaign_frame(
         {
-            "control": {"n": 200, "k": 20},
-            "sms_offer": {"n": 200, "k": 30, "cost": 0.3, "channel": "sms"},
-            "vip_gift": {"n": 200, "k": 40, "cost": 4.0, "channel": "mail"},
-            "free_email": {"n": 200, "k": 22, "cost": 0.0, "channel": "email"},
+            "control": {"n": 1000, "k": 100},
+            "sms_offer": {"n": 1000, "k": 150, "cost": 0.3, "channel": "sms"},
+            "vip_gift": {"n": 1000, "k": 200, "cost": 4.0, "channel": "mail"},
+            "free_email": {"n": 1000, "k": 120, "cost": 0.0, "channel": "email"},
+            "call_them": {"n": 1000, "k": 105, "cost": 6.0, "channel": "phone"},
         },
         campaign="winback-q1",
     )
@@ -260,8 +273,12 @@ def test_defaults_come_from_past_campaigns():
     assert opts.loc["SMS reminder", "source"] == "measured: winback-q1 / sms_offer"
     assert opts.loc["winback-q1: vip_gift", "success_rate"] == pytest.approx(0.10)
     assert opts.loc["winback-q1: vip_gift", "cost"] == pytest.approx(4.0)
-    # no cost recorded -> cannot price it; the email default stays an assumption
+    # no cost recorded -> cannot be priced; the email default stays an assumption
     assert opts.loc["Email reminder", "source"] == "assumption"
+    # 10.5% vs 10%: inconclusive -> the assumption stays, and says why
+    default_call = next(d for d in iv.DEFAULT_INTERVENTIONS if d["intervention"] == "Service call")
+    assert opts.loc["Service call", "success_rate"] == default_call["success_rate"]
+    assert opts.loc["Service call", "source"] == "assumption (winback-q1 / call_them inconclusive)"
     assert len(opts) == len(iv.DEFAULT_INTERVENTIONS) + 1
     zh = iv.intervention_options(con, lang="zh")
     assert "短信提醒" in zh["intervention"].tolist() and "假设值" in zh["source"].tolist()

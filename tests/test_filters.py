@@ -83,3 +83,14 @@ def test_filter_options(dataset):
     assert opts["channels"] == ["app", "store", "web"]
     assert opts["regions"] == ["华东", "华南"]
     assert opts["dates"] == [dt.date(2024, 1, 1), dt.date(2024, 3, 1)]
+
+
+def test_filters_on_in_memory_dataset():
+    con = store.from_frames(
+        transactions=pd.DataFrame(
+            {"customer_id": ["a", "b"], "order_ts": ["2024-01-01", "2024-01-02"],
+             "amount": [1.0, 2.0], "channel": ["web", "app"]}
+        )
+    )  # fmt: skip
+    apply_filters(con, Filters(channels=("app",)))
+    assert _count(con) == 1

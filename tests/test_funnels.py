@@ -286,3 +286,32 @@ def test_takeaways_have_chinese_and_read_the_data(con):
     )
     for label in ("{ordinal} purchase", "channel", "acquisition channel", "region"):
         assert label in ZH
+
+
+def test_breakdown_by_lifecycle_stage_and_segment(con):
+    from clm_core import lifecycle as lc
+
+    tx = pd.DataFrame(
+        {
+            "customer_id": ["a", "a", "b", "c", "e"],
+            "order_ts": pd.to_datetime(
+                ["2024-01-03", "2024-01-20", "2024-01-03", "2023-06-01", "2024-01-12"]
+            ),
+            "amount": [10.0, 10.0, 20.0, 5.0, 8.0],
+        }
+    )
+    con = store.from_frames(events=_events(ROWS), transactions=tx)
+    whole = fn.event_funnel(con, steps=STEPS, window_days=7)
+    split = fn.event_funnel(con, steps=STEPS, window_days=7, breakdown="stage")
+    stages = lc.customer_stages(con).set_index("customer_id")["stage"]
+    # every entrant is counted under their stage at the last transaction date
+    starts = split[split["step"] == 1].set_index("stage")["customers"].to_dict()
+    expected = stages[list("abcde")].value_counts().to_dict()
+    assert starts == expected
+    assert split.groupby("step")["customers"].sum().tolist() == _counts(whole)
+    seg = fn.event_funnel(con, steps=STEPS, window_days=7, breakdown="segment")
+    assert seg.groupby("step")["customers"].sum().tolist() == _counts(whole)
+    # d never bought, so has no segment
+    seg_starts = seg[seg["step"] == 1].set_index("segment")["customers"]
+    assert seg_starts["(none)"] == 1 and seg_starts.sum() == 5
+    assert "_funnel_labels" not in {r[0] for r in con.execute("show tables").fetchall()}

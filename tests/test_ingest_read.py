@@ -28,6 +28,18 @@ def test_encoding_detected_and_headers_read(tmp_path, encoding, expected):
     assert rows == [("C001", "门店"), ("C002", "小程序"), ("C001", "门店")]
 
 
+def test_latin1_is_not_mistaken_for_gbk(tmp_path):
+    # "Mü" and "é," decode as GB18030 byte pairs; the text is not Chinese, so it is not GBK
+    text = "customer_id,name,city\nC1,Müller,Köln\nC2,Zoë,Besançon\n" * 20
+    path = write_text(tmp_path / "de.csv", text, "cp1252")
+    assert detect_encoding(path) in ("cp1252", "windows-1252", "latin_1", "iso8859_15", "cp1250")
+    con = duckdb.connect()
+    info = sniff(path)
+    with open_source(info) as src:
+        rows = con.execute(f"select c1, c2 from {src.relation} limit 2", src.params).fetchall()
+    assert rows == [("Müller", "Köln"), ("Zoë", "Besançon")]
+
+
 def test_gbk_beyond_the_first_megabytes_is_detected(tmp_path):
     # 9 MB of ASCII rows, then one GBK row: the end of the file is checked too
     text = "id,name\n" + "1,abc\n" * 1_500_000 + "2,王伟\n"

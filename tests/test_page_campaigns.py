@@ -51,8 +51,11 @@ def test_verdict_and_metrics_match_core(page, data_dir):
     res = _with_db(data_dir, ex.analyze_campaign, campaign=campaign, control="control", margin=0.4)
     assert ex.verdict(res) in [e.value for e in (*at.success, *at.info)]
     assert _metric(at, "Customers in test") == f"{int(res.variants['customers'].sum()):,}"
-    assert _metric(at, "Best treatment") == ex.display_variant(res.best)
-    assert _metric(at, "Uplift (pts)") == f"{res.best_comparison['uplift_abs'] * 100:+.1f}"
+    best = res.best_comparison
+    assert _metric(at, "Control conversion") == f"{best['control_rate'] * 100:.1f}%"
+    shown = next(m for m in at.metric if m.label == f"{ex.display_variant(res.best)} conversion")
+    assert shown.value == f"{best['rate'] * 100:.1f}%"
+    assert shown.delta == f"{best['uplift_abs'] * 100:+.1f} pts"
     shown = _takeaways(at)
     assert len(shown) == 4  # conversion, uplift, revenue, sample ratio: each says something
     assert any(s.endswith(ex.srm_takeaway(res)) for s in shown)
@@ -84,7 +87,7 @@ def test_after_the_campaign_tab(page):
     at = _open(page, "After the campaign")
     shown = _takeaways(at)
     assert len(shown) == 4  # two retention curves, two value metrics
-    assert any("months after the campaign" in s and "Converted" in s for s in shown)
+    assert any("after the campaign" in s and "Converted customers bought" in s for s in shown)
 
 
 def test_channels_and_next_test_tabs(page, data_dir):

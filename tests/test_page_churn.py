@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import re
 
+from streamlit.testing.v1 import AppTest
+
 from clm_core import churn, store
+from tests.conftest import APP
 
 PAGE = "pages/churn.py"
 TIMEOUT = 600  # the first run trains the model
@@ -74,7 +77,7 @@ def test_churn_page_in_chinese(app):
     assert any(t.startswith("**要点:**") for t in (m.value for m in at.markdown))
 
 
-def test_churn_page_without_events_or_feedback(app, data_dir):
+def test_churn_page_without_events_or_feedback(data_dir):
     """Only transactions: the page works and names the features it could not use."""
     src = store.connect(data_dir / "demo-retail.duckdb")
     tx = src.execute("select * from transactions").df()
@@ -83,8 +86,9 @@ def test_churn_page_without_events_or_feedback(app, data_dir):
     with store.write_dataset(path, fresh=True) as con:
         con.register("_tx", tx)
         con.execute("create table transactions as select * from _tx")
-    app.session_state["dataset_path"] = str(path)
-    at = _open(app)
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    at.sidebar.selectbox(key="dataset_path").set_value(str(path)).run()
+    at = _open(at)
     info = " ".join(i.value for i in at.info)
     assert "Not used by the model" in info
     assert "no events table" in info and "no feedback table" in info

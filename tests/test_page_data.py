@@ -129,3 +129,28 @@ def test_quality_report_of_demo_data_in_chinese(at):
     assert "对客户编号看起来是同一个人" in texts
     assert "客户最多的渠道是" in texts
     assert len(at.dataframe) >= 3
+
+
+def test_xlsx_sheet_picker_and_title_rows(at, data_dir):
+    from tests.ingest_files import write_xlsx
+
+    write_xlsx(data_dir / "book.xlsx", {
+        "封面": [["2024 年报"]],
+        "会员": [["会员名单"], [None], ["会员号", "注册时间", "姓名", "手机号"],
+                 ["M1", "2024/1/5", "王伟", "13800138000"], ["M2", "2024/2/1", "李娜", "13900139000"]],
+    })  # fmt: skip
+    _by_path(at, "book.xlsx")
+    at.selectbox(key="data_table").set_value("customers").run()
+    assert at.selectbox(key="data_sheet").options == ["封面", "会员"]
+    at.selectbox(key="data_sheet").set_value("会员").run()
+    assert not at.exception, at.exception
+    assert "XLSX file, header on row 3, 4 columns." in [c.value for c in at.caption]
+    assert at.selectbox(key=_map_key(at, "phone")).value == "手机号"
+    at.button(key="data_load").click().run()
+    assert [s.value for s in at.success] == ["Loaded 2 of 2 rows into customers of demo-retail."]
+    con = store.connect(data_dir / "demo-retail.duckdb")
+    assert con.execute("select customer_id, name from customers order by 1").fetchall() == [
+        ("M1", "王伟"),
+        ("M2", "李娜"),
+    ]
+    con.close()

@@ -115,3 +115,13 @@ def test_without_events_or_customers_says_what_to_upload(data_dir, monkeypatch):
     assert "Upload a events file" in infos and "Upload a customers file" in infos
     assert at.toggle("funnels_split").disabled
     assert len(takeaways(at)) == 4  # repeat purchases (2) and cohorts (2) still work
+
+
+def test_choices_missing_from_the_data_are_reset_not_an_error(app):
+    # e.g. the session picked steps and a breakdown on a dataset with other events and tables
+    app.session_state["funnels_steps"] = ["no_such_event", "visit"]
+    app.session_state["funnels_by"] = "no_such_breakdown"
+    app.switch_page(PAGE).run()
+    assert not app.exception, app.exception
+    assert app.multiselect("funnels_steps").value == ["visit", "signup", "add_to_cart", "purchase"]
+    assert app.selectbox("funnels_by").value is None

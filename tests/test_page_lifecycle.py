@@ -111,3 +111,13 @@ def test_without_transactions_says_what_to_upload(data_dir, monkeypatch):
     at.switch_page(PAGE).run()
     assert not at.exception, at.exception
     assert any("Upload a transactions file" in i.value for i in at.info)
+
+
+def test_dates_outside_the_data_are_reset_not_an_error(lifecycle):
+    # e.g. another dataset or a sidebar date filter narrowed the data since the date was picked
+    at = lifecycle
+    last = at.date_input("lifecycle_as_of").value
+    at.session_state["lifecycle_as_of"] = last.replace(year=last.year + 5)
+    at.run()
+    assert not at.exception, at.exception
+    assert at.date_input("lifecycle_as_of").value == last

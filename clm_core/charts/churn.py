@@ -20,6 +20,7 @@ from clm_core.i18n import translate
 
 __all__ = [
     "alerts_figure",
+    "alerts_table",
     "alerts_takeaway",
     "calibration_figure",
     "calibration_takeaway",
@@ -282,7 +283,16 @@ def alerts_figure(by_owner: pd.DataFrame, settings: dict, *, lang: str = "en") -
     return style(fig, "Rule alerts per owner", lang=lang, height=400)
 
 
-def alerts_takeaway(counts: pd.DataFrame, by_owner: pd.DataFrame, *, lang: str = "en") -> str | None:
+def alerts_table(by_owner: pd.DataFrame, settings: dict, *, lang: str = "en") -> pd.DataFrame:
+    """Alerts per owner with the alert names in words as headers."""
+    names = {a: alert_label(a, lang, **settings) for a in [*ALERTS, "any"]}
+    names["owner"] = translate("Owner", lang)
+    return by_owner.rename(columns=names)
+
+
+def alerts_takeaway(
+    counts: pd.DataFrame, by_owner: pd.DataFrame, *, lang: str = "en"
+) -> str | None:
     if by_owner.empty:
         return None
     any_n = int(counts.set_index("alert").loc["any", "customers"])

@@ -9,7 +9,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from clm_core.charts import PALETTE, STAGE_COLORS, style
-from clm_core.clv import ALIVE_BANDS, MODEL_LABELS, PERIOD_UNITS
+from clm_core.clv import ALIVE_BANDS, MODEL_LABELS, PERIOD_UNIT, PERIOD_UNITS
 from clm_core.i18n import translate
 
 __all__ = [
@@ -46,30 +46,35 @@ def _models(frame: pd.DataFrame) -> list[str]:
 def clv_histogram(
     customers: pd.DataFrame, *, currency: str = "", log_scale: bool = False, lang: str = "en"
 ) -> go.Figure:
-    """How many customers have each CLV; log scale spreads the long tail."""
+    """How many customers have each CLV. The log scale bins log10(CLV) (customers with a CLV
+    below 1 are put in the first bin) and labels the axis in money; the linear scale caps the
+    top 1% into the last bin so the bulk stays readable."""
     clv = customers["clv"].to_numpy(float)
     clv = clv[np.isfinite(clv)]
+    median, mean = (float(np.median(clv)), float(np.mean(clv))) if len(clv) else (0.0, 0.0)
+    log_scale = log_scale and bool((clv > 0).any())
     fig = go.Figure()
-    pos = clv[clv > 0]
-    log_scale = log_scale and len(pos) > 1
     if log_scale:
-        lo, hi = np.log10(max(pos.min(), 1e-2)), np.log10(pos.max())
-        counts, edges = np.histogram(np.log10(np.clip(pos, 10**lo, None)), bins=40, range=(lo, hi))
-        centers = 10 ** ((edges[:-1] + edges[1:]) / 2)
-        widths = 10 ** edges[1:] - 10 ** edges[:-1]
-        fig.add_bar(x=centers, y=counts, width=widths, marker_color=PALETTE[0])
-        fig.update_xaxes(type="log")
+        x = np.log10(np.clip(clv, 1.0, None))
+        counts, edges = np.histogram(x, bins=40, range=(0.0, max(float(x.max()), 1.0)))
+        fig.add_bar(x=(edges[:-1] + edges[1:]) / 2, y=counts, width=np.diff(edges) * 0.95,
+                    marker_color=PALETTE[0],
+                    customdata=np.stack([10 ** edges[:-1], 10 ** edges[1:]], axis=1),
+                    hovertemplate="%{customdata[0]:,.0f} - %{customdata[1]:,.0f}: %{y}<extra></extra>")  # fmt: skip
+        ticks = np.arange(0, int(np.ceil(edges[-1])) + 1)
+        fig.update_xaxes(tickvals=ticks, ticktext=[f"{10**k:,.0f}" for k in ticks])
+        position = lambda v: np.log10(max(v, 1.0))  # noqa: E731
     else:
         top = float(np.quantile(clv, 0.99)) if len(clv) else 1.0
         counts, edges = np.histogram(np.clip(clv, None, top), bins=40, range=(0, max(top, 1e-9)))
-        fig.add_bar(x=(edges[:-1] + edges[1:]) / 2, y=counts, marker_color=PALETTE[0])
-    for value, name, dash in (
-        (np.median(clv), _t("Median", lang), "dash"),
-        (np.mean(clv), _t("Mean", lang), "dot"),
-    ):
-        if value > 0 or not log_scale:
-            fig.add_vline(x=value, line_dash=dash, line_color=PALETTE[3],
-                          annotation_text=f"{name} {value:,.0f}", annotation_position="top")  # fmt: skip
+        fig.add_bar(x=(edges[:-1] + edges[1:]) / 2, y=counts, marker_color=PALETTE[0],
+                    hovertemplate="%{x:,.0f}: %{y}<extra></extra>")  # fmt: skip
+        position = lambda v: v  # noqa: E731
+    for value, name, dash, side in ((median, "Median", "dash", "top left"),
+                                    (mean, "Mean", "dot", "top right")):  # fmt: skip
+        fig.add_vline(x=position(value), line_dash=dash, line_color=PALETTE[3],
+                      annotation_text=f"{_t(name, lang)} {value:,.0f}",
+                      annotation_position=side)  # fmt: skip
     fig.update_layout(showlegend=False, bargap=0.05)
     fig.update_xaxes(title_text=_t("CLV per customer ({currency})", lang, currency=currency))
     fig.update_yaxes(title_text=_t("Customers", lang))
@@ -211,15 +216,22 @@ def ltv_cac_figure(table: pd.DataFrame, *, period: str, lang: str = "en") -> go.
             marker_color=colors,
             text=[f"{v:.1f}:1" for v in df["ltv_cac"]],
             textposition="outside",
-            customdata=np.stack([df["ltv"], df["cac"], payback], axis=1),
+            customdata=list(zip(df["ltv"], df["cac"], payback, strict=True)),
             hovertemplate="%{x}<br>LTV %{customdata[0]:,.0f}<br>CAC %{customdata[1]:,.0f}<br>"
             + _t("Payback", lang) + " %{customdata[2]}<extra></extra>",
         )
     )  # fmt: skip
+    log = bool(len(df)) and df["ltv_cac"].max() > 20 and df["ltv_cac"].min() > 0
     for level, dash in ((3, "dash"), (5, "dot")):
-        fig.add_hline(y=level, line_dash=dash, line_color="#64748b",
-                      annotation_text=f"{level}:1", annotation_position="top left")  # fmt: skip
-    fig.update_yaxes(title_text=_t("LTV / CAC", lang), rangemode="tozero")
+        fig.add_hline(y=level, line_dash=dash, line_color="#64748b")
+        # annotations on a log axis take log10 positions
+        fig.add_annotation(x=0, xref="paper", y=np.log10(level) if log else level, text=f"{level}:1",
+                           showarrow=False, xanchor="left", yanchor="bottom")  # fmt: skip
+    if log:  # keeps 3:1 and 5:1 readable next to 300:1
+        fig.update_yaxes(type="log", range=[0, np.log10(df["ltv_cac"].max() * 3)])
+    else:
+        fig.update_yaxes(rangemode="tozero")
+    fig.update_yaxes(title_text=_t("LTV / CAC", lang))
     fig.update_xaxes(title_text=_t("Acquisition channel", lang))
     return style(fig, "LTV/CAC by acquisition channel", lang=lang)
 
@@ -254,7 +266,8 @@ def calibration_holdout_figure(
         title_text=_t("Repeat purchases in the calibration period", lang), type="category"
     )
     fig.update_yaxes(
-        title_text=_t("Mean purchases in the {n:.0f}-{unit} holdout", lang, n=holdout, unit=_units(period, lang)),
+        title_text=_t("Mean purchases in the {n:.0f}-{unit} holdout", lang, n=holdout,
+                      unit=translate(PERIOD_UNIT[period], lang)),
         rangemode="tozero",
     )  # fmt: skip
     return style(fig, "Calibration vs holdout purchases", lang=lang)

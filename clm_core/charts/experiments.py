@@ -60,6 +60,7 @@ def conversion_figure(variants: pd.DataFrame, *, lang: str = "en") -> go.Figure:
             marker_color=_variant_colors(variants["variant"], control),
             text=[f"{r:.1f}%" for r in rate],
             textposition="inside",
+            insidetextanchor="start",
             customdata=variants[["customers", "conversions"]],
             hovertemplate="%{x}: %{y:.2f}% (%{customdata[1]} / %{customdata[0]})<extra></extra>",
         )
@@ -93,7 +94,8 @@ def uplift_figure(comparisons: pd.DataFrame, *, lang: str = "en") -> go.Figure:
     )
     fig.add_vline(x=0, line_dash="dash", line_color="#64748b")
     fig.update_xaxes(title_text=t("Uplift vs control (percentage points)"))
-    fig.update_yaxes(title_text=t("Variant"), type="category")
+    # Room above the top marker so its label is not clipped.
+    fig.update_yaxes(title_text=t("Variant"), type="category", range=[-0.6, len(c) - 0.3])
     return style(fig, "Uplift vs control with confidence interval", lang=lang, height=320)
 
 
@@ -108,6 +110,7 @@ def srm_figure(variants: pd.DataFrame, expected, *, lang: str = "en") -> go.Figu
         marker_color=PALETTE[0],
         text=variants["customers"],
         textposition="inside",
+        insidetextanchor="start",
     )
     fig.add_bar(x=variants["variant"], y=list(expected), name=t("Intended"), marker_color=_FLAT)
     fig.update_yaxes(title_text=t("Customers"))
@@ -129,6 +132,7 @@ def revenue_figure(variants: pd.DataFrame, *, lang: str = "en") -> go.Figure:
             marker_color=_variant_colors(variants["variant"], control),
             text=[f"{r:,.2f}" for r in rpc],
             textposition="inside",
+            insidetextanchor="start",
         )
     )
     fig.update_yaxes(title_text=t("Revenue per customer"), rangemode="tozero")
@@ -137,7 +141,7 @@ def revenue_figure(variants: pd.DataFrame, *, lang: str = "en") -> go.Figure:
 
 
 def retention_figure(curves: pd.DataFrame, kind: str, *, lang: str = "en") -> go.Figure:
-    """Share still purchasing k months after the send, one line per group."""
+    """Share of each group buying in month k after the send, one line per group."""
     t = lambda s: translate(s, lang)  # noqa: E731
     sub = curves[curves["kind"] == kind]
     fig = go.Figure()
@@ -157,12 +161,12 @@ def retention_figure(curves: pd.DataFrame, kind: str, *, lang: str = "en") -> go
             customdata=g[["customers"]],
             hovertemplate="%{y:.1f}% (n=%{customdata[0]})<extra>" + t(str(group)) + "</extra>",
         )
-    fig.update_yaxes(title_text=t("Still purchasing (%)"), rangemode="tozero")
+    fig.update_yaxes(title_text=t("Buying in that month (%)"), rangemode="tozero")
     fig.update_xaxes(title_text=t("Months after the campaign"), dtick=1)
     title = (
-        "Still purchasing after the campaign: converted vs not"
+        "Buying in each month after the campaign: converted vs not"
         if kind == "conversion"
-        else "Still purchasing after the campaign: by variant"
+        else "Buying in each month after the campaign: by variant"
     )
     return style(fig, title, lang=lang, height=360)
 
@@ -183,6 +187,7 @@ def value_figure(table: pd.DataFrame, metric: str, *, lang: str = "en") -> go.Fi
             marker_color=_variant_colors(sub["variant"], control),
             text=[f"{m:.1f}%" if share else f"{m:,.1f}" for m in mean],
             textposition="inside",
+            insidetextanchor="start",
         )
     )
     fig.update_yaxes(title_text=t(metric) + (" (%)" if share else ""), rangemode="tozero")
@@ -256,6 +261,7 @@ def channel_figure(channels: pd.DataFrame, *, lang: str = "en") -> go.Figure:
         marker_color=colors,
         text=[f"{r:.1f}%" for r in rate],
         textposition="inside",
+        insidetextanchor="start",
         row=1,
         col=1,
     )
@@ -265,6 +271,7 @@ def channel_figure(channels: pd.DataFrame, *, lang: str = "en") -> go.Figure:
         marker_color=colors,
         text=[f"{c:,.2f}" for c in channels["cost_per_response"].fillna(0)],
         textposition="inside",
+        insidetextanchor="start",
         row=1,
         col=2,
     )
@@ -274,6 +281,7 @@ def channel_figure(channels: pd.DataFrame, *, lang: str = "en") -> go.Figure:
         marker_color=colors,
         text=[f"{r:,.2f}" for r in channels["revenue_per_contact"]],
         textposition="inside",
+        insidetextanchor="start",
         row=1,
         col=3,
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
-from clm_core.charts import PALETTE, style
+from clm_core.charts import PALETTE, STAGE_COLORS, style
 from clm_core.i18n import translate
 
 __all__ = ["breakdown_figure", "funnel_figure", "gap_histogram_figure"]
@@ -39,13 +39,15 @@ def breakdown_figure(funnel: pd.DataFrame, by: str, *, lang: str = "en", top: in
     fig = go.Figure()
     for i, group in enumerate(starts[by].head(top)):
         part = funnel[funnel[by] == group]
+        name = tr(str(group)) if by == "stage" else str(group)  # stage names are ours
+        color = STAGE_COLORS.get(group, PALETTE[i % len(PALETTE)]) if by == "stage" else None
         fig.add_bar(
             x=part["event"],
             y=part["overall_conversion"],
-            name=str(group),
-            marker_color=PALETTE[i % len(PALETTE)],
+            name=name,
+            marker_color=color or PALETTE[i % len(PALETTE)],
             customdata=part["customers"],
-            hovertemplate=f"{group}: %{{y:.1%}} (%{{customdata:,}})<extra></extra>",
+            hovertemplate=f"{name}: %{{y:.1%}} (%{{customdata:,}})<extra></extra>",
         )
     fig.update_layout(barmode="group")
     fig.update_yaxes(title_text=tr("Share of step 1"), tickformat=".0%")

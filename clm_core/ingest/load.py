@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
+import tempfile
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -38,7 +39,6 @@ from clm_core.ingest.read import SourceInfo, open_source, sniff
 from clm_core.ingest.validate import (
     Plan,
     csv_record_lines,
-    helper_columns,
     stage_params,
     stage_sql,
 )
@@ -163,17 +163,25 @@ def prepare(
 
 
 def _plan(prep: Prepared, values: Mapping[str, list]) -> Plan:
-    """The parse plan, with day-first and decimal-comma decided from sampled values."""
+    """The parse plan, with day-first, decimal commas and parser order decided from a sample."""
     schema = SCHEMAS[prep.table]
     dates = [v for c, vs in values.items() if schema.get(c) == "TIMESTAMP" for v in vs]
     numbers = [v for c, vs in values.items() if schema.get(c) == "DOUBLE" for v in vs]
+    day_first = parse.detect_day_first(dates)
+    options = {}
+    for c, vs in values.items():
+        if schema.get(c) == "TIMESTAMP":
+            options[c] = {"date_order": parse.date_order(vs, day_first=day_first)}
+        elif schema.get(c) == "DOUBLE":
+            options[c] = {"plain_first": parse.numbers_plain(vs)}
     return Plan(
         prep.table,
         prep.info.columns,
         prep.info.types,
         dict(prep.mapping),
-        day_first=parse.detect_day_first(dates),
+        day_first=day_first,
         decimal_comma=parse.detect_decimal_comma(numbers),
+        options=options,
     )
 
 
@@ -190,12 +198,11 @@ def preview(prep: Prepared, rows: int = 20, *, lang: str = "en") -> pd.DataFrame
     sample = [list(r) + [None] * (width - len(r)) for r in info.sample[:rows]]
     frame = pd.DataFrame(sample, columns=[f"c{i}" for i in range(width)], dtype=object)
     plan = _plan(prep, _sample_values(prep))
-    plan = Plan(plan.table, plan.columns, ("VARCHAR",) * width, plan.mapping,
-                plan.day_first, plan.decimal_comma)  # fmt: skip
+    plan = dataclasses.replace(plan, types=("VARCHAR",) * width)
     con = duckdb.connect(":memory:")
     try:
         con.register("_preview_src", frame.astype("string") if len(frame) else frame)
-        sql = stage_sql(plan, "_preview_src", None, keep_raw=False)
+        sql = stage_sql(plan, "_preview_src", None, reasons=True)
         out = con.execute(sql, stage_params(sql)).df()
     except duckdb.Error as e:
         raise DataError(f"the preview cannot be built ({e})", file=info.name) from e
@@ -295,22 +302,32 @@ def load_file(
     def sub(lo, hi):
         return lambda f, s: report(lo + (hi - lo) * max(0.0, min(f, 1.0)), s)
 
-    with store.write_dataset(db) as con, open_source(prep.info, progress=sub(0.02, 0.2)) as src:
+    with (
+        tempfile.TemporaryDirectory(prefix="clm-spill-") as spill,
+        store.write_dataset(db) as con,
+        open_source(prep.info, progress=sub(0.02, 0.2)) as src,
+    ):
         con.execute("set enable_progress_bar = true")
         con.execute("set enable_progress_bar_print = false")
+        # Spill files go to the system temp folder, not next to the dataset in data/.
+        con.execute("set temp_directory = $d", {"d": str(spill)})
         plan = _plan(prep, _sample_source(con, src, prep))
         sql = stage_sql(plan, src.relation, src.row_sql)
         try:
             with _progress_poll(con, progress, 0.2, 0.8, "Parsing and checking rows"):
                 con.execute(
-                    f"create or replace table {_STAGE} as {sql}", {**src.params, **stage_params(sql)}
+                    f"create or replace table {_STAGE} as {sql}",
+                    {**src.params, **stage_params(sql)},
                 )
         except duckdb.Error as e:
             raise DataError(f"the file cannot be read ({str(e).splitlines()[0]})",
                             file=label) from e  # fmt: skip
         report(0.8, "Collecting errors")
-        errors, errors_total, bad_rows, rejected = _collect_errors(con, src, prep, plan, on_error)
-        stats = _stats(con, plan, drop_duplicates)
+        structural = _structural_count(con, src)
+        stats = _stats(con, plan, drop_duplicates, structural)
+        errors, errors_total, bad_rows, rejected = _collect_errors(
+            con, src, prep, plan, on_error, structural
+        )
         result = LoadResult(
             table=table,
             rows_read=stats["staged"] + stats["structural"],
@@ -390,24 +407,42 @@ def _sample_source(con, src, prep: Prepared) -> dict[str, list]:
     return values
 
 
-def _collect_errors(con, src, prep: Prepared, plan: Plan, on_error: str):
-    """(first errors, total error cells, bad row count, rejected-rows frame or None)."""
+def _structural_count(con, src) -> int:
+    """CSV rows DuckDB set aside because their number of values differs from the header's."""
+    if src.csv_path is None:
+        return 0
+    try:
+        return con.execute("select count(*) from _clm_rejects").fetchone()[0]
+    except duckdb.Error:
+        return 0
+
+
+def _collect_errors(con, src, prep: Prepared, plan: Plan, on_error: str, n_structural: int):
+    """(first errors, total error cells, bad row count, rejected-rows frame or None).
+
+    Runs a second pass over the source for reasons and raw text, only when there are bad rows.
+    """
     info = prep.info
-    n_staged = con.execute(f"select count(*) from {_STAGE}").fetchone()[0]
-    n_bad = con.execute(f"select count(*) from {_STAGE} where _bad").fetchone()[0]
-    n_structural = 0
-    if src.csv_path is not None:
-        with contextlib.suppress(duckdb.Error):
-            n_structural = con.execute("select count(*) from _clm_rejects").fetchone()[0]
+    n_staged, n_bad = con.execute(
+        f"select count(*), count(*) filter (where _bad) from {_STAGE}"
+    ).fetchone()
     if n_bad == 0 and n_structural == 0:
         return [], 0, 0, None
+    if n_bad:
+        sql = stage_sql(plan, src.relation, src.row_sql, values=False, reasons=True, raw=True)
+        con.execute(f"create temp table _clm_errors as {sql}", {**src.params, **stage_params(sql)})
     limit = "" if on_error == "skip" else f"limit {MAX_ERRORS}"
     row_col = "_row" if src.row_sql else "null as _row"
     ecols = ", ".join(store.quote_ident(f"_e_{c}") for c in plan.mapped)
     raws = ", ".join(f"_raw{i}" for i in range(len(info.columns)))
-    bad = con.execute(
-        f"select rowid, {row_col}, {ecols}, {raws} from {_STAGE} where _bad order by rowid {limit}"
-    ).fetchall()
+    bad = (
+        con.execute(
+            f"select rowid, {row_col}, {ecols}, {raws} from _clm_errors where _bad "
+            f"order by rowid {limit}"
+        ).fetchall()
+        if n_bad
+        else []
+    )
     structural: list[tuple[int, list[str]]] = []
     if src.csv_path is not None:
         lines, structural = csv_record_lines(
@@ -439,7 +474,7 @@ def _collect_errors(con, src, prep: Prepared, plan: Plan, on_error: str):
                        if info.delimiter else None, "reason": reason})  # fmt: skip
         rejected.append([line, reason] + (fields + [None] * width)[:width])
     counts = " + ".join(f"count({store.quote_ident('_e_' + c)})" for c in plan.mapped)
-    total = con.execute(f"select {counts or 0} from {_STAGE}").fetchone()[0]
+    total = con.execute(f"select {counts or 0} from _clm_errors").fetchone()[0] if n_bad else 0
     total += max(n_structural, len(structural))
     errors.sort(key=lambda e: (e["row"] is None, e["row"] or 0))
     frame = None
@@ -456,7 +491,7 @@ def _loaded_sql(plan: Plan, drop_duplicates: bool) -> str:
     return f"select {distinct}{cols} from {_STAGE} where not _bad"
 
 
-def _stats(con, plan: Plan, drop_duplicates: bool) -> dict:
+def _stats(con, plan: Plan, drop_duplicates: bool, structural: int) -> dict:
     """Counts for the result, in one scan of the staged table (two with drop_duplicates).
 
     Exact duplicates are counted on a 64-bit hash of the mapped columns (a false match needs a
@@ -483,9 +518,6 @@ def _stats(con, plan: Plan, drop_duplicates: bool) -> dict:
             f"select count(*), count(distinct customer_id), sum({amount_q}), {ret}, min({ts}), "
             f"max({ts}) from ({_loaded_sql(plan, True)})"
         ).fetchone()
-    structural = 0
-    with contextlib.suppress(duckdb.Error):
-        structural = con.execute("select count(*) from _clm_rejects").fetchone()[0]
     total = None if row[4] is None else round(float(row[4]), 2)
     return {"staged": staged, "structural": structural, "loaded": row[2],
             "customers": row[3], "amount_total": total, "returns": int(row[5] or 0),
@@ -510,8 +542,8 @@ def _write(con, plan: Plan, mode: str, drop_duplicates: bool, *, row: bool) -> N
         con.execute(f"drop table {_STAGE}")
         return
     con.execute(f"delete from {_STAGE} where _bad")
-    for col in helper_columns(plan, row=row):
-        con.execute(f"alter table {_STAGE} drop column {store.quote_ident(col)}")
+    for col in (["_row"] if row else []) + ["_bad"]:
+        con.execute(f"alter table {_STAGE} drop column {col}")
     if exists:
         con.execute(f"drop table {table}")
     con.execute(f"alter table {_STAGE} rename to {table}")

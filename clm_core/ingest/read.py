@@ -129,12 +129,25 @@ def detect_encoding(path: str | os.PathLike) -> str:
             return name
     if _decodes(head, "utf-8", final=size <= _CHECK_BYTES) and _decodes_tail(tail, "utf-8"):
         return "utf-8"
-    if _decodes(head, "gb18030", final=size <= _CHECK_BYTES) and _decodes_tail(tail, "gb18030"):
+    if (
+        _decodes(head, "gb18030", final=size <= _CHECK_BYTES)
+        and _decodes_tail(tail, "gb18030")
+        and _mostly_chinese((head + b"\n" + tail).decode("gb18030", errors="ignore"))
+    ):
         return "gb18030"
     from charset_normalizer import from_bytes
 
     best = from_bytes(head[:_SAMPLE_BYTES]).best()
     return best.encoding if best is not None else "latin-1"
+
+
+def _mostly_chinese(text: str) -> bool:
+    """GB18030 decodes many Latin-1 byte pairs too ("Mü" is one valid character): accept it only
+    when most non-ASCII characters are Chinese (CJK ideographs or full-width punctuation)."""
+    other = [c for c in text if ord(c) > 127]
+    cjk = sum(1 for c in other if "\u4e00" <= c <= "\u9fff" or "\u3000" <= c <= "\u303f"
+              or "\uff00" <= c <= "\uffef")  # fmt: skip
+    return bool(other) and cjk * 2 >= len(other)
 
 
 def _decodes(data: bytes, encoding: str, final: bool) -> bool:

@@ -12,6 +12,7 @@ a date lies outside 1900-2100, a CSV row has more or fewer values than the heade
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +26,6 @@ __all__ = [
     "Plan",
     "csv_record_lines",
     "error_columns",
-    "helper_columns",
     "stage_params",
     "stage_sql",
 ]
@@ -55,6 +55,8 @@ class Plan:
     day_first: bool = False
     decimal_comma: bool = False
     required: tuple[str, ...] = field(default=())
+    # canonical -> extra parse options decided from the sample (date_order, plain_first)
+    options: Mapping[str, Mapping] = field(default_factory=dict)
 
     def index(self, canonical: str) -> int:
         return self.columns.index(self.mapping[canonical])
@@ -74,22 +76,24 @@ def error_columns(plan: Plan) -> list[str]:
     return [f"_e_{c}" for c in plan.mapped]
 
 
-def helper_columns(plan: Plan, *, row: bool, keep_raw: bool = True) -> list[str]:
-    """The staged table's columns that are not canonical (row number, reasons, raw text)."""
-    cols = ["_row"] if row else []
-    cols += [f"_e_{c}" for c in plan.mapped] + ["_bad"]
-    if keep_raw:
-        cols += [f"_raw{i}" for i in range(len(plan.columns))]
-    return cols
+def stage_sql(
+    plan: Plan,
+    relation: str,
+    row_sql: str | None,
+    *,
+    values: bool = True,
+    reasons: bool = False,
+    raw: bool = False,
+) -> str:
+    """SELECT over ``relation``: with ``values`` every canonical column of the table (typed;
+    NULL when not mapped); then ``_row`` (when the source knows file rows); with ``reasons``
+    one ``_e_<canonical>`` reason per mapped column; ``_bad``; with ``raw`` the source text of
+    every column as ``_raw<i>`` (only on bad rows, NULL elsewhere). Parameters:
+    :func:`stage_params`.
 
-
-def stage_sql(plan: Plan, relation: str, row_sql: str | None, *, keep_raw: bool = True) -> str:
-    """SELECT over ``relation`` giving every canonical column of the table (typed; NULL when not
-    mapped), then ``_row`` (when the source knows file rows), ``_e_<canonical>`` reasons,
-    ``_bad``, and ``_raw<i>`` (source text of every column, only on bad rows).
-    Parameters: :func:`stage_params`.
-
-    Canonical names come from config.SCHEMAS; source columns are addressed as c<i> only.
+    The load writes values + ``_bad`` only; reasons and raw text are computed in a second
+    pass, and only for files that have bad rows. Canonical names come from config.SCHEMAS;
+    source columns are addressed as c<i> only.
     """
     schema = SCHEMAS[plan.table]
     required = set(plan.required_columns)
@@ -100,25 +104,32 @@ def stage_sql(plan: Plan, relation: str, row_sql: str | None, *, keep_raw: bool 
         i = plan.index(canonical)
         ctype, stype = schema[canonical], plan.types[i]
         s1.append(f"{parse.clean_sql(f'c{i}', stype)} as _t{k}")
-        opts = {"day_first": plan.day_first, "decimal_comma": plan.decimal_comma}
+        opts = {"day_first": plan.day_first, "decimal_comma": plan.decimal_comma,
+                **plan.options.get(canonical, {})}  # fmt: skip
         s2.append(f"{parse.parse_sql(f'_t{k}', ctype, stype, **opts)} as _p{k}")
         s3.append(f"{parse.check_sql(f'_p{k}', ctype)} as _v{k}")
-        invalid = {"TIMESTAMP": f"case when _p{k} is null then $r_date else $r_range end",
-                   "DOUBLE": "$r_number", "BOOLEAN": "$r_bool"}.get(ctype)  # fmt: skip
-        missing = "$r_missing" if canonical in required else "null"
-        when_bad = f" when _v{k} is null then {invalid}" if invalid else ""
-        s3.append(f"case when _t{k} is null then {missing}{when_bad} end as _e{k}")
-        bad.append(f"_e{k} is not null")
+        if reasons:
+            invalid = {"TIMESTAMP": f"case when _p{k} is null then $r_date else $r_range end",
+                       "DOUBLE": "$r_number", "BOOLEAN": "$r_bool"}.get(ctype)  # fmt: skip
+            missing = "$r_missing" if canonical in required else "null"
+            when_bad = f" when _v{k} is null then {invalid}" if invalid else ""
+            s3.append(f"case when _t{k} is null then {missing}{when_bad} end as _e{k}")
+        # unusable: a required cell is empty, or a non-empty cell did not parse
+        need = "true" if canonical in required else "false"
+        bad.append(f"(_v{k} is null and (_t{k} is not null or {need}))")
     bad_sql = " or ".join(bad) or "false"
-    # Canonical columns first, in schema order and type (unmapped ones NULL), then the helpers
-    # (:func:`helper_columns`) that the loader drops once the errors are collected.
-    value = {c: f"_v{k}" for k, c in enumerate(plan.mapped)}
-    out = [f"cast({value.get(c, 'null')} as {t}) as {quote_ident(c)}" for c, t in schema.items()]
+    out = []
+    if values:
+        value = {c: f"_v{k}" for k, c in enumerate(plan.mapped)}
+        out += [
+            f"cast({value.get(c, 'null')} as {t}) as {quote_ident(c)}" for c, t in schema.items()
+        ]
     if row_sql:
         out.append("_row")
-    out += [f"_e{k} as {quote_ident('_e_' + c)}" for k, c in enumerate(plan.mapped)]
+    if reasons:
+        out += [f"_e{k} as {quote_ident('_e_' + c)}" for k, c in enumerate(plan.mapped)]
     out.append(f"({bad_sql}) as _bad")
-    if keep_raw:
+    if raw:
         out += [f"case when {bad_sql} then cast(c{i} as varchar) end as _raw{i}" for i in range(n)]
     s1 = [x for x in s1 if x]
     return (
@@ -132,7 +143,7 @@ def stage_sql(plan: Plan, relation: str, row_sql: str | None, *, keep_raw: bool 
 def stage_params(sql: str) -> dict:
     """Bound parameters the staging SQL refers to (formats, patterns, reason texts)."""
     params = parse.params_for(sql)
-    params.update({k: v for k, v in REASONS.items() if f"${k}" in sql})
+    params.update({k: v for k, v in REASONS.items() if re.search(rf"\${k}\b", sql)})
     return params
 
 

@@ -21,7 +21,7 @@ ZH = {
     "Net revenue": "净收入",
     "Average order value": "平均订单金额",
     "Days since last purchase": "距上次购买天数",
-    "First purchase": "首次购买",
+    "Customer for (days)": "成为客户天数",
     "This customer has signed up but never bought (a prospect).": "该客户已注册但从未购买（潜在客户）。",
     "Value and risk": "价值与风险",
     "Lifecycle stage": "生命周期阶段",
@@ -49,6 +49,7 @@ ZH = {
     "Add to cart": "加入购物车",
     "Checkout (event)": "下单（事件）",
     "Login": "登录",
+    "Event": "事件",
     # timeline kinds, headers and values
     "Feedback score": "反馈评分",
     "Time": "时间",

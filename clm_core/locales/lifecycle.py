@@ -104,6 +104,7 @@ ZH = {
     "channel": "渠道",
     "acquisition channel": "获客渠道",
     "region": "地区",
+    "segment": "客户分群",
     "Strict order: each step at or after the previous one (other events may happen in between). Any order: all the steps inside one window. Every step must happen within the window of the first; each customer counts once, at the furthest step reached.": "严格顺序：每一步须发生在上一步之时或之后（中间可以有其他事件）。任意顺序：所有步骤在同一窗口内完成即可。每一步都须在第一步起算的窗口内；每位客户只计一次，按到达的最远步骤计。",
     "Pick at least two steps.": "请至少选择两个步骤。",
     "Only customers whose first purchase is at least this many days old": "仅包含首购距今至少这么多天的客户",

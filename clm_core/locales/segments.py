@@ -77,6 +77,12 @@ ZH = {
         "有 {n} 个评分组合不匹配任何规则（显示为“其他”），例如 {cells}。"
     ),
     "Save rules": "保存规则",
+    "R from": "R 最小",
+    "R to": "R 最大",
+    "F from": "F 最小",
+    "F to": "F 最大",
+    "M from": "M 最小",
+    "M to": "M 最大",
     "Restore default rules": "恢复默认规则",
     "Upload a transactions file on the Data page to enable segments (the dataset has no "
     "'transactions' table).": "请在“数据”页面上传交易文件以启用客户分群（数据集中没有交易表）。",

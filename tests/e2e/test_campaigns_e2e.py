@@ -28,7 +28,15 @@ def _tab(page, name: str, text: str) -> None:
 
 
 def _charts(page) -> int:
-    return page.locator(".js-plotly-plot").count()
+    return page.locator(".js-plotly-plot:visible").count()
+
+
+def _shot(page, name: str) -> None:
+    # Streamlit scrolls inside its own container: a tall viewport captures the whole tab.
+    page.set_viewport_size({"width": 1400, "height": 2600})
+    page.wait_for_timeout(800)
+    screenshot(page, name)
+    page.set_viewport_size({"width": 1400, "height": 1000})
 
 
 def test_campaigns_tabs(server, page):
@@ -39,22 +47,22 @@ def test_campaigns_tabs(server, page):
     assert re.search(r"Treatment [AB].*p[=<]0\.\d+", body) and "Takeaway" in body
     assert _charts(page) == 4
     assert "Exception" not in body and "Traceback" not in body
-    screenshot(page, "campaigns-result")
+    _shot(page, "campaigns-result")
 
-    _tab(page, "After the campaign", "still buying")
+    _tab(page, "After the campaign", "vs control [")  # the value takeaway comes last
     assert _charts(page) == 4
-    assert "still buying" in page.inner_text("body")
-    screenshot(page, "campaigns-after")
+    assert "Converted customers bought" in page.inner_text("body")
+    _shot(page, "campaigns-after")
 
     _tab(page, "Channels", "highest response rate")
     assert _charts(page) == 1
     assert "highest response rate" in page.inner_text("body")
-    screenshot(page, "campaigns-channels")
+    _shot(page, "campaigns-channels")
 
     _tab(page, "Next test", "customers per group")
     assert _charts(page) == 1
     assert "customers per group" in page.inner_text("body")
-    screenshot(page, "campaigns-next-test")
+    _shot(page, "campaigns-next-test")
 
 
 def test_planner_exports_targets(server, page, tmp_path):
@@ -64,7 +72,7 @@ def test_planner_exports_targets(server, page, tmp_path):
     body = page.inner_text("body")
     assert "Customers targeted" in body and "Expected saved value" in body
     assert _charts(page) == 1
-    screenshot(page, "campaigns-planner")
+    _shot(page, "campaigns-planner")
     with page.expect_download() as dl:
         page.get_by_role("button", name="Download CSV").last.click()
     rows = list(csv.DictReader(open(dl.value.path(), encoding="utf-8-sig")))
@@ -79,4 +87,4 @@ def test_campaigns_in_chinese(server, page):
     body = page.inner_text("body")
     assert "要点" in body and "Takeaway" not in body
     assert "转化率" in body
-    screenshot(page, "campaigns-zh")
+    _shot(page, "campaigns-zh")

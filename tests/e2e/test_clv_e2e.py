@@ -25,6 +25,8 @@ def _visible_charts(page) -> int:
 
 
 def test_customer_value_tabs(server, page):
+    # Streamlit scrolls inside its own container: a tall window puts a whole tab on the shot.
+    page.set_viewport_size({"width": 1400, "height": 3400})
     page.goto(server + "/clv")
     _settle(page, "top 20% of customers hold")
     body = page.inner_text("body")
@@ -60,6 +62,7 @@ def test_customer_value_tabs(server, page):
 
 
 def test_customer_value_in_chinese(server, page):
+    page.set_viewport_size({"width": 1400, "height": 3400})
     page.goto(server + "/clv?lang=zh")
     _settle(page, "前 20% 的客户")
     body = page.inner_text("body")

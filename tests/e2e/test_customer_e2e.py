@@ -24,6 +24,12 @@ def _customer(e2e_data) -> tuple[str, str, int]:
         con.close()
 
 
+def _tall(page, height: int = 3400) -> None:
+    """Grow the window so one screenshot holds the whole page (Streamlit scrolls inside)."""
+    page.set_viewport_size({"width": 1400, "height": height})
+    page.wait_for_timeout(1500)
+
+
 def _open(server, page):
     page.goto(server + "/customer")
     wait_app(page)
@@ -49,13 +55,18 @@ def test_search_shows_timeline(server, page, e2e_data):
     assert "complaint(s)" in body
     assert page.locator(".js-plotly-plot").count() >= 2  # P(alive) history and timeline
     # the timeline has one lane per kind of touchpoint
-    lanes = page.locator(".js-plotly-plot").last.locator(".yaxislayer-above text").all_inner_texts()
-    assert {"Order", "Complaint"} <= set(lanes)
+    _tall(page)
     screenshot(page, "customer-360-en")
+    lanes = (
+        page.locator(".js-plotly-plot")
+        .last.locator(".yaxislayer-above text")
+        .evaluate_all("els => els.map(e => e.textContent)")
+    )
+    assert {"Order", "Complaint", "Login"} <= set(lanes)
 
 
 def test_search_by_phone_in_chinese(server, page, e2e_data):
-    cid, _, _ = _customer(e2e_data)
+    cid, _, orders = _customer(e2e_data)
     con = store.connect(e2e_data / "demo-retail.duckdb")
     try:
         (phone,) = con.execute(
@@ -68,6 +79,10 @@ def test_search_by_phone_in_chinese(server, page, e2e_data):
     wait_app(page)
     assert page.locator("h1").first.inner_text() == "客户360"
     page.wait_for_selector(".js-plotly-plot")
-    body = page.inner_text("body")
-    assert cid in body and "客户时间线" in body and "订单数" in body
+    _tall(page)
     screenshot(page, "customer-360-zh")
+    metrics = page.get_by_test_id("stMetric").filter(has_text="订单数")
+    assert metrics.first.get_by_test_id("stMetricValue").inner_text() == f"{orders:,}"
+    assert f"共 {orders} 笔订单" in page.inner_text("body")
+    body = page.inner_text("body")
+    assert "订单数" in body and "投诉" in body
