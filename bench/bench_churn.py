@@ -11,7 +11,8 @@ so time and peak RSS (``ru_maxrss``) belong to that step alone:
 
 - ``features``: ``store.connect`` + ``point_in_time_features`` at the last day (every SQL feature
   and P(alive) from the BG/NBD purchase model);
-- ``score``: a model trained on 50,000 of those customers (not timed) scores all of them:
+- ``score``: a model trained on 50,000 customers (features 60 days earlier, churn = no purchase
+  in the next 60 days; not timed) scores all of them:
   ``predict_proba`` and the per-customer reasons (one extra prediction per feature, then the
   top-3 sentences), timed separately;
 - ``train`` (``--train``): ``fit_churn`` end to end (features at three cutoffs, labels, both
@@ -136,7 +137,7 @@ def _child(step: str, db: str, work: str) -> dict:
     import pandas as pd
 
     from clm_core import churn, store
-    from clm_core.churn_features import point_in_time_features
+    from clm_core.churn_features import churn_labels, point_in_time_features
     from clm_core.summary import as_of_default
 
     out: dict = {}
@@ -155,9 +156,11 @@ def _child(step: str, db: str, work: str) -> dict:
         frame = pd.read_parquet(features)
         names = [c for c in frame.columns if c not in ("customer_id", "main_channel")]
         X = frame[names]
-        train = X.sample(min(50_000, len(X)), random_state=0)
-        y = (train["recency_days"] > 60).astype(int)  # any labels will do for timing
-        model = churn.ChurnModel().fit(train, y)
+        # a real model: features 60 days earlier, churn = no purchase in the 60 days after
+        early = cutoff - dt.timedelta(days=60)
+        train = point_in_time_features(con, early).frame.sample(50_000, random_state=0)
+        y = churn_labels(con, train["customer_id"], early, 60)
+        model = churn.ChurnModel().fit(train[names], y)
         with _Timer() as tm:
             proba = model.predict_proba(X)[:, 1]
         out["predict_seconds"], out["predict_cpu"] = tm.wall, tm.cpu

@@ -14,7 +14,8 @@ then runs in a fresh Python subprocess, so time and peak RSS (``ru_maxrss``) are
   the SQL summary);
 - ``ours-auto``: the same with the auto model choice (BG/NBD and Modified BG/NBD by BIC;
   Pareto/NBD is skipped above its pattern limit);
-- ``lifetimes``: ``BetaGeoFitter`` and ``GammaGammaFitter`` fitted customer by customer, then
+- ``lifetimes``: ``BetaGeoFitter`` and ``GammaGammaFitter`` fitted customer by customer (on a
+  ConvergenceError retried with a 100x looser tolerance, like ``ours``), then
   ``conditional_probability_alive``, ``conditional_expected_number_of_purchases_up_to_time`` and
   ``customer_lifetime_value(time=52, discount_rate=0.01, freq="M")`` (one step per week).
 
@@ -110,6 +111,7 @@ def _child(kind: str, data: str, out: str) -> None:
 
     else:
         from lifetimes import BetaGeoFitter, GammaGammaFitter
+        from lifetimes.utils import ConvergenceError
     rss_before = _rss_mib()
     t0, cpu0 = time.perf_counter(), _cpu()
     facts: dict = {}
@@ -125,12 +127,24 @@ def _child(kind: str, data: str, out: str) -> None:
         pred = pd.DataFrame(
             {"p_alive": sc["p_alive"], "expected_purchases": sc["expected_purchases"], "clv": clv}
         )
-        facts = {"model": pm.model_name_, "params": pm.params_, "patterns": pm.n_patterns_}
+        facts = {"model": pm.model_name_, "params": pm.params_, "patterns": pm.n_patterns_,
+                 "notes": [str(n) for n in (*pm.notes_, *spend.notes_)]}  # fmt: skip
     else:
         f, r, T, m = (df[c] for c in ("frequency", "recency", "T", "monetary_value"))
-        bg = BetaGeoFitter().fit(f, r, T)
         rep = df[df["frequency"] > 0]
-        gg = GammaGammaFitter().fit(rep["frequency"], rep["monetary_value"])
+        # On a ConvergenceError retry with a 100x looser tolerance, as clm_core.clv does
+        # (lifetimes' BFGS reports "precision loss" at the optimum on large data).
+        retried = []
+        try:
+            bg = BetaGeoFitter().fit(f, r, T)
+        except ConvergenceError:
+            retried.append("BetaGeoFitter")
+            bg = BetaGeoFitter().fit(f, r, T, tol=1e-5)
+        try:
+            gg = GammaGammaFitter().fit(rep["frequency"], rep["monetary_value"])
+        except ConvergenceError:
+            retried.append("GammaGammaFitter")
+            gg = GammaGammaFitter().fit(rep["frequency"], rep["monetary_value"], tol=1e-5)
         fit_s = time.perf_counter() - t0
         with np.errstate(all="ignore"):
             pred = pd.DataFrame(
@@ -144,7 +158,8 @@ def _child(kind: str, data: str, out: str) -> None:
                     ).to_numpy(),
                 }
             )
-        facts = {"model": "bgnbd", "params": {k: float(v) for k, v in bg.params_.items()}}
+        facts = {"model": "bgnbd", "params": {k: float(v) for k, v in bg.params_.items()},
+                 "retried": retried}  # fmt: skip
     seconds, cpu = time.perf_counter() - t0, _cpu() - cpu0
     pred.to_parquet(out)
     result = {"seconds": seconds, "fit_seconds": fit_s, "cpu": cpu, "rss_mib": _rss_mib()}
@@ -250,6 +265,10 @@ def main(argv: list[str] | None = None) -> int:
         results = run(sizes, Path(tmp), args.seed, args.lifetimes_timeout)
     print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}")
     print(markdown(results))
+    for r in results:
+        notes = "; ".join(r["ours"].get("notes", [])) or "none"
+        retried = ", ".join(r["lifetimes"].get("retried", [])) or "none"
+        print(f"{r['customers']:,}: ours notes: {notes}. lifetimes retried: {retried}.")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1, default=str))
     bad = [r for r in results if max(r.get("difference", {"x": 0}).values()) > 1e-4]

@@ -146,37 +146,43 @@ def _load(db: Path, sql: str):
 
 
 def pandas_cohorts(tx):
-    """Monthly cohort table with plain pandas (same definitions as clm_core.cohorts)."""
+    """Monthly cohort table with plain pandas/numpy (same definitions as clm_core.cohorts):
+    customer ids factorised to integers, months as integers, no Python loop over rows."""
     import numpy as np
     import pandas as pd
 
-    as_of = tx["order_ts"].max().normalize()
-    p = tx["order_ts"].dt.to_period("M")
-    first = p[tx["amount"] >= 0].groupby(tx["customer_id"]).min().rename("cohort")
-    cohort = tx["customer_id"].map(first)
-    keep = cohort.notna() & (p >= cohort)
-    # period index in whole months, vectorised
-    pm = p.dt.year * 12 + p.dt.month
-    cm = cohort.dt.year * 12 + cohort.dt.month
+    cid, _ = pd.factorize(tx["customer_id"])
+    month = (tx["order_ts"].dt.year * 12 + tx["order_ts"].dt.month - 1).to_numpy()
+    amount = tx["amount"].to_numpy()
+    buy = amount >= 0
+    none = np.iinfo(np.int64).max
+    first = np.full(cid.max() + 1, none)
+    np.minimum.at(first, cid[buy], month[buy])
+    cohort = first[cid]
+    keep = (cohort != none) & (month >= cohort)
     frame = pd.DataFrame(
         {
-            "cohort": cohort[keep].values,
-            "period": (pm - cm)[keep].astype("int64").values,
-            "customer_id": tx["customer_id"][keep].values,
-            "amount": tx["amount"][keep].values,
-            "buy": (tx["amount"][keep] >= 0).values,
+            "cohort": cohort[keep],
+            "period": (month - cohort)[keep],
+            "cid": cid[keep],
+            "amount": amount[keep],
+            "buy": buy[keep],
         }
     )
-    active = frame[frame["buy"]].groupby(["cohort", "period"])["customer_id"].nunique()
+    active = (
+        frame[frame["buy"]]
+        .drop_duplicates(["cohort", "period", "cid"])
+        .groupby(["cohort", "period"])
+        .size()
+    )
     revenue = frame.groupby(["cohort", "period"])["amount"].sum()
-    size = first.value_counts().sort_index()
-    last = as_of.to_period("M")
-    span = (last.year * 12 + last.month) - (size.index.year * 12 + size.index.month)
+    size = pd.Series(first[first != none]).value_counts().sort_index()
+    span = int(month.max()) - size.index.to_numpy()
     grid = pd.DataFrame(
         {
-            "cohort": np.repeat(size.index.values, span + 1),
+            "cohort": np.repeat(size.index.to_numpy(), span + 1),
             "period": np.concatenate([np.arange(s + 1) for s in span]),
-            "cohort_size": np.repeat(size.values, span + 1),
+            "cohort_size": np.repeat(size.to_numpy(), span + 1),
         }
     )
     grid = grid.join(active.rename("customers"), on=["cohort", "period"])
@@ -184,6 +190,9 @@ def pandas_cohorts(tx):
     grid["customers"] = grid["customers"].fillna(0).astype("int64")
     grid["revenue"] = grid["revenue"].fillna(0.0)
     grid["retention"] = grid["customers"] / grid["cohort_size"]
+    grid["cohort"] = pd.to_datetime(
+        {"year": grid["cohort"] // 12, "month": grid["cohort"] % 12 + 1, "day": 1}
+    )
     return grid
 
 
@@ -243,7 +252,9 @@ def measure(name: str, db: Path, out: Path) -> dict:
         "pandas_funnel": _pandas_funnel,
     }[name]
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    load0 = os.getloadavg()[0]
     stats, result = fn(db)
+    stats["load_avg"] = round((load0 + os.getloadavg()[0]) / 2, 1)  # shared machines: context
     stats["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     stats["start_rss_mb"] = rss0 / 1024
     if isinstance(result, pd.DataFrame) and "cohort" in result:
@@ -290,6 +301,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pandas-max", default="10M", help="largest size pandas also runs at")
     ap.add_argument("--workdir", default=None, help="where the generated files go (temp dir)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--areas", default="cohorts,funnel", help="cohorts, funnel or both")
+    ap.add_argument("--reuse", action="store_true", help="reuse generated files in --workdir")
     ap.add_argument("--json", default=None, help="also write the results to this JSON file")
     ap.add_argument("--measure", choices=MEASURES, help=argparse.SUPPRESS)
     ap.add_argument("--db", help=argparse.SUPPRESS)
@@ -314,11 +327,14 @@ def main(argv: list[str] | None = None) -> int:
     for size in (parse_size(s) for s in args.sizes.split(",")):
         db = workdir / f"bench-{size}.duckdb"
         t0 = time.perf_counter()
-        info = generate(db, size, args.seed)
+        if args.reuse and db.exists():
+            info = {"rows": size, "bytes": db.stat().st_size, "reused": True}
+        else:
+            info = generate(db, size, args.seed)
         info["generate_seconds"] = round(time.perf_counter() - t0, 2)
         print(f"\n{size:,} transactions + {size:,} events: {info}")
         row = {"size": size, **info}
-        for area in ("cohorts", "funnel"):
+        for area in args.areas.split(","):
             names = [f"sql_{area}"] + ([f"pandas_{area}"] if size <= pandas_max else [])
             outs = {}
             for name in names:
@@ -328,7 +344,7 @@ def main(argv: list[str] | None = None) -> int:
                 extra = f", load {stats['load_seconds']:.2f} s" if "load_seconds" in stats else ""
                 print(
                     f"  {name:15s} {stats['seconds']:8.2f} s{extra}, "
-                    f"peak RSS {stats['peak_rss_mb']:,.0f} MB"
+                    f"peak RSS {stats['peak_rss_mb']:,.0f} MB (load avg {stats['load_avg']})"
                 )
             if len(names) == 2:
                 same = _same(area, outs[names[0]], outs[names[1]])

@@ -277,7 +277,7 @@ class ChurnFit:
 _GAP_SQL = """
 with days as (
     select distinct customer_id, cast(order_ts as date) as d
-    from transactions where amount > 0 and order_ts < $cutoff and customer_id is not null
+    from transactions where amount >= 0 and order_ts < $cutoff and customer_id is not null
 ),
 gaps as (
     select customer_id, date_diff('day', lag(d) over (partition by customer_id order by d), d) as g
@@ -303,13 +303,16 @@ def _max_horizon(score: dt.date, first_day: dt.date) -> int:
     return ((score - first_day).days - MIN_HISTORY_DAYS) // 2
 
 
-def default_horizon(con: duckdb.DuckDBPyConnection, *, as_of=None) -> int:
-    """About three median inter-purchase gaps in days (14-365), shortened to fit the data."""
-    score, first_day, gap = _cutoffs(con, as_of)
+def _suggested(score: dt.date, first_day: dt.date, gap: float | None) -> int:
     if gap is None:
         raise NotEnoughData("No customer has bought twice: a churn horizon cannot be derived.")
     horizon = int(min(max(round(3 * gap), 14), 365))
     return max(min(horizon, _max_horizon(score, first_day)), 1)
+
+
+def default_horizon(con: duckdb.DuckDBPyConnection, *, as_of=None) -> int:
+    """About three median inter-purchase gaps in days (14-365), shortened to fit the data."""
+    return _suggested(*_cutoffs(con, as_of))
 
 
 # ---------------------------------------------------------------------------------- metrics
@@ -472,9 +475,7 @@ def _save(file: Path, version: str, fit: ChurnFit) -> None:
 def _settings(con, as_of, horizon_days, active_days, random_state) -> dict:
     score, first_day, gap = _cutoffs(con, as_of)
     from_data = horizon_days is None
-    horizon = (
-        default_horizon(con, as_of=score - dt.timedelta(days=1)) if from_data else int(horizon_days)
-    )
+    horizon = _suggested(score, first_day, gap) if from_data else int(horizon_days)
     longest = _max_horizon(score, first_day)
     if horizon < 1:
         raise UsageError("The horizon must be at least 1 day.")

@@ -5,8 +5,9 @@ Every feature at a cutoff date ``c`` uses only rows whose timestamp is strictly 
 comes from the CLV model fitted on the summary as of ``c - 1 day`` (the summary includes that
 whole day, i.e. exactly the rows before ``c``).
 
-Population: customers whose last purchase (positive amount) lies in the ``active_days`` before
-the cutoff. Label: churned = no purchase in ``[c, c + horizon_days)``.
+Population: customers whose last purchase lies in the ``active_days`` before the cutoff. A
+purchase is a row with a non-negative amount, as in ``clm_core.summary``; negative amounts are
+returns. Label: churned = no purchase in ``[c, c + horizon_days)``.
 
 Features that need a table (events, feedback) or a column (discount, channel, category, feedback
 kind/score) the dataset does not have are left out and reported with the reason, so a page can
@@ -89,7 +90,7 @@ with tx as (
     from transactions
     where order_ts < $cutoff and customer_id is not null and amount is not null
 ),
-buy as (select * from tx where amount > 0),
+buy as (select * from tx where amount >= 0),
 days as (
     select customer_id, d, sum(amount) as v, min(age) as age from buy group by customer_id, d
 ),
@@ -222,7 +223,7 @@ from feedback where created_ts < $cutoff
 _LABEL_SQL = """
 select distinct customer_id
 from transactions
-where amount > 0 and order_ts >= $cutoff and order_ts < $end and customer_id is not null
+where amount >= 0 and order_ts >= $cutoff and order_ts < $end and customer_id is not null
 """
 
 
@@ -315,9 +316,8 @@ def point_in_time_features(
         fb = query_df(con, _FEEDBACK_SQL, {**params, "complaint": COMPLAINT_PATTERN})
         frame = frame.merge(fb, on="customer_id", how="left")
         frame["complaints_90d"] = frame["complaints_90d"].fillna(0.0)
-        ffill = query_df(con, _FEEDBACK_FILL_SQL, {**params, "complaint": COMPLAINT_PATTERN}).iloc[
-            0
-        ]
+        fb_params = {**params, "complaint": COMPLAINT_PATTERN}
+        ffill = query_df(con, _FEEDBACK_FILL_SQL, fb_params).iloc[0]
         if ffill["kind"] == 0:
             omitted += [
                 Omitted(f, "feedback has no kind values (complaints)") for f in fb_feats[:2]
@@ -523,7 +523,8 @@ def top_reasons(
     top: int = 3,
     min_delta: float = 0.01,
 ) -> pd.Series:
-    """The ``top`` reason groups pushing each row's risk up most, joined by '; ' (vectorised).
+    """The ``top`` reason groups pushing each row's risk up most, joined by '; ' (vectorised,
+    '；' in Chinese).
 
     ``contributions`` is rows x ``groups`` (reason group names, see :data:`REASON_GROUP`); groups
     below ``min_delta`` are not reasons. ``frame`` holds the feature values of the rows.
@@ -544,7 +545,8 @@ def top_reasons(
             sel = rows[slot_of_row == s]
             if len(sel):
                 slots[s].iloc[sel] = texts.loc[sel].to_numpy()
+    sep = "；" if lang == "zh" else "; "
     out = slots[0]
     for s in slots[1:]:
-        out = out + np.where(s != "", "; ", "") + s
+        out = out + np.where(s != "", sep, "") + s
     return out

@@ -411,9 +411,9 @@ class PurchaseModel(BaseEstimator):
     penalizer : lifetimes' ``penalizer_coef`` (L2 on the parameters), with the same meaning as
         in a plain per-customer lifetimes fit (rescaled for Pareto/NBD, whose lifetimes
         objective is not a per-customer mean).
-    fallback : when the fit fails even with a small penalizer and a looser tolerance, try the
+    fallback : when the fit fails even with a looser tolerance and a small penalizer, try the
         other models (each attempt is reported in ``notes_``).
-    retries : retry a failed fit with a small penalizer, then a looser tolerance.
+    retries : retry a failed fit with a looser tolerance (x100), then a small penalizer.
     max_pareto_patterns : above this many distinct patterns Pareto/NBD is not attempted.
     random_state : seeds the jitter of Pareto/NBD's Nelder-Mead start (a BG/NBD-based guess
         times N(1, 0.05), like lifetimes' own random start around 1).
@@ -453,8 +453,8 @@ class PurchaseModel(BaseEstimator):
             raise UsageError(f"model must be one of {', '.join(MODELS)}; not {self.model!r}.")
         retry = max(self.penalizer * 10, RETRY_PENALIZER)
         plan = [(self.model, self.penalizer, 1.0)]
-        if self.retries:
-            plan += [(self.model, retry, 1.0), (self.model, retry, LOOSE_TOL_FACTOR)]
+        if self.retries:  # a looser tolerance first: it does not bias the estimates
+            plan += [(self.model, self.penalizer, LOOSE_TOL_FACTOR), (self.model, retry, 1.0)]
         if self.fallback:
             for other in _FALLBACKS[self.model]:
                 plan += [(other, self.penalizer, 1.0), (other, retry, 1.0)]
@@ -499,16 +499,26 @@ class PurchaseModel(BaseEstimator):
                     )  # fmt: skip
                 )
                 continue
-            if failed or skipped_pareto and name != self.model:
+            if name != self.model:
                 notes.append(
                     _note(
-                        "Used {model} with penalizer {pen} instead of the requested {asked} "
-                        "with penalizer {asked_pen}.",
+                        "Used {model} (penalizer {pen}) instead of the requested {asked}, which "
+                        "could not be fitted.",
                         model=_label(name),
                         pen=pen,
                         asked=_label(self.model),
-                        asked_pen=self.penalizer,
-                    )  # fmt: skip
+                    )
+                )
+            elif failed:
+                notes.append(
+                    _note(
+                        "{model} fitted with penalizer {pen} and tolerance x{tol} after {n} "
+                        "failed attempt(s).",
+                        model=_label(name),
+                        pen=pen,
+                        tol=f"{tol_factor:g}",
+                        n=failed,
+                    )
                 )
             self.model_ = fitter
             self.model_name_ = name
@@ -781,7 +791,8 @@ class SpendModel(BaseEstimator):
     Before fitting it measures the Pearson correlation between frequency and monetary value:
     the model assumes independence, so ``correlation_`` above :data:`SPEND_CORRELATION_LIMIT`
     in absolute value is reported in ``notes_``. A failed fit, or q <= 1 (no finite population
-    mean), is retried with a penalizer and then with lifetimes' ``q_constraint``; if all fail the
+    mean), is retried with a looser tolerance, a penalizer, then lifetimes' ``q_constraint``; if
+    all fail the
     expected average value falls back to the customer's own average (repeat buyers) or the mean
     of all repeat buyers' averages, and ``fallback_`` is True.
     """
@@ -818,11 +829,18 @@ class SpendModel(BaseEstimator):
         w = pairs.to_numpy(np.int64)
         retry = max(self.penalizer * 10, RETRY_PENALIZER)
         self.model_ = None
-        for pen, q_constraint in ((self.penalizer, False), (retry, False), (retry, True)):
+        plan = (
+            (self.penalizer, 1.0, False),
+            (self.penalizer, LOOSE_TOL_FACTOR, False),  # BFGS "precision loss" on big data
+            (retry, 1.0, False),
+            (retry, 1.0, True),
+        )
+        for pen, tol_factor, q_constraint in plan:
             fitter = GammaGammaFitter(penalizer_coef=pen)
             try:
                 with _quiet():
-                    fitter.fit(pf, pm, weights=w, q_constraint=q_constraint)
+                    tol = 1e-7 * tol_factor  # lifetimes' default 1e-7
+                    fitter.fit(pf, pm, weights=w, q_constraint=q_constraint, tol=tol)
                 params = fitter.params_.to_numpy(float)
                 reason = None
                 if not np.all(np.isfinite(params)):
@@ -834,9 +852,22 @@ class SpendModel(BaseEstimator):
             if reason is None:
                 self.model_ = fitter
                 self.penalizer_ = pen
+                if notes and "did not fit" in notes[-1].template:
+                    notes.append(
+                        _note(
+                            "Gamma-Gamma fitted with penalizer {pen} and tolerance x{tol}.",
+                            pen=pen,
+                            tol=f"{tol_factor:g}",
+                        )
+                    )
                 break
             notes.append(
-                _note("Gamma-Gamma (penalizer {pen}) did not fit: {reason}", pen=pen, reason=reason)
+                _note(
+                    "Gamma-Gamma (penalizer {pen}, tolerance x{tol}) did not fit: {reason}",
+                    pen=pen,
+                    tol=f"{tol_factor:g}",
+                    reason=reason,
+                )
             )
         if self.model_ is None:
             self.params_ = {}

@@ -40,7 +40,8 @@ def _table(result) -> str:
     head = ("variant", "customers", "conversions", "rate", "95% CI", "revenue/customer", "cost")
     rows = [
         (
-            display_variant(r.variant) + (" (control)" if r.is_control else ""),
+            display_variant(r.variant)
+            + (" (control)" if r.is_control and "control" not in r.variant.lower() else ""),
             f"{r.customers:,}",
             f"{r.conversions:,}",
             f"{r.rate * 100:.2f}%",

@@ -114,8 +114,9 @@ ZH = {
     "patterns, fitted and scored in {s} s": "{model}（{params}；alpha 以{unit}为单位）· Gamma-Gamma（{spend}）· 购买频次与客单价相关系数 r = {r}（低于 {limit} 时视为独立）· {n} 位客户，{p} 种不同购买模式，拟合与评分耗时 {s} 秒",
     "Auto chose {model}: lowest BIC ({bic}){others}.": "自动选择 {model}：BIC 最低（{bic}）{others}。",
     "{model} (penalizer {pen}, tolerance x{tol}) did not fit: {reason}": "{model}（惩罚系数 {pen}，容差 x{tol}）拟合失败：{reason}",
-    "Used {model} with penalizer {pen} instead of the requested {asked} with penalizer "
-    "{asked_pen}.": "已改用 {model}（惩罚系数 {pen}），而非所选的 {asked}（惩罚系数 {asked_pen}）。",
+    "Used {model} (penalizer {pen}) instead of the requested {asked}, which could not be "
+    "fitted.": "已改用 {model}（惩罚系数 {pen}），因为所选的 {asked} 无法拟合。",
+    "{model} fitted with penalizer {pen} and tolerance x{tol} after {n} failed attempt(s).": "{model} 在 {n} 次失败后以惩罚系数 {pen}、容差 x{tol} 拟合成功。",
     "Pareto/NBD skipped: {n} distinct purchase patterns is more than {limit}; lifetimes' "
     "Pareto/NBD fit takes minutes at that size.": "已跳过 Pareto/NBD：不同购买模式有 {n} 种，超过 {limit}；在此规模下 lifetimes 的 Pareto/NBD 拟合需要数分钟。",
     "Pareto/NBD not compared: {n} distinct purchase patterns is more than {limit} (its "
@@ -126,7 +127,8 @@ ZH = {
     "Frequency and average order value are correlated (r = {r}) among repeat buyers; the "
     "Gamma-Gamma model assumes they are independent (|r| below {limit}), so treat expected "
     "order values with care.": "复购客户的购买频次与平均客单价相关（r = {r}）；Gamma-Gamma 模型假设两者独立（|r| 低于 {limit}），请谨慎看待预期客单价。",
-    "Gamma-Gamma (penalizer {pen}) did not fit: {reason}": "Gamma-Gamma（惩罚系数 {pen}）拟合失败：{reason}",
+    "Gamma-Gamma fitted with penalizer {pen} and tolerance x{tol}.": "Gamma-Gamma 以惩罚系数 {pen}、容差 x{tol} 拟合成功。",
+    "Gamma-Gamma (penalizer {pen}, tolerance x{tol}) did not fit: {reason}": "Gamma-Gamma（惩罚系数 {pen}，容差 x{tol}）拟合失败：{reason}",
     "Expected order value falls back to each repeat buyer's own average and, for one-time "
     "buyers, the average of all repeat buyers ({mean})": "预期客单价退回为复购客户自身的平均值；一次性客户使用全部复购客户的平均值（{mean}）",
     # errors
