@@ -46,8 +46,9 @@ def mask_frame(df: pd.DataFrame) -> pd.DataFrame:
     """A copy with PII columns masked and e-mail addresses inside free text replaced."""
     out = df.copy()
     for col in out.columns:
-        if col in _MASKERS:
-            out[col] = out[col].map(_MASKERS[col])
+        masker = _MASKERS.get(str(col).removeprefix("other_"))
+        if masker:
+            out[col] = out[col].map(masker)
         elif out[col].dtype == object or pd.api.types.is_string_dtype(out[col]):
             out[col] = out[col].map(lambda v: _EMAIL.sub("***@***", v) if isinstance(v, str) else v)
     return out

@@ -169,7 +169,10 @@ def _cleanup_stale_tmp(folder: Path) -> None:
         try:
             os.kill(pid, 0)
         except ProcessLookupError:
-            tmp.unlink(missing_ok=True)
+            if tmp.is_dir():  # a killed DuckDB writer's spill folder
+                shutil.rmtree(tmp, ignore_errors=True)
+            else:
+                tmp.unlink(missing_ok=True)
         except PermissionError:
             pass
 

@@ -34,6 +34,21 @@ def data_dir(tmp_path, demo_template, monkeypatch) -> Path:
 
 
 @pytest.fixture(autouse=True)
+def _router_only(monkeypatch):
+    """AppTest re-detects Streamlit's legacy ``pages/`` mode before every run; ui.nav then
+    reruns once, which would drop a clicked button. Keep the legacy mode off in tests."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    original = PagesManager.__init__
+
+    def init(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        PagesManager.uses_pages_directory = False
+
+    monkeypatch.setattr(PagesManager, "__init__", init)
+
+
+@pytest.fixture(autouse=True)
 def _clear_streamlit_caches():
     yield
     if "streamlit" in __import__("sys").modules:

@@ -54,7 +54,8 @@ def _share_bars(
         x=profile["customer_share"] * 100,
         name=t("Share of customers"),
         orientation="h",
-        marker_color="#94a3b8",
+        # light and hatched: never confused with a segment or tier colour (Silver is grey)
+        marker={"color": "#e2e8f0", "pattern": {"shape": "/", "fgcolor": "#64748b"}},
         hovertemplate="%{y}: %{x:.1f}%<extra></extra>",
     )
     fig.add_bar(
@@ -72,7 +73,8 @@ def _share_bars(
 
 
 def segment_share_figure(profile: pd.DataFrame, *, lang: str = "en") -> go.Figure:
-    """Grouped bars per segment: share of customers (grey) and share of revenue (segment colour)."""
+    """Grouped bars per segment: share of customers (hatched) and share of revenue (segment
+    colour)."""
     return _share_bars(
         profile, "segment", "Segment size: customers and revenue", lang, SEGMENT_COLORS
     )

@@ -45,6 +45,7 @@ __all__ = [
     "detect_encoding",
     "detect_format",
     "find_header",
+    "max_file_mb",
     "open_source",
     "sniff",
 ]
@@ -58,6 +59,9 @@ _SAMPLE_BYTES = 256 * 1024  # enough for the title rows, the header and ~1,000 d
 _CHECK_BYTES = 8 * 1024 * 1024  # UTF-8 validity is checked on this much of the start and end
 _CHUNK = 4 * 1024 * 1024
 _SAMPLE_ROWS = 60
+_DEFAULT_MAX_MB = 4096.0
+_BOMB_RATIO = 200
+_BOMB_PART_BYTES = 100 * 2**20
 _BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
          (codecs.BOM_UTF16_BE, "utf-16"))  # fmt: skip
 
@@ -238,8 +242,8 @@ def _sniff_delimiter(text: str, suffix: str) -> str:
 
 def _csv_rows(text: str, delim: str) -> list[list[str]]:
     lines = text.splitlines(keepends=True)
-    if len(lines) > 1:
-        lines = lines[:-1]  # the sample may end mid-line
+    if len(lines) > 1 and not lines[-1].endswith(("\n", "\r")):
+        lines = lines[:-1]  # the sample ends mid-line
     rows = []
     try:
         for row in csv.reader(io.StringIO("".join(lines)), delimiter=delim, quotechar='"'):
@@ -297,9 +301,37 @@ def _cell_text(v) -> str | None:
     return str(v)
 
 
+def _check_zip(path: Path) -> None:
+    """Refuse workbooks that expand far beyond their size (zip bombs) before opening them.
+
+    Real XLSX parts compress 5-50x; a part expanding more than 200x to over 100 MB, or a
+    workbook expanding to more than 20x the file size limit, is refused unread.
+    """
+    try:
+        with zipfile.ZipFile(path) as zf:
+            infos = zf.infolist()
+    except (zipfile.BadZipFile, OSError) as e:
+        raise DataError(f"the workbook cannot be read ({e})", file=path.name) from e
+    total = sum(i.file_size for i in infos)
+    for i in infos:
+        ratio = i.file_size / max(i.compress_size, 1)
+        if i.file_size > _BOMB_PART_BYTES and ratio > _BOMB_RATIO:
+            raise DataError(
+                f"the workbook is refused: part {i.filename} is compressed {ratio:,.0f}x and "
+                f"would expand to {i.file_size / 2**20:,.0f} MB",
+                file=path.name,
+            )
+    if total > 20 * max_file_mb() * 2**20:
+        raise DataError(
+            f"the workbook is refused: compressed parts would expand to {total / 2**20:,.0f} MB",
+            file=path.name,
+        )
+
+
 def _open_workbook(path: Path):
     from openpyxl import load_workbook
 
+    _check_zip(path)
     try:
         return load_workbook(path, read_only=True, data_only=True)
     except (zipfile.BadZipFile, KeyError, OSError, ValueError) as e:
@@ -365,11 +397,25 @@ def _sniff_parquet(path: Path) -> SourceInfo:
                       sample=sample)  # fmt: skip
 
 
+def max_file_mb() -> float:
+    """Largest input file accepted, in MB: ``CLM_MAX_FILE_MB``, default 4096."""
+    try:
+        return float(os.environ.get("CLM_MAX_FILE_MB", _DEFAULT_MAX_MB))
+    except ValueError:
+        return _DEFAULT_MAX_MB
+
+
 def sniff(path: str | os.PathLike, *, sheet: str | None = None) -> SourceInfo:
     """Look at the start of ``path`` and say how to read it. Raises UsageError/DataError."""
     path = Path(path)
     if not path.is_file():
         raise UsageError(f"File not found: {path}")
+    size_mb = path.stat().st_size / 2**20
+    if size_mb > max_file_mb():
+        raise UsageError(
+            f"{path.name} is {size_mb:,.0f} MB, over the {max_file_mb():,.0f} MB limit "
+            "(set CLM_MAX_FILE_MB to raise it)"
+        )
     fmt = detect_format(path)
     if fmt == "xlsx":
         return _sniff_xlsx(path, sheet)

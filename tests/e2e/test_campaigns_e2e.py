@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import re
 
-from tests.e2e.conftest import screenshot, wait_app
+from tests.e2e.conftest import screenshot
 
 # The sample-ratio takeaway is the last line the result tab writes.
 SRM_EN = re.compile("split matches the plan|Sample ratio mismatch")
@@ -17,9 +17,11 @@ def _settle(page, text, timeout: int = 300_000) -> None:
     planner's first churn-model fit and a loaded CI machine can take minutes."""
     page.get_by_text(text).first.wait_for(timeout=timeout)
     page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout
+        "() => document.querySelector('[data-testid=\"stApp\"]')"
+        " && !document.querySelector('[data-testid=\"stStatusWidget\"]')",
+        timeout=timeout,
     )
-    wait_app(page)
+    page.wait_for_timeout(500)
 
 
 def _tab(page, name: str, text: str) -> None:
