@@ -66,16 +66,23 @@ def download_buttons(df, name: str, key: str) -> None:
     presenter mode)."""
     if presenter():
         df = mask_frame(df)
+    # Built on click: an XLSX of a big table takes seconds, not worth paying on every rerun.
     c1, c2 = st.columns(2)
     c1.download_button(
-        t("Download CSV"), to_csv_bytes(df), f"{name}.csv", "text/csv", key=f"{key}_csv"
+        t("Download CSV"),
+        lambda: to_csv_bytes(df),
+        f"{name}.csv",
+        "text/csv",
+        key=f"{key}_csv",
+        on_click="ignore",
     )
     c2.download_button(
         t("Download XLSX"),
-        to_xlsx_bytes(df),
+        lambda: to_xlsx_bytes(df),
         f"{name}.xlsx",
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         key=f"{key}_xlsx",
+        on_click="ignore",
     )
 
 
@@ -111,9 +118,9 @@ def chart(fig, *, key: str, takeaway: str | None = None) -> None:
     st.plotly_chart(fig, key=key, config={"displaylogo": False})
     if takeaway:
         st.markdown(f"**{t('Takeaway')}:** {_escape_md(takeaway)}")
-    c1, c2, _ = st.columns([1, 1, 10])
-    for col, fmt, mime in ((c1, "png", "image/png"), (c2, "svg", "image/svg+xml")):
-        col.download_button(
+    row = st.container(horizontal=True)
+    for fmt, mime in (("png", "image/png"), ("svg", "image/svg+xml")):
+        row.download_button(
             fmt.upper(),
             data=lambda fmt=fmt: figure_image(fig, fmt),
             file_name=f"{key}.{fmt}",

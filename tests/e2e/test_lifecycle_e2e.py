@@ -49,3 +49,15 @@ def test_funnels_page_tabs_in_browser(server, page):
     screenshot(page, "funnels-cohorts")
     body = page.locator('[data-testid="stMain"]').inner_text()
     assert "Traceback" not in body
+
+
+def test_lifecycle_page_in_chinese(server, page):
+    page.goto(f"{server}/lifecycle?lang=zh")
+    wait_app(page)
+    page.get_by_role("heading", name="生命周期").first.wait_for()
+    assert _charts(page) == 5
+    body = page.locator('[data-testid="stMain"]').inner_text()
+    assert "要点" in body and "位购买客户中" in body
+    assert "Traceback" not in body
+    _tall(page, 3000)
+    screenshot(page, "lifecycle-zh")
