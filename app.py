@@ -41,9 +41,10 @@ with st.sidebar:
         st.session_state["dataset_path"] = by_name[wanted]
     st.session_state["_ds_seeded"] = True
     paths = list(by_name.values())
-    if st.session_state["dataset_path"] not in paths and Path(
-        st.session_state["dataset_path"]
-    ).exists():
+    if (
+        st.session_state["dataset_path"] not in paths
+        and Path(st.session_state["dataset_path"]).exists()
+    ):
         paths.insert(0, st.session_state["dataset_path"])
     if paths:
         st.selectbox(t("Dataset"), paths, format_func=lambda p: Path(p).stem, key="dataset_path")

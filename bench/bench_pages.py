@@ -16,7 +16,17 @@ from pathlib import Path
 from clm_core import demo
 from tests.e2e.conftest import CHROMIUM, start_server, wait_app
 
-PAGES = ["overview", "data", "segments", "lifecycle", "funnels", "clv", "churn", "campaigns", "customer"]
+PAGES = [
+    "overview",
+    "data",
+    "segments",
+    "lifecycle",
+    "funnels",
+    "clv",
+    "churn",
+    "campaigns",
+    "customer",
+]
 
 
 def _visit(page, url: str) -> float:

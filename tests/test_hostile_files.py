@@ -135,9 +135,7 @@ def test_sql_and_quotes_in_column_names(db, tmp_path):
 
 def test_html_in_names_is_kept_as_text(db, tmp_path):
     p = tmp_path / "customers.csv"
-    p.write_text(
-        "customer_id,name\nA1,<script>alert('x')</script><b>Bob</b>\n", encoding="utf-8"
-    )
+    p.write_text("customer_id,name\nA1,<script>alert('x')</script><b>Bob</b>\n", encoding="utf-8")
     load_file(p, db, table="customers")
     con = store.connect(db)
     assert con.execute("select name from customers").fetchone()[0] == (

@@ -12,7 +12,12 @@ from ui.common import t
 
 __all__ = ["sidebar_filters"]
 
-_LIST_KEYS = {"channel": "f_channels", "region": "f_regions", "segment": "f_segments", "tier": "f_tiers"}
+_LIST_KEYS = {
+    "channel": "f_channels",
+    "region": "f_regions",
+    "segment": "f_segments",
+    "tier": "f_tiers",
+}
 
 
 def _from_url() -> None:
@@ -63,9 +68,7 @@ def sidebar_filters() -> Filters:
             chosen = st.session_state.get("f_dates")
             if not chosen or len(chosen) != 2 or chosen[0] < bounds[0] or chosen[1] > bounds[1]:
                 st.session_state["f_dates"] = bounds
-            st.date_input(
-                t("Date range"), min_value=bounds[0], max_value=bounds[1], key="f_dates"
-            )
+            st.date_input(t("Date range"), min_value=bounds[0], max_value=bounds[1], key="f_dates")
         _multiselect(t("Channel"), opts["channels"], "f_channels")
         _multiselect(t("Region"), opts["regions"], "f_regions")
         seg_options, tier_options, seg_df = _segment_options()
