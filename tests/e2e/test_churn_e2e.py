@@ -3,10 +3,10 @@ screenshots to look at."""
 
 from __future__ import annotations
 
-import pytest
-
 import csv
 import io
+
+import pytest
 
 from tests.e2e.conftest import screenshot, wait_app
 
@@ -56,7 +56,10 @@ def test_churn_page_in_browser(server, page):
     assert "Rule: no order for more than 30 days" in body and "Traceback" not in body
 
 
-@pytest.mark.xfail(reason="Chinese reason wording ("天未下单") not shown in the watchlist text; open, see issue 6 note", strict=False)
+@pytest.mark.xfail(
+    reason="Chinese reason wording (天未下单) not shown in the watchlist text; open, see issue 6 note",
+    strict=False,
+)
 def test_churn_page_in_chinese(server, page):
     page.goto(f"{server}/churn?lang=zh")
     page.get_by_role("heading", name="流失风险").first.wait_for()
