@@ -276,7 +276,9 @@ def test_top_reasons_rank_groups_and_skip_small_pushes():
         "orders down 80% (last 90 days vs the 90 before)",
         "",
     ]
-    assert top_reasons(contrib, groups, frame, lang="zh").iloc[0].startswith("最近 90 天投诉 2 次；")
+    assert (
+        top_reasons(contrib, groups, frame, lang="zh").iloc[0].startswith("最近 90 天投诉 2 次；")
+    )
 
 
 def test_explain_points_at_the_feature_that_drives_risk():
