@@ -1090,7 +1090,7 @@ def describe_fit(res: ClvResult, lang: str = "en") -> str:
         "distinct patterns, fitted and scored in {s} s",
         lang,
     ).format(
-        model=res.model_label,
+        model=translate(res.model_label, lang),
         params=params,
         unit=translate(PERIOD_UNIT[res.period], lang),
         spend=spend or translate("fallback", lang),
@@ -1167,6 +1167,17 @@ _HEADERS = {
 }
 
 
+_DECIMALS = {
+    **dict.fromkeys(("log_likelihood", "aic", "bic", "ll_pooled", "ll_cohort"), 1),
+    **dict.fromkeys(("predicted", "actual", "payback_periods"), 0),
+    **dict.fromkeys(("past_margin", "future_clv", "cac", "ltv", "clv_pooled", "clv_cohort"), 2),
+    **dict.fromkeys(("holdout_mae", "p_alive_pooled", "p_alive_cohort"), 3),
+    **dict.fromkeys(("r", "alpha", "a", "b", "s", "beta", "fitted"), 4),
+    "ltv_cac": 1,
+    "fit_seconds": 2,
+}
+
+
 def display_table(
     df: pd.DataFrame, *, period: str = "W", currency: str = "", lang: str = "en"
 ) -> pd.DataFrame:
@@ -1177,6 +1188,11 @@ def display_table(
         "currency": currency,
     }
     out = df.copy()
+    for col in out.columns:
+        if col == "aggregate_error":
+            out[col] = out[col].map(lambda v: f"{v:+.1%}")
+        elif col in _DECIMALS and pd.api.types.is_float_dtype(out[col]):
+            out[col] = out[col].round(_DECIMALS[col])
     for col in ("status", "label", "model"):
         if col in out.columns and out[col].dtype == object:
             out[col] = out[col].map(lambda v: translate(v, lang) if isinstance(v, str) else v)
@@ -1746,6 +1762,8 @@ def cohort_fits(
         customers_fitted += len(part)
         rows.append(row)
     table = pd.DataFrame(rows)
+    first = ["cohort", "customers", "repeat_buyers", "status", "reason", "model"]
+    table = table[[c for c in first if c in table] + [c for c in table if c not in first]]
     k = len(pooled.params_)
     if n_fitted:
         bic_pooled = k * math.log(customers_fitted) - 2 * ll_pooled_sum

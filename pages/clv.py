@@ -90,7 +90,7 @@ with errors_shown():
 
     names = ["Value", "Alive or gone", "LTV/CAC", "Validation", "Cohort fits", "Engine check"]
     value, alive, ltv, valid, cohorts, engine, table = st.tabs(
-        [t(n) for n in names + ["Customers"]]
+        [t(n) for n in names + ["Customer list"]]
     )
     with value:
         log = st.toggle(t("Log scale"), value=True, key="clv_log")

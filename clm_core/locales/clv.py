@@ -25,6 +25,7 @@ ZH = {
     "Validation": "模型验证",
     "Cohort fits": "分群拟合",
     "Engine check": "引擎校验",
+    "Customer list": "客户明细",
     "Customers": "客户数",
     "Log scale": "对数坐标",
     "Group by": "分组依据",
