@@ -15,15 +15,27 @@ Definitions (period = the ``days`` days ending on ``as_of``, previous = the ``da
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import duckdb
 import pandas as pd
 
-from clm_core.store import query_df, require_table
+from clm_core.formatting import fmt_count, fmt_money, fmt_share
+from clm_core.i18n import translate
+from clm_core.store import get_setting, has_table, query_df, require_table
 from clm_core.summary import as_of_default
 
-__all__ = ["KPI_ORDER", "Kpi", "default_churn_days", "kpis", "lifecycle_snapshot", "monthly_trend"]
+__all__ = [
+    "KPI_ORDER",
+    "Alert",
+    "Kpi",
+    "default_churn_days",
+    "kpis",
+    "lifecycle_snapshot",
+    "monthly_trend",
+    "top_alerts",
+    "value_kpis",
+]
 
 KPI_ORDER = (
     "Active customers",
@@ -173,3 +185,216 @@ def lifecycle_snapshot(
     from clm_core import lifecycle
 
     return lifecycle.stage_summary(lifecycle.stage_details(con, as_of=as_of))
+
+
+# ------------------------------------------------------------------------------ value KPIs
+
+
+def value_kpis(customers: pd.DataFrame, attributes: pd.DataFrame) -> dict[str, float | None]:
+    """``avg_clv`` (mean predicted CLV) and ``ltv_cac`` over customers with an acquisition cost.
+
+    ``customers`` is :func:`clm_core.clv.fit_clv`'s frame (``clv``, ``revenue``), ``attributes``
+    :func:`clm_core.clv.customer_attributes`. LTV = revenue so far + predicted CLV (the CLV
+    page's definition at margin 1); LTV/CAC = mean LTV / mean CAC of the customers whose
+    acquisition cost is known and positive (None when no customer has one).
+    """
+    avg_clv = float(customers["clv"].mean()) if len(customers) else None
+    df = customers[["customer_id", "clv", "revenue"]].merge(
+        attributes[["customer_id", "acquisition_cost"]], on="customer_id", how="inner"
+    )
+    df = df[df["acquisition_cost"] > 0]
+    if df.empty:
+        return {"avg_clv": avg_clv, "ltv_cac": None, "cac_customers": 0}
+    ltv = (df["revenue"] + df["clv"]).mean()
+    return {
+        "avg_clv": avg_clv,
+        "ltv_cac": float(ltv / df["acquisition_cost"].mean()),
+        "cac_customers": int(len(df)),
+    }
+
+
+# ---------------------------------------------------------------------------------- alerts
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One thing a manager should look at, most severe first, linking to the page that explains.
+
+    ``severity``: 3 act now, 2 watch, 1 good news / information. ``page``: the page's file stem.
+    """
+
+    kind: str
+    severity: int
+    text: str
+    page: str
+    size: float = 0.0  # for ordering alerts of equal severity (bigger first)
+    values: dict = field(default_factory=dict, compare=False)
+
+
+# Valuable customers (top 20% by revenue) going quiet: silent longer than twice their usual gap
+# (or, for one-off buyers, longer than half the churn window) but not yet past the churn window.
+_SILENT_SQL = """
+with c as (
+    select customer_id, sum(amount) as revenue,
+           count(distinct cast(order_ts as date)) filter (where amount > 0) as days,
+           min(cast(order_ts as date)) filter (where amount > 0) as first_d,
+           max(cast(order_ts as date)) filter (where amount > 0) as last_d
+    from transactions where cast(order_ts as date) <= $as_of
+    group by customer_id having count(*) filter (where amount > 0) > 0
+),
+valuable as (
+    select *, date_diff('day', last_d, $as_of) as silent,
+           case when days > 1 then date_diff('day', first_d, last_d) / (days - 1) end as gap
+    from c where revenue >= (select quantile_cont(revenue, 0.8) from c)
+)
+select count(*) as customers, coalesce(sum(revenue), 0) as revenue,
+       (select sum(revenue) from c) as all_revenue
+from valuable
+where silent < $churn_days
+  and silent > coalesce(greatest(2 * gap, $churn_days / 2), $churn_days / 2)
+"""
+
+
+def _kpi_alerts(k: dict[str, Kpi], days: int, lang: str) -> list[Alert]:
+    out = []
+    rev, churn, new = k["Revenue"], k["Churn rate"], k["New customers"]
+    if rev.change is not None and rev.change <= -0.10:
+        out.append(
+            Alert(
+                "revenue_drop",
+                3 if rev.change <= -0.25 else 2,
+                translate("Revenue fell {pct} vs the previous {days} days.", lang).format(
+                    pct=fmt_share(-rev.change, lang), days=days
+                ),
+                "segments",
+                -rev.change,
+            )
+        )
+    if churn.change is not None and churn.change >= 0.10 and churn.current > 0:
+        out.append(
+            Alert(
+                "churn_up",
+                3 if churn.change >= 0.5 else 2,
+                translate("Churn rate rose from {prev} to {cur}.", lang).format(
+                    prev=fmt_share(churn.previous, lang), cur=fmt_share(churn.current, lang)
+                ),
+                "churn",
+                churn.change,
+            )
+        )
+    if new.change is not None and new.change <= -0.15:
+        out.append(
+            Alert(
+                "new_down",
+                2,
+                translate(
+                    "New customers down {pct} vs the previous {days} days ({cur} vs {prev}).", lang
+                ).format(
+                    pct=fmt_share(-new.change, lang),
+                    days=days,
+                    cur=fmt_count(new.current, lang),
+                    prev=fmt_count(new.previous, lang),
+                ),
+                "funnels",
+                -new.change,
+            )
+        )
+    return out
+
+
+def _silent_alert(con, end: dt.date, churn_days: int, currency: str, lang: str) -> Alert | None:
+    row = query_df(con, _SILENT_SQL, {"as_of": end, "churn_days": churn_days}).iloc[0]
+    n, revenue, total = int(row["customers"]), float(row["revenue"]), row["all_revenue"]
+    if n == 0:
+        return None
+    share = revenue / float(total) if total else 0.0
+    text = translate(
+        "{n} high-value customers are going quiet: they hold {revenue} ({share}) of revenue.",
+        lang,
+    ).format(n=fmt_count(n, lang), revenue=fmt_money(revenue, currency, lang),
+             share=fmt_share(share, lang))  # fmt: skip
+    return Alert("valuable_silent", 3 if share >= 0.05 else 2, text, "churn", share)
+
+
+def _stage_alert(con, end: dt.date, days: int, lang: str) -> Alert | None:
+    now = lifecycle_snapshot(con, as_of=end).set_index("stage")["customers"]
+    before = lifecycle_snapshot(con, as_of=end - dt.timedelta(days=days)).set_index("stage")
+    prev, cur = int(before["customers"].get("At risk", 0)), int(now.get("At risk", 0))
+    if prev == 0 or cur < prev * 1.10:
+        return None
+    text = translate("At-risk customers rose from {prev} to {cur} in {days} days.", lang).format(
+        prev=fmt_count(prev, lang), cur=fmt_count(cur, lang), days=days
+    )
+    return Alert("at_risk_up", 2, text, "lifecycle", cur / prev - 1)
+
+
+def _campaign_alert(con, end: dt.date, lang: str) -> Alert | None:
+    from clm_core import experiments
+    from clm_core.errors import ClmError
+
+    if not has_table(con, "campaigns"):
+        return None
+    names = experiments.campaign_names(con)
+    if not names:
+        return None
+    try:
+        res = experiments.analyze_campaign(con, campaign=names[0])
+    except ClmError:
+        return None
+    if res.srm_mismatch:
+        text = translate(
+            "Campaign {campaign}: the groups are not the intended sizes "
+            "(sample ratio mismatch), so its result cannot be trusted.",
+            lang,
+        ).format(campaign=res.campaign)
+        return Alert("campaign_srm", 2, text, "campaigns")
+    best = res.best_comparison
+    if best is None or not best["p_value"] < res.alpha:
+        return None
+    text = f"{res.campaign}: {experiments.verdict(res, lang)}"
+    return Alert("campaign_result", 1, text, "campaigns")
+
+
+def _quality_alert(con, lang: str) -> Alert | None:
+    history = get_setting(con, "load_history", []) or []
+    last = history[-1] if history else None
+    if not last or not (last.get("rows_rejected") or last.get("duplicates")):
+        return None
+    text = translate(
+        "The last upload ({file}) had {rejected} rejected rows and {duplicates} duplicates.", lang
+    ).format(file=last.get("file", "?"), rejected=fmt_count(last.get("rows_rejected") or 0, lang),
+             duplicates=fmt_count(last.get("duplicates") or 0, lang))  # fmt: skip
+    return Alert("data_quality", 2, text, "data")
+
+
+def top_alerts(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    as_of: dt.date | str | None = None,
+    days: int = 30,
+    churn_days: int | None = None,
+    currency: str = "USD",
+    lang: str = "en",
+    limit: int = 5,
+) -> list[Alert]:
+    """The most important changes and risks at ``as_of``, most severe first (at most ``limit``).
+
+    Checked: revenue down 10%+ and churn rate up 10%+ (relative) vs the previous period, new
+    customers down 15%+, valuable customers going quiet (:data:`_SILENT_SQL`), at-risk stage up
+    10%+ over the period, the latest campaign's significant result or sample ratio mismatch,
+    and rejected rows or duplicates in the last upload.
+    """
+    require_table(con, "transactions", "the overview")
+    end = pd.Timestamp(as_of).date() if as_of is not None else as_of_default(con)
+    churn_days = churn_days or default_churn_days(con)
+    k = {x.name: x for x in kpis(con, as_of=end, days=days, churn_days=churn_days)}
+    found = _kpi_alerts(k, days, lang)
+    found += [
+        _silent_alert(con, end, churn_days, currency, lang),
+        _stage_alert(con, end, days, lang),
+        _campaign_alert(con, end, lang),
+        _quality_alert(con, lang),
+    ]
+    found = [a for a in found if a is not None]
+    found.sort(key=lambda a: (-a.severity, -a.size))
+    return found[:limit]

@@ -4,10 +4,34 @@ import streamlit as st
 
 from clm_core.charts.lifecycle import stage_bar_figure
 from clm_core.charts.overview import trend_figure
+from clm_core.errors import NotEnoughData
 from clm_core.formatting import fmt_count, fmt_money, fmt_share
 from clm_core.lifecycle import takeaway_stages
+from clm_core.overview import value_kpis
 from ui.cache import compute
-from ui.common import chart, errors_shown, lang, require, t
+from ui.common import chart, errors_shown, escape_md, lang, require, t
+
+PAGE_FILES = {
+    "segments": ("pages/segments.py", "Segments"),
+    "churn": ("pages/churn.py", "Churn risk"),
+    "funnels": ("pages/funnels.py", "Funnels & cohorts"),
+    "lifecycle": ("pages/lifecycle.py", "Lifecycle"),
+    "campaigns": ("pages/campaigns.py", "Campaigns"),
+    "data": ("pages/data.py", "Data"),
+}
+SEVERITY = {3: st.error, 2: st.warning, 1: st.info}
+
+
+def value_cards(as_of) -> dict:
+    """Average CLV and LTV/CAC with the Customer value page's default model (shared cache)."""
+    args = dict(model="auto", penalizer=0.0, period="W", horizon=52, discount_rate=0.01)
+    try:
+        res = compute("clm_core.clv:fit_clv", as_of=as_of, margin=1.0, **args)
+    except NotEnoughData:
+        return {"avg_clv": None, "ltv_cac": None}
+    attrs = compute("clm_core.clv:customer_attributes", as_of=as_of)
+    return value_kpis(res.customers, attrs)
+
 
 st.title(t("Overview"))
 st.caption(t("Where your customers are and what changed since the previous period."))
@@ -29,17 +53,51 @@ with errors_shown():
             return fmt_share(k.current, lang())
         return fmt_count(k.current, lang())
 
-    cols = [c for _ in range(2) for c in st.columns(4)]
+    cols = [c for _ in range(2) for c in st.columns(5)]
     for col, k in zip(cols, kpis, strict=False):
         delta = f"{k.change * 100:+.1f}% {t('vs previous')}" if k.change is not None else None
         inverse = k.name in ("Churned customers", "Churn rate")
         col.metric(t(k.name), show(k), delta, delta_color="inverse" if inverse else "normal")
+    value = value_cards(as_of)
+    avg_clv = value["avg_clv"]
+    cols[7].metric(
+        t("Average CLV"),
+        fmt_money(avg_clv, currency, lang()) if avg_clv is not None else "—",
+        help=t("Predicted value of the next 52 weeks (Customer value page, default model)."),
+    )
+    ratio = value["ltv_cac"]
+    cols[8].metric(
+        t("LTV/CAC"),
+        f"{ratio:.1f} : 1" if ratio is not None else "—",
+        help=t("Revenue so far plus predicted CLV, over acquisition cost (customers with a cost)."),
+    )
+    with cols[9]:  # where each card is explained
+        for path, title in (
+            ("pages/clv.py", "Customer value"),
+            ("pages/churn.py", "Churn risk"),
+            ("pages/funnels.py", "Funnels & cohorts"),
+        ):
+            st.page_link(path, label=t(title), icon="➡️")
     st.caption(
         t(
             "Churn window: a customer counts as churned after {days} silent days "
             "(90% of repeat purchases come sooner)."
         ).format(days=churn_days)
     )
+
+    st.subheader(t("Top alerts"))
+    alerts = compute(
+        "clm_core.overview:top_alerts", as_of=as_of, days=days, churn_days=churn_days,
+        currency=currency, lang=lang(),
+    )  # fmt: skip
+    if not alerts:
+        st.success(t("No alerts: nothing changed for the worse in this period."))
+    for a in alerts:
+        path, title = PAGE_FILES[a.page]
+        left, right = st.columns([4, 1], vertical_alignment="center")
+        with left:
+            SEVERITY[a.severity](escape_md(a.text))
+        right.page_link(path, label=t("Open page") + ": " + t(title), icon="➡️")
 
     trend = compute("clm_core.overview:monthly_trend", as_of=as_of)
     revenue = next(k for k in kpis if k.name == "Revenue")

@@ -58,3 +58,70 @@ def test_monthly_trend(con):
 def test_default_churn_days_is_p90_gap(con):
     # gaps: A 65 days, D 14 days -> p90 = 14 + 0.9 * (65 - 14) = 59.9 -> 60
     assert overview.default_churn_days(con) == 60
+
+
+def test_value_kpis_hand_checked():
+    customers = pd.DataFrame(
+        {"customer_id": ["A", "B", "C"], "clv": [10.0, 20.0, 30.0], "revenue": [90.0, 0.0, 70.0]}
+    )
+    attrs = pd.DataFrame(
+        {"customer_id": ["A", "B", "C"], "acquisition_cost": [25.0, float("nan"), 15.0]}
+    )
+    v = overview.value_kpis(customers, attrs)
+    assert v["avg_clv"] == pytest.approx(20.0)
+    # LTV over A and C only (B has no cost): mean(100, 100) / mean(25, 15) = 5
+    assert v["ltv_cac"] == pytest.approx(5.0)
+    assert v["cac_customers"] == 2
+    none = overview.value_kpis(customers, attrs.assign(acquisition_cost=float("nan")))
+    assert none["ltv_cac"] is None
+
+
+def _kinds(con, **kw):
+    return [a.kind for a in overview.top_alerts(con, **kw)]
+
+
+def test_alerts_revenue_drop_and_churn(con):
+    # March revenue 90 vs 65 before: no revenue alert; churn rate 1/2 vs previous period.
+    alerts = overview.top_alerts(con, as_of="2024-03-31", days=31, churn_days=30)
+    assert "revenue_drop" not in [a.kind for a in alerts]
+    assert [a.severity for a in alerts] == sorted((a.severity for a in alerts), reverse=True)
+    # February (65) vs the 31 days before (100 + 70 on 2023-12-01 is outside): A's 100 only
+    feb = {a.kind: a for a in overview.top_alerts(con, as_of="2024-02-29", days=31, churn_days=30)}
+    assert "revenue_drop" in feb and "35.0%" in feb["revenue_drop"].text
+    assert feb["revenue_drop"].page == "segments" and feb["revenue_drop"].severity == 3
+
+
+def test_alert_valuable_customers_going_quiet():
+    # Ten customers; the two biggest (V1, V2) buy every 10 days, then V1 stops (last 2024-03-01).
+    rows = []
+    for v in ("V1", "V2"):
+        last = "2024-03-06" if v == "V1" else "2024-03-30"
+        for d in pd.date_range("2024-01-01", last, freq="10D"):
+            rows.append((v, d, 500.0))
+    rows += [(f"S{i}", pd.Timestamp("2024-03-20"), 10.0) for i in range(8)]
+    rows.append(("V2", pd.Timestamp("2024-03-31"), 1.0))
+    df = pd.DataFrame(rows, columns=["customer_id", "order_ts", "amount"])
+    con = store.from_frames(transactions=df)
+    alerts = {a.kind: a for a in overview.top_alerts(con, as_of="2024-03-31", churn_days=50)}
+    quiet = alerts["valuable_silent"]
+    # V1: silent 30 days, above 2 x its 10-day gap and half the churn window, below the window
+    assert quiet.text.startswith("1 high-value customers")
+    assert quiet.page == "churn"
+    zh = overview.top_alerts(con, as_of="2024-03-31", churn_days=50, lang="zh")
+    assert any("高价值客户" in a.text for a in zh)
+    # past the churn window V1 is churned, no longer "going quiet"
+    assert "valuable_silent" not in _kinds(con, as_of="2024-03-31", churn_days=70)  # 30 < 35
+    later = _kinds(con, as_of="2024-03-31", churn_days=30)
+    assert "valuable_silent" not in later
+
+
+def test_alert_from_last_upload_quality():
+    df = pd.DataFrame({"customer_id": ["A"], "order_ts": ["2024-01-01"], "amount": [1.0]})
+    con = store.from_frames(transactions=df)
+    con.execute("create table _clm_meta (key varchar primary key, value varchar)")
+    con.execute(
+        """insert into _clm_meta values ('load_history',
+        '[{"file": "orders.csv", "rows_rejected": 3, "duplicates": 0}]')"""
+    )
+    alert = next(a for a in overview.top_alerts(con) if a.kind == "data_quality")
+    assert "orders.csv" in alert.text and "3 rejected" in alert.text and alert.page == "data"

@@ -23,9 +23,24 @@ def test_overview_shows_kpis(app):
         "Repeat rate",
         "Churn rate",
     ]
+    assert labels[7:9] == ["Average CLV", "LTV/CAC"]
     active = float(_metric(app, "Active customers").value.replace(",", ""))
     assert active > 0
+    assert _metric(app, "Average CLV").value not in ("", "—")
+    ltv_cac = _metric(app, "LTV/CAC").value
+    assert ltv_cac.endswith(": 1") and float(ltv_cac.split()[0]) > 0
     assert app.get("plotly_chart")
+
+
+def test_overview_top_alerts_link_to_pages(app):
+    assert "Top alerts" in [h.value for h in app.subheader]
+    shown = [*app.error, *app.warning, *app.info, *app.success]
+    assert shown, "an alert or the all-clear message is shown"
+    links = [(link.proto.page, link.proto.label) for link in app.get("page_link")]
+    assert {"clv", "churn", "funnels", "lifecycle"} <= {page for page, _ in links}
+    # every alert has a link to the page that explains it, right after it
+    alert_links = [label for _, label in links if label.startswith("Open page: ")]
+    assert len(alert_links) >= len(shown) - len(app.success)
 
 
 def test_overview_in_chinese(app):

@@ -117,7 +117,7 @@ def chart(fig, *, key: str, takeaway: str | None = None) -> None:
         fig.update_layout(height=760, font={"size": 20})
     st.plotly_chart(fig, key=key, config={"displaylogo": False})
     if takeaway:
-        st.markdown(f"**{t('Takeaway')}:** {_escape_md(takeaway)}")
+        st.markdown(f"**{t('Takeaway')}:** {escape_md(takeaway)}")
     row = st.container(horizontal=True)
     for fmt, mime in (("png", "image/png"), ("svg", "image/svg+xml")):
         row.download_button(
@@ -134,7 +134,7 @@ def chart(fig, *, key: str, takeaway: str | None = None) -> None:
     st.session_state.setdefault("_report", []).append(ReportSection(title, takeaway or "", fig))
 
 
-def _escape_md(text: str) -> str:
+def escape_md(text: str) -> str:
     """Takeaways include data values (segment names...): show them as text, not markdown."""
     for ch in "\\`*_[]<>#|$~":
         text = text.replace(ch, "\\" + ch)
