@@ -15,7 +15,16 @@ from clm_core.errors import ClmError
 from clm_core.formatting import fmt_count, fmt_money, fmt_share
 from clm_core.privacy import mask_frame, mask_value
 from ui.cache import compute, cursor
-from ui.common import chart, download_buttons, errors_shown, lang, presenter, require, t
+from ui.common import (
+    chart,
+    download_buttons,
+    errors_shown,
+    escape_md,
+    lang,
+    presenter,
+    require,
+    t,
+)
 
 st.title(t("Customer 360"))
 st.caption(
@@ -77,8 +86,10 @@ with errors_shown():
         cols[3].metric(t("Days since last purchase"), fmt_count(s["days_since_last"], L))
         cols[4].metric(t("Customer for (days)"), fmt_count(s["tenure_days"], L))
         cols[5].metric(t("Returns"), fmt_count(s["returns"], L))
-    if profile.record:
-        table(record_frame(profile))
+    if profile.record:  # one record as a field/value card; st.table reads markdown: escape it
+        record = mask_frame(record_frame(profile)) if presenter() else record_frame(profile)
+        record = localise_columns(record, L).T.set_axis([t("Customer record")], axis=1)
+        st.table(record.astype(str).map(escape_md))
 
     st.subheader(t("Value and risk"))
     seg, seg_note = optional("clm_core.segments:customer_segments")

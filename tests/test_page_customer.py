@@ -6,6 +6,7 @@ import pytest
 
 from clm_core import customer360, store
 from clm_core.formatting import fmt_money
+from ui.common import escape_md
 
 PAGE = "pages/customer.py"
 
@@ -67,8 +68,8 @@ def test_search_by_id_shows_summary_and_timeline(app, data_dir):
     assert m["Net revenue"] == fmt_money(profile.summary["revenue"], "CNY")
     assert m["Days since last purchase"] == str(profile.summary["days_since_last"])
     assert m["Segment"] not in ("", "–") and m["Lifecycle stage"] not in ("", "–")
-    record = at.dataframe[0].value
-    assert record.loc[0, "Customer ID"] == cid and record.loc[0, "Name"] == profile.record["name"]
+    record = at.table[0].value["Customer record"]  # the record card: field -> value
+    assert record["Customer ID"] == cid and record["Name"] == escape_md(profile.record["name"])
     shown = at.dataframe[-1].value
     assert len(shown) == len(timeline)
     assert set(shown["Type"]) == set(timeline["kind"])
@@ -133,9 +134,9 @@ def test_presenter_mode_masks_pii(app, data_dir):
     at = _search(_open(app), "C000010")
     label = at.selectbox(key="customer_pick").options[0]
     assert name not in label
-    record = at.dataframe[0].value
-    assert record.loc[0, "E-mail"] != email and record.loc[0, "Phone"] != phone
-    assert record.loc[0, "Phone"].endswith(phone[-4:]) and record.loc[0, "Name"] != name
+    record = at.table[0].value["Customer record"]
+    assert record["E-mail"] != email and record["Phone"] != phone
+    assert record["Phone"].endswith(phone[-4:]) and record["Name"] != name
 
 
 def test_names_from_data_render_as_text(app, data_dir):
@@ -148,7 +149,8 @@ def test_names_from_data_render_as_text(app, data_dir):
         == f"C000010 · {evil} · "
         + _one(data_dir, "select region from customers where customer_id = 'C000010'")[0]
     )
-    assert at.dataframe[0].value.loc[0, "Name"] == evil
+    # the record card (st.table reads markdown) shows it escaped, i.e. literally
+    assert at.table[0].value["Customer record"]["Name"] == escape_md(evil)
     for md in at.markdown:
         assert "<img" not in md.value and "**Bold**" not in md.value
 

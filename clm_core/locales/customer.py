@@ -84,4 +84,5 @@ ZH = {
     "Converted after: {campaigns}.": "在以下活动后转化：{campaigns}。",
     "P(alive) is now {now}.": "当前存活概率为 {now}。",
     "P(alive) is now {now}, {then} {days} days earlier.": "当前存活概率为 {now}，{days} 天前为 {then}。",
+    "Customer record": "客户档案",
 }

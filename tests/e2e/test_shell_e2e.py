@@ -50,3 +50,23 @@ def test_report_contains_every_chart(server, page):
     text = open(dl.value.path(), encoding="utf-8").read()
     assert text.count("Plotly.newPlot") == n_charts
     assert "<script src=" not in text
+
+
+def test_presenter_mode_hides_a_known_email(server, page, e2e_data):
+    from clm_core import store
+
+    con = store.connect(e2e_data / "demo-retail.duckdb")
+    cid, email = con.execute(
+        "select customer_id, email from customers where email is not null order by 1 limit 1"
+    ).fetchone()
+    con.close()
+    page.goto(f"{server}/customer?customer={cid}")
+    wait_app(page)
+    page.get_by_text("Customer record").wait_for(timeout=60_000)
+    assert email in page.inner_text("body")  # shown normally...
+    page.goto(f"{server}/customer?customer={cid}&presenter=1")
+    wait_app(page)
+    page.get_by_text("Customer record").wait_for(timeout=60_000)
+    body = page.inner_text("body")
+    assert cid in body and email not in body  # ...masked in presenter mode
+    screenshot(page, "customer-360-presenter")
