@@ -43,10 +43,6 @@ def _shot(page, name: str) -> None:
     page.set_viewport_size({"width": 1400, "height": 1000})
 
 
-@pytest.mark.xfail(
-    reason="charts not yet counted on first tab after the shared chart() export-row change; open, see issue 7 note",
-    strict=False,
-)
 def test_campaigns_tabs(server, page):
     page.goto(server + "/campaigns")
     _settle(page, SRM_EN)
