@@ -78,6 +78,8 @@ def test_killed_writer_leaves_dataset_untouched(tmp_path):
     os.kill(proc.pid, signal.SIGKILL)
     proc.join()
     assert _read(path) == 1
+    # the killed writer's private copy is not offered as a dataset
+    assert [d.name for d in store.list_datasets(tmp_path)] == ["d"]
     _make(path, 3)  # the next write cleans the dead process's temp file
     assert _read(path) == 3
     assert not [p for p in tmp_path.glob(".tmp-*") if str(proc.pid) in p.name]
