@@ -36,6 +36,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.common import emit  # noqa: E402
+
 STEPS = ("visit", "signup", "add_to_cart", "purchase")
 WINDOW_DAYS = 7.0
 MEASURES = ("sql_cohorts", "sql_funnel", "pandas_cohorts", "pandas_funnel")
@@ -346,10 +348,16 @@ def main(argv: list[str] | None = None) -> int:
                     f"  {name:15s} {stats['seconds']:8.2f} s{extra}, "
                     f"peak RSS {stats['peak_rss_mb']:,.0f} MB (load avg {stats['load_avg']})"
                 )
+            same = None
             if len(names) == 2:
                 same = _same(area, outs[names[0]], outs[names[1]])
                 row[f"{area}_same_answer"] = same
                 print(f"  {area}: SQL and pandas agree: {same}")
+            ours, peer = row[names[0]], row.get(f"pandas_{area}")
+            peer_s = peer["seconds"] + peer.get("load_seconds", 0.0) if peer else None
+            emit(f"{area} (SQL)", f"{size:,} rows", ours["seconds"], ours["peak_rss_mb"],
+                 "pandas (load + compute)", peer_s, peer["peak_rss_mb"] if peer else None,
+                 f"same answer: {same}" if same is not None else "pandas not run")  # fmt: skip
         results.append(row)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))

@@ -34,6 +34,11 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.common import emit  # noqa: E402
+
 OUT = ROOT / "bench" / "out"
 
 _GENERATE = """
@@ -162,7 +167,12 @@ def main(argv: list[str] | None = None) -> int:
     repeats = args.repeat or [3 if n < 5_000_000 else 1 for n in args.rows]
     if len(repeats) == 1:
         repeats = repeats * len(args.rows)
-    print(markdown(run(args.rows, repeats)))
+    results = run(args.rows, repeats)
+    print(markdown(results))
+    for r in results:
+        emit("load CSV (transactions)", f"{r['rows']:,} rows", r["ours_seconds"],
+             r["ours_peak_mb"], "DuckDB read_csv", r["bare_seconds"], r["bare_peak_mb"],
+             f"median of {r['repeat']}; target ours <= 1.5x bare")  # fmt: skip
     print(f"\nmachine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end")
     return 0
 
