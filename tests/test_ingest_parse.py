@@ -147,3 +147,39 @@ def test_amounts_round_trip_with_thousands(cents, symbol):
     comma = f"{value:,.2f}".replace(",", " ").replace(".", ",")
     assert _run([text], "DOUBLE") == [pytest.approx(value)]
     assert _run([comma], "DOUBLE", decimal_comma=True) == [pytest.approx(value)]
+
+
+@settings(max_examples=80, deadline=None)
+@given(texts=st.lists(st.text(max_size=40), min_size=1, max_size=8))
+def test_any_text_parses_to_a_value_or_null_never_an_error(texts):
+    """Whatever a cell holds, the parsers give a value or NULL (reported as a bad cell)."""
+    amounts = _run(texts, "DOUBLE")
+    assert len(amounts) == len(texts)
+    assert all(a is None or (isinstance(a, float) and a == a and abs(a) != float("inf"))
+               for a in amounts)  # fmt: skip
+    dates = _run(texts, "TIMESTAMP")
+    assert all(d is None or isinstance(d, dt.datetime) for d in dates)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    headers=st.lists(
+        st.one_of(
+            st.text(max_size=20),
+            st.sampled_from(["客户ID", "订单号", "下单时间", "实付金额(元)", "amount", "Order Date",
+                             "customer_id", "渠道", "'; drop table t; --", '"x"']),
+        ),
+        max_size=12,
+    )
+)  # fmt: skip
+def test_column_mapper_on_any_headers(headers):
+    """Every proposal names a real header, never uses a header twice, and is stable."""
+    from clm_core.config import SCHEMAS
+    from clm_core.ingest import mapping
+
+    for table in SCHEMAS:
+        proposal = mapping.auto_map(headers, table)
+        assert set(proposal) <= set(SCHEMAS[table])
+        assert set(proposal.values()) <= set(headers)
+        assert len(set(proposal.values())) == len(proposal)
+        assert mapping.auto_map(headers, table) == proposal
