@@ -298,6 +298,17 @@ nth as (
     from pd join eligible using (customer_id)
 )"""
 
+# Days from the n-th to the (n+1)-th purchase day, n = 1..$max_k (gap NULL for the first).
+_PURCHASE_GAPS = (
+    _PURCHASE_DAYS
+    + """,
+g as (
+    select k - 1 as from_purchase,
+           date_diff('day', lag(d) over (partition by customer_id order by k), d) as gap
+    from nth where k <= $max_k + 1
+)"""
+)
+
 
 def _purchase_as_of(con, as_of) -> dt.date:
     require_table(con, "transactions", "the repeat-purchase funnel")
@@ -366,12 +377,7 @@ def next_purchase_gaps(
     df = query_df(
         con,
         f"""
-        with {_PURCHASE_DAYS},
-        g as (
-            select k - 1 as from_purchase,
-                   date_diff('day', lag(d) over (partition by customer_id order by k), d) as gap
-            from nth where k <= $max_k + 1
-        )
+        with {_PURCHASE_GAPS}
         select from_purchase, count(*) as customers,
                quantile_cont(gap, 0.25) as p25, median(gap) as median,
                quantile_cont(gap, 0.75) as p75, quantile_cont(gap, 0.9) as p90,
@@ -406,12 +412,7 @@ def next_purchase_histogram(
     df = query_df(
         con,
         f"""
-        with {_PURCHASE_DAYS},
-        g as (
-            select k - 1 as from_purchase,
-                   date_diff('day', lag(d) over (partition by customer_id order by k), d) as gap
-            from nth where k <= $max_k + 1
-        ),
+        with {_PURCHASE_GAPS},
         gaps as (select * from g where gap is not null),
         cap as (
             select coalesce($max_days,
