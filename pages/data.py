@@ -52,7 +52,10 @@ def _error_text(e: DataError) -> str:
 
 def _show(df, **config) -> None:
     """A table with translated column labels (the data keeps its names, so PII masking works)."""
-    df = pd.DataFrame(df)
+    df = pd.DataFrame(df).copy()
+    for col in ("table", "column"):  # our table and column names, shown in the chosen language
+        if col in df.columns:
+            df[col] = df[col].map(lambda v: t(v) if isinstance(v, str) else v)
     labels = {c: t(str(c)) for c in df.columns} | config
     show_table(df, hide_index=True, column_config=labels)
 

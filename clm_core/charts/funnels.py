@@ -19,7 +19,10 @@ def funnel_figure(
         go.Funnel(
             y=labels,
             x=customers,
-            textinfo="value+percent initial+percent previous",
+            texttemplate="%{value:,}<br>%{percentInitial:.0%} "
+            + translate("of first step", lang)
+            + "<br>%{percentPrevious:.0%} "
+            + translate("of previous step", lang),
             marker={"color": [PALETTE[i % len(PALETTE)] for i in range(len(labels))]},
             connector={"fillcolor": "#e2e8f0", "line": {"color": "#cbd5e1"}},
             hovertemplate="%{y}: %{x:,}<extra></extra>",

@@ -204,4 +204,6 @@ ZH = {
     "Upload a transactions file on the Data page to enable funnels and cohorts (the dataset has no 'transactions' table).": "请在“数据”页面上传交易文件以启用漏斗与同期群（当前数据集没有 'transactions' 表）。",
     "Upload a events file on the Data page to enable event funnels (the dataset has no 'events' table).": "请在“数据”页面上传行为事件（events）文件以启用事件漏斗（当前数据集没有 'events' 表）。",
     "Upload a customers file on the Data page to enable cohorts by acquisition channel (the dataset has no 'customers' table).": "请在“数据”页面上传客户（customers）文件以按获客渠道拆分同期群（当前数据集没有 'customers' 表）。",
+    "of first step": "占第一步",
+    "of previous step": "占上一步",
 }
