@@ -1,5 +1,7 @@
 """Overview: KPI cards against the previous period, monthly trend, lifecycle snapshot, alerts."""
 
+import datetime as dt
+
 import streamlit as st
 
 from clm_core.charts.lifecycle import stage_bar_figure
@@ -59,16 +61,25 @@ with errors_shown():
         inverse = k.name in ("Churned customers", "Churn rate")
         col.metric(t(k.name), show(k), delta, delta_color="inverse" if inverse else "normal")
     value = value_cards(as_of)
-    avg_clv = value["avg_clv"]
+    before = value_cards(as_of - dt.timedelta(days=days))  # the model as fitted a period ago
+
+    def change(key):
+        now, then = value[key], before[key]
+        if now is None or not then:
+            return None
+        return f"{(now - then) / abs(then) * 100:+.1f}% {t('vs previous')}"
+
+    avg_clv, ratio = value["avg_clv"], value["ltv_cac"]
     cols[7].metric(
         t("Average CLV"),
         fmt_money(avg_clv, currency, lang()) if avg_clv is not None else "—",
+        change("avg_clv"),
         help=t("Predicted value of the next 52 weeks (Customer value page, default model)."),
     )
-    ratio = value["ltv_cac"]
     cols[8].metric(
         t("LTV/CAC"),
         f"{ratio:.1f} : 1" if ratio is not None else "—",
+        change("ltv_cac"),
         help=t("Revenue so far plus predicted CLV, over acquisition cost (customers with a cost)."),
     )
     with cols[9]:  # where each card is explained

@@ -27,6 +27,7 @@ def test_overview_shows_kpis(app):
     active = float(_metric(app, "Active customers").value.replace(",", ""))
     assert active > 0
     assert _metric(app, "Average CLV").value not in ("", "—")
+    assert "vs previous" in _metric(app, "Average CLV").delta  # model refitted a period earlier
     ltv_cac = _metric(app, "LTV/CAC").value
     assert ltv_cac.endswith(": 1") and float(ltv_cac.split()[0]) > 0
     assert app.get("plotly_chart")
