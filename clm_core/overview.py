@@ -33,6 +33,8 @@ __all__ = [
     "kpis",
     "lifecycle_snapshot",
     "monthly_trend",
+    "rank_alerts",
+    "stage_alert",
     "top_alerts",
     "value_kpis",
 ]
@@ -316,10 +318,10 @@ def _silent_alert(con, end: dt.date, churn_days: int, currency: str, lang: str) 
     return Alert("valuable_silent", 3 if share >= 0.05 else 2, text, "churn", share)
 
 
-def _stage_alert(con, end: dt.date, days: int, lang: str) -> Alert | None:
-    now = lifecycle_snapshot(con, as_of=end).set_index("stage")["customers"]
-    before = lifecycle_snapshot(con, as_of=end - dt.timedelta(days=days)).set_index("stage")
-    prev, cur = int(before["customers"].get("At risk", 0)), int(now.get("At risk", 0))
+def stage_alert(now: pd.DataFrame, before: pd.DataFrame, days: int, lang: str) -> Alert | None:
+    """At-risk customers up 10%+ between two :func:`lifecycle_snapshot` frames ``days`` apart."""
+    prev = int(before.set_index("stage")["customers"].get("At risk", 0))
+    cur = int(now.set_index("stage")["customers"].get("At risk", 0))
     if prev == 0 or cur < prev * 1.10:
         return None
     text = translate("At-risk customers rose from {prev} to {cur} in {days} days.", lang).format(
@@ -367,6 +369,12 @@ def _quality_alert(con, lang: str) -> Alert | None:
     return Alert("data_quality", 2, text, "data")
 
 
+def rank_alerts(alerts, limit: int = 5) -> list[Alert]:
+    """Most severe first, then the biggest; ``None`` entries (nothing to say) dropped."""
+    found = sorted((a for a in alerts if a is not None), key=lambda a: (-a.severity, -a.size))
+    return found[:limit]
+
+
 def top_alerts(
     con: duckdb.DuckDBPyConnection,
     *,
@@ -376,13 +384,15 @@ def top_alerts(
     currency: str = "USD",
     lang: str = "en",
     limit: int = 5,
+    with_stages: bool = True,
 ) -> list[Alert]:
     """The most important changes and risks at ``as_of``, most severe first (at most ``limit``).
 
     Checked: revenue down 10%+ and churn rate up 10%+ (relative) vs the previous period, new
     customers down 15%+, valuable customers going quiet (:data:`_SILENT_SQL`), at-risk stage up
-    10%+ over the period, the latest campaign's significant result or sample ratio mismatch,
-    and rejected rows or duplicates in the last upload.
+    10%+ over the period (:func:`stage_alert`; ``with_stages=False`` leaves it to a caller that
+    has the snapshots already), the latest campaign's significant result or sample ratio
+    mismatch, and rejected rows or duplicates in the last upload.
     """
     require_table(con, "transactions", "the overview")
     end = pd.Timestamp(as_of).date() if as_of is not None else as_of_default(con)
@@ -391,10 +401,10 @@ def top_alerts(
     found = _kpi_alerts(k, days, lang)
     found += [
         _silent_alert(con, end, churn_days, currency, lang),
-        _stage_alert(con, end, days, lang),
         _campaign_alert(con, end, lang),
         _quality_alert(con, lang),
     ]
-    found = [a for a in found if a is not None]
-    found.sort(key=lambda a: (-a.severity, -a.size))
-    return found[:limit]
+    if with_stages:
+        before = lifecycle_snapshot(con, as_of=end - dt.timedelta(days=days))
+        found.append(stage_alert(lifecycle_snapshot(con, as_of=end), before, days, lang))
+    return rank_alerts(found, limit)

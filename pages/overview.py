@@ -9,7 +9,7 @@ from clm_core.charts.overview import trend_figure
 from clm_core.errors import NotEnoughData
 from clm_core.formatting import fmt_count, fmt_money, fmt_share
 from clm_core.lifecycle import takeaway_stages
-from clm_core.overview import value_kpis
+from clm_core.overview import rank_alerts, stage_alert, value_kpis
 from ui.cache import compute
 from ui.common import chart, errors_shown, escape_md, lang, require, t
 
@@ -97,10 +97,15 @@ with errors_shown():
     )
 
     st.subheader(t("Top alerts"))
+    snapshot = compute("clm_core.overview:lifecycle_snapshot", as_of=as_of)
+    snap_before = compute(
+        "clm_core.overview:lifecycle_snapshot", as_of=as_of - dt.timedelta(days=days)
+    )
     alerts = compute(
         "clm_core.overview:top_alerts", as_of=as_of, days=days, churn_days=churn_days,
-        currency=currency, lang=lang(),
+        currency=currency, lang=lang(), with_stages=False,
     )  # fmt: skip
+    alerts = rank_alerts([*alerts, stage_alert(snapshot, snap_before, days, lang())])
     if not alerts:
         st.success(t("No alerts: nothing changed for the worse in this period."))
     for a in alerts:
@@ -131,7 +136,6 @@ with errors_shown():
     )
 
     st.subheader(t("Lifecycle snapshot"))
-    snapshot = compute("clm_core.overview:lifecycle_snapshot", as_of=as_of)
     chart(
         stage_bar_figure(snapshot, lang=lang(), hide=("Prospect",)),
         key="overview_stages",

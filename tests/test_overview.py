@@ -125,3 +125,16 @@ def test_alert_from_last_upload_quality():
     )
     alert = next(a for a in overview.top_alerts(con) if a.kind == "data_quality")
     assert "orders.csv" in alert.text and "3 rejected" in alert.text and alert.page == "data"
+
+
+def test_stage_alert_when_at_risk_grows():
+    def snap(at_risk):
+        return pd.DataFrame({"stage": ["Active", "At risk"], "customers": [100, at_risk]})
+
+    alert = overview.stage_alert(snap(60), snap(50), 30, "en")
+    assert alert.text == "At-risk customers rose from 50 to 60 in 30 days."
+    assert alert.page == "lifecycle" and alert.size == pytest.approx(0.2)
+    assert overview.stage_alert(snap(54), snap(50), 30, "en") is None  # +8% is noise
+    assert overview.stage_alert(snap(5), snap(0), 30, "en") is None
+    ranked = overview.rank_alerts([None, alert, overview.Alert("x", 3, "t", "data")])
+    assert [a.kind for a in ranked] == ["x", "at_risk_up"]
