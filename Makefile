@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PORT ?= 8501
 DEMO_DB := data/demo-retail.duckdb
 
-.PHONY: run test setup system-deps demo lint bench clean
+.PHONY: run test setup system-deps demo lint bench screenshots clean
 
 setup: $(STAMP)
 
@@ -44,8 +44,13 @@ lint: $(STAMP)
 test: $(STAMP) system-deps lint
 	$(PY) -m pytest -q -p no:cacheprovider tests
 
-bench: $(STAMP)
+bench: $(STAMP) system-deps
 	$(PY) -m bench.run_all
+
+# Screenshots of every page in English and Chinese, taken by the browser tests, into docs/.
+screenshots: $(STAMP) system-deps
+	$(PY) -m pytest -q -p no:cacheprovider tests/e2e/test_shell_e2e.py -k every_page
+	cp tests/e2e/screenshots/page-*.png docs/screenshots/
 
 clean:
 	rm -rf $(VENV) .pytest_cache
