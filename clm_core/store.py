@@ -133,6 +133,8 @@ def list_datasets(folder: str | os.PathLike | None = None) -> list[DatasetInfo]:
     folder = Path(folder) if folder else data_dir()
     out = []
     for path in sorted(folder.glob("*.duckdb")):
+        if path.name.startswith("."):  # a load in progress, or one killed mid-way
+            continue
         try:
             con = connect(path)
             try:
