@@ -1,22 +1,28 @@
-"""Benchmark: churn features and scoring for 1M customers.
+"""Benchmark: churn features, training, scoring and reasons at 100K and 1M customers.
 
-    .venv/bin/python -m bench.bench_churn                   # 1M customers
-    .venv/bin/python -m bench.bench_churn --customers 200K  # quicker
-    .venv/bin/python -m bench.bench_churn --train           # also fit_churn end to end
+    .venv/bin/python -m bench.bench_churn                      # 100K and 1M, one table
+    .venv/bin/python -m bench.bench_churn --sizes 20K,100K     # quicker
+    .venv/bin/python -m bench.bench_churn --workdir /big/tmp   # where the datasets go
 
-One synthetic dataset is generated inside DuckDB (vectorised SQL over ``range``): customers with
-a first purchase day, a purchase rate and a drop-out day; about 7 purchases, 10 visits/logins and
-0.3 feedback rows per customer over two years. Each step then runs in a fresh Python subprocess,
-so time and peak RSS (``ru_maxrss``) belong to that step alone:
+For each size one synthetic dataset is generated inside DuckDB (vectorised SQL over ``range``):
+customers with a first purchase day, a purchase rate and a drop-out day; about 6 purchases, 10
+visits/logins and 0.3 feedback rows per customer over two years. Each step then runs in a
+fresh Python subprocess, so its time and peak RSS (``ru_maxrss``) belong to that step alone:
 
-- ``features``: ``store.connect`` + ``point_in_time_features`` at the last day (every SQL feature
-  and P(alive) from the BG/NBD purchase model);
-- ``score``: a model trained on 50,000 customers (features 60 days earlier, churn = no purchase
-  in the next 60 days; not timed) scores all of them:
-  ``predict_proba`` and the per-customer reasons (one extra prediction per feature, then the
-  top-3 sentences), timed separately;
-- ``train`` (``--train``): ``fit_churn`` end to end (features at three cutoffs, labels, both
-  models, permutation importance, refit), what the page's progress bar covers.
+- ``features``: ``store.connect`` + ``point_in_time_features`` at the scoring date (every SQL
+  feature and P(alive) from the BG/NBD purchase model);
+- ``fit``: ``fit_churn`` end to end, what the page's progress bar covers: features at three
+  cutoffs, labels, gradient boosting and the logistic baseline on a stratified sample of at
+  most ``churn.MAX_TRAIN_ROWS`` customers, out-of-time evaluation of every test customer,
+  permutation importance, the refit for scoring, and storing the model; the sub-steps are
+  timed from its progress callback;
+- ``scoring``: the stored model (loading it is not timed) gives every active customer a churn
+  probability (``predict_proba``);
+- ``reasons``: the top-3 plain-words reasons of every active customer (``churn._reasons``: the
+  tree-walk contributions per reason group, then the sentences).
+
+Wall time depends on what else runs on the machine (the load average is printed); CPU seconds
+are steadier. The table is markdown, printed to stdout; progress goes to stderr.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from itertools import pairwise
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -112,8 +119,14 @@ def generate(path: Path, customers: int, seed: float = 0.42) -> dict:
     return counts
 
 
-def _rss_mib() -> float:
+def _peak_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def _rss_mib() -> float:
+    """Current resident memory (what the process holds before a step starts)."""
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 def _cpu() -> float:
@@ -124,67 +137,62 @@ def _cpu() -> float:
 
 class _Timer:
     def __enter__(self):
+        self.rss_before = _rss_mib()
         self.wall, self.cpu = time.perf_counter(), _cpu()
         return self
 
     def __exit__(self, *exc):
         self.wall, self.cpu = time.perf_counter() - self.wall, _cpu() - self.cpu
 
+    def report(self, **extra) -> dict:
+        return {"seconds": self.wall, "cpu": self.cpu, "rss_before_mib": self.rss_before,
+                "peak_mib": _peak_mib(), **extra}  # fmt: skip
 
-def _child(step: str, db: str, work: str) -> dict:
+
+def _child(step: str, db: str) -> dict:
     import datetime as dt
 
-    import pandas as pd
-
     from clm_core import churn, store
-    from clm_core.churn_features import churn_labels, point_in_time_features
+    from clm_core.churn_features import point_in_time_features
     from clm_core.summary import as_of_default
 
-    out: dict = {}
     con = store.connect(db)
-    cutoff = as_of_default(con) + dt.timedelta(days=1)
-    features = Path(work) / "features.parquet"
-    if step == "features":
+    try:
+        if step == "features":
+            cutoff = as_of_default(con) + dt.timedelta(days=1)
+            with _Timer() as tm:
+                fs = point_in_time_features(con, cutoff)
+            return tm.report(rows=len(fs.frame), n_features=len(fs.features),
+                             omitted=[o.feature for o in fs.omitted])  # fmt: skip
+        if step == "fit":
+            marks: list[tuple[float, str]] = []
+            with _Timer() as tm:
+                fit = churn.fit_churn(
+                    con,
+                    force=True,
+                    progress=lambda f, msg: marks.append((time.perf_counter(), msg)),
+                )
+            parts = {msg: round(t1 - t0, 1) for (t0, msg), (t1, _) in pairwise(marks)}
+            roc = churn.metrics_table(fit).set_index("method").loc["gradient_boosting", "roc_auc"]
+            return tm.report(rows=fit.n_train, n_test=fit.n_test, n_fit_rows=fit.n_fit_rows,
+                             roc_auc=float(roc), parts=parts)  # fmt: skip
+        fit = churn.fit_churn(con)  # stored by the fit step: loads, not timed
+        X = fit.score_frame[list(fit.features)]
+        if step == "scoring":
+            with _Timer() as tm:
+                proba = fit.scorer.predict_proba(X)[:, 1]
+            return tm.report(rows=len(proba))
         with _Timer() as tm:
-            fs = point_in_time_features(con, cutoff)
-        out["seconds"], out["cpu"] = tm.wall, tm.cpu
-        out["active_customers"] = len(fs.frame)
-        out["n_features"] = len(fs.features)
-        out["omitted"] = [o.feature for o in fs.omitted]
-        fs.frame.to_parquet(features)
-    elif step == "score":
-        frame = pd.read_parquet(features)
-        names = [c for c in frame.columns if c not in ("customer_id", "main_channel")]
-        X = frame[names]
-        # a real model: features 60 days earlier, churn = no purchase in the 60 days after
-        early = cutoff - dt.timedelta(days=60)
-        train = point_in_time_features(con, early).frame.sample(50_000, random_state=0)
-        y = churn_labels(con, train["customer_id"], early, 60)
-        model = churn.ChurnModel().fit(train[names], y)
-        with _Timer() as tm:
-            proba = model.predict_proba(X)[:, 1]
-        out["predict_seconds"], out["predict_cpu"] = tm.wall, tm.cpu
-        with _Timer() as tm:
-            reasons = churn._reasons(model, X, "en")
-        out["reasons_seconds"], out["reasons_cpu"] = tm.wall, tm.cpu
-        out["rows"] = len(proba)
-        out["example"] = reasons[int(proba.argmax())]
-    else:
-        with _Timer() as tm:
-            fit = churn.fit_churn(con)
-        out["seconds"], out["cpu"] = tm.wall, tm.cpu
-        out["n_train"], out["n_test"] = fit.n_train, fit.n_test
-        out["roc_auc"] = float(churn.metrics_table(fit).set_index("method").loc[
-            "gradient_boosting", "roc_auc"])  # fmt: skip
-    con.close()
-    out["rss_mib"] = _rss_mib()
-    return out
+            reasons = churn._reasons(fit.scorer, X, "en")
+        riskiest = int(fit.scorer.predict_proba(X.head(20_000))[:, 1].argmax())
+        return tm.report(rows=len(reasons), example=reasons[riskiest])
+    finally:
+        con.close()
 
 
-def _measure(step: str, db: Path, work: Path) -> dict:
+def _measure(step: str, db: Path) -> dict:
     proc = subprocess.run(
-        [sys.executable, "-m", "bench.bench_churn", "--child", step, "--db", str(db),
-         "--work", str(work)],
+        [sys.executable, "-m", "bench.bench_churn", "--child", step, "--db", str(db)],
         cwd=ROOT, capture_output=True, text=True, check=False,
     )  # fmt: skip
     if proc.returncode != 0:
@@ -192,49 +200,63 @@ def _measure(step: str, db: Path, work: Path) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--customers", default="1M")
-    parser.add_argument("--train", action="store_true", help="also time fit_churn end to end")
-    parser.add_argument("--workdir", default=None, help="folder for the temporary dataset")
-    parser.add_argument("--child", choices=["features", "score", "train"], help=argparse.SUPPRESS)
-    parser.add_argument("--db", help=argparse.SUPPRESS)
-    parser.add_argument("--work", help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    if args.child:
-        print(json.dumps(_child(args.child, args.db, args.work)))
-        return 0
-    n = parse_size(args.customers)
-    with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
-        work = Path(tmp)
-        db = work / "bench-churn.duckdb"
+STEPS = ("features", "fit", "scoring", "reasons")
+LABELS = {
+    "features": "features ({n_features}, SQL + P(alive)), at the scoring date",
+    "fit": "fit (fit_churn end to end, each model on at most {n_fit_rows:,} rows)",
+    "scoring": "scoring (predict_proba, every active customer)",
+    "reasons": "reasons (top 3, English, every active customer)",
+}
+
+
+def run_size(n: int, workdir: str | None) -> tuple[dict, dict]:
+    with tempfile.TemporaryDirectory(dir=workdir) as tmp:
+        db = Path(tmp) / "bench-churn.duckdb"
         t0 = time.perf_counter()
         counts = generate(db, n)
-        print(f"generated {counts} in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
-        feats = _measure("features", db, work)
-        print(f"  features {feats}", file=sys.stderr)
-        score = _measure("score", db, work)
-        print(f"  score {score}", file=sys.stderr)
-        train = _measure("train", db, work) if args.train else None
-        if train:
-            print(f"  train {train}", file=sys.stderr)
+        print(f"{n:,}: generated {counts} in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
+        results = {}
+        for step in STEPS:
+            results[step] = _measure(step, db)
+            print(f"  {step} {results[step]}", file=sys.stderr)
+    return counts, results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="100K,1M", help="comma-separated, e.g. 100K,1M")
+    parser.add_argument("--workdir", default=None, help="folder for the temporary datasets")
+    parser.add_argument("--child", choices=STEPS, help=argparse.SUPPRESS)
+    parser.add_argument("--db", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        print(json.dumps(_child(args.child, args.db)))
+        return 0
+    from clm_core import churn
+
+    runs = [(n, *run_size(n, args.workdir)) for n in map(parse_size, args.sizes.split(","))]
     load = os.getloadavg()[0]
     print(f"machine: {os.cpu_count()} cores, load average {load:.1f}, "
-          f"Python {sys.version.split()[0]}")  # fmt: skip
-    print(f"data: {n:,} customers, {counts['transactions']:,} transactions, "
-          f"{counts['events']:,} events, {counts['feedback']:,} feedback rows")  # fmt: skip
-    print("| step | rows | wall s | CPU s | peak RSS MiB |")
-    print("|---|---:|---:|---:|---:|")
-    print(f"| features ({feats['n_features']}, SQL + P(alive)) | {feats['active_customers']:,} "
-          f"| {feats['seconds']:.1f} | {feats['cpu']:.1f} | {feats['rss_mib']:.0f} |")  # fmt: skip
-    print(f"| predict_proba | {score['rows']:,} | {score['predict_seconds']:.1f} "
-          f"| {score['predict_cpu']:.1f} | {score['rss_mib']:.0f} |")  # fmt: skip
-    print(f"| reasons (top 3, English) | {score['rows']:,} | {score['reasons_seconds']:.1f} "
-          f"| {score['reasons_cpu']:.1f} | (same process) |")  # fmt: skip
-    if train:
-        print(f"| fit_churn end to end | {train['n_train']:,} train / {train['n_test']:,} test "
-              f"| {train['seconds']:.1f} | {train['cpu']:.1f} | {train['rss_mib']:.0f} |")  # fmt: skip
-    print(f"example reasons of the riskiest customer: {score['example']}")
+          f"Python {sys.version.split()[0]}; training sample cap {churn.MAX_TRAIN_ROWS:,}")  # fmt: skip
+    print()
+    print("| customers | step | rows | wall s | CPU s | RSS at start MiB | peak RSS MiB |")
+    print("|---:|---|---:|---:|---:|---:|---:|")
+    for n, _, res in runs:
+        for step in STEPS:
+            r = res[step]
+            label = LABELS[step].format(**{k: v for k, v in r.items() if k != "rows"}
+                                        | {"n_features": res["features"]["n_features"]})  # fmt: skip
+            print(f"| {n:,} | {label} | {r['rows']:,} | {r['seconds']:.1f} | {r['cpu']:.1f} "
+                  f"| {r['rss_before_mib']:.0f} | {r['peak_mib']:.0f} |")  # fmt: skip
+    print()
+    for n, counts, res in runs:
+        fit = res["fit"]
+        print(f"- {n:,} customers: {counts['transactions']:,} transactions, "
+              f"{counts['events']:,} events, {counts['feedback']:,} feedback rows; "
+              f"{fit['rows']:,} active at the training cutoff, {fit['n_test']:,} at the test "
+              f"cutoff; out-of-time ROC AUC {fit['roc_auc']:.3f}.")  # fmt: skip
+        print(f"  fit steps (s): {'; '.join(f'{k}: {v}' for k, v in fit['parts'].items())}.")
+        print(f"  riskiest customer's reasons: {res['reasons']['example']}")
     return 0
 
 

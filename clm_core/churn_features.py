@@ -443,15 +443,29 @@ _TREND_OF = {
 }
 
 
+def _grouped(values: pd.Series) -> pd.Series:
+    """Rounded numbers with thousands separators ('12,345'), without a Python call per row:
+    five zero-padded groups of three digits, then the leading zeros and commas stripped."""
+    n = np.round(values.to_numpy(dtype="float64")).astype("int64")
+    a = np.abs(n)
+    parts = [pd.Series((a // 1000**k) % 1000, index=values.index).astype(str).str.zfill(3)
+             for k in range(4, -1, -1)]  # fmt: skip
+    text = parts[0].str.cat(parts[1:], sep=",").str.lstrip("0,")
+    text = text.where(text != "", "0")
+    return text.where(n >= 0, "-" + text).astype(object)
+
+
 def _strings(values: pd.Series, kind: str) -> pd.Series:
     """Numbers as display text, vectorised (NaN rows must be excluded by the caller)."""
     v = values.astype("float64")
     if kind == "pct":
         return (v.abs() * 100).round().astype("int64").astype(str)
     if kind == "money":
-        return v.map("{:,.0f}".format)
-    if kind == "score":
-        return v.map("{:g}".format)
+        return _grouped(v)
+    if kind == "score":  # 7 -> '7', 3.5 -> '3.5', 3.25 -> '3.25' (as '{:g}' for survey scores)
+        whole = v.round().astype("int64").astype(str)
+        frac = v.round(2).astype(str).str.rstrip("0").str.rstrip(".")
+        return whole.where(v == v.round(), frac).astype(object)
     return v.round().astype("int64").astype(str)
 
 

@@ -22,24 +22,33 @@ with errors_shown():
     require("transactions", feature="churn risk")
     L = lang()
     currency = compute("clm_core.store:get_setting", key="currency", default="USD")
-    suggested = compute("clm_core.churn:default_horizon")
-    c1, c2 = st.columns(2)
+    first, last = compute("clm_core.churn:as_of_bounds")
+    state = st.session_state
+    if "churn_as_of" not in state or state.get("_churn_bounds") != (first, last):
+        state.update(churn_as_of=last, _churn_bounds=(first, last))  # start at the data's end
+    c0, c1, c2 = st.columns(3)
+    as_of = c0.date_input(t("As of (cutoff date)"), min_value=first, max_value=last,
+                          key="churn_as_of")  # fmt: skip
+    c0.caption(t("Features use only data up to this day; default: the last transaction day."))
+    suggested = compute("clm_core.churn:default_horizon", as_of=as_of)
+    if "churn_horizon" not in state or state.get("_churn_horizon_for") != as_of:
+        state.update(churn_horizon=suggested, _churn_horizon_for=as_of)  # new cutoff: suggest
     horizon = int(c1.number_input(t("Churned = no purchase for this many days"), 1, 730,
-                                  value=suggested, key="churn_horizon"))  # fmt: skip
+                                  key="churn_horizon"))  # fmt: skip
     c1.caption(t("Suggested from the data: {n} days (about 3 median gaps between purchases).")
                .format(n=suggested))  # fmt: skip
     threshold = c2.slider(t("Risk threshold"), 0.05, 0.95, 0.5, 0.05, key="churn_threshold")
 
     cur = cursor()  # the same (filtered) view compute() sees, for training with progress
     apply_filters(cur, current_filters())
-    if not churn.is_trained(cur, horizon_days=horizon):
+    if not churn.is_trained(cur, as_of=as_of, horizon_days=horizon):
         with st.status(t("Training the churn model..."), expanded=True) as status:
             bar = st.progress(0.0)
-            churn.fit_churn(cur, horizon_days=horizon,
+            churn.fit_churn(cur, as_of=as_of, horizon_days=horizon,
                             progress=lambda f, msg: bar.progress(f, text=t(msg)))  # fmt: skip
             status.update(label=t("Model trained and stored"), state="complete", expanded=False)
-    fit = compute("clm_core.churn:fit_churn", horizon_days=horizon)
-    wl = compute("clm_core.churn:watchlist", horizon_days=horizon, lang=L)
+    fit = compute("clm_core.churn:fit_churn", as_of=as_of, horizon_days=horizon)
+    wl = compute("clm_core.churn:watchlist", as_of=as_of, horizon_days=horizon, lang=L)
     if fit.omitted:
         st.info(t("Not used by the model (missing data): {items}.").format(
             items="; ".join(f"{charts.feature_label(o.feature, L)} ({t(o.reason)})"
@@ -57,7 +66,8 @@ with errors_shown():
             pick[key] = tuple(box.multiselect(t(col.title()), options, format_func=t,
                                               key=f"churn_f_{col}", disabled=not options))  # fmt: skip
         min_p = f5.slider(t("Minimum risk"), 0.0, 1.0, 0.0, 0.05, key="churn_min_p")
-        view = churn.filter_watchlist(wl, min_probability=min_p, **pick)
+        picked = churn.filter_watchlist(wl, min_probability=min_p, **pick)
+        view = churn.translate_values(picked, L)  # tier, segment and stage names in words
         st.caption(t("{n} of {total} active customers, highest value at risk first. Value = {basis}.")
                    .format(n=f"{len(view):,}", total=f"{len(wl):,}",
                            basis=t("CLV (BG/NBD, 52 weeks)") if (wl["value_basis"] == "clv").any()
@@ -73,7 +83,7 @@ with errors_shown():
         download_buttons(view, "churn-watchlist", "churn_wl")
         by = st.radio(t("Risk by"), ["segment", "channel", "cohort", "tier", "owner", "stage"],
                       format_func=lambda c: t(c.title()), horizontal=True, key="churn_by")  # fmt: skip
-        grouped = churn.risk_by(view, by)
+        grouped = churn.risk_by(picked, by)
         if grouped.empty:
             st.info(t("No {what} information for these customers.").format(what=t(by.title())))
         else:
@@ -91,7 +101,7 @@ with errors_shown():
             "complaint_days": int(a4.number_input(t("Complaint within (days)"), 1, 365, 30,
                                                   key="churn_a_complaint")),
         }  # fmt: skip
-        alerts = compute("clm_core.churn:rule_alerts", no_purchase_days=settings["days"],
+        alerts = compute("clm_core.churn:rule_alerts", as_of=as_of, no_purchase_days=settings["days"],
                          gap_factor=settings["factor"], spend_drop=settings["pct"] / 100,
                          complaint_days=settings["complaint_days"])  # fmt: skip
         counts = churn.alert_counts(alerts)
@@ -103,9 +113,11 @@ with errors_shown():
             st.caption(t("Upload feedback to enable the complaint alert."))
         chart(charts.alerts_figure(owners, settings, lang=L), key="churn_alerts",
               takeaway=charts.alerts_takeaway(counts, owners, lang=L))  # fmt: skip
-        show_table(charts.alerts_table(owners, settings, lang=L), hide_index=True)
+        show_table(charts.alerts_table(churn.translate_values(owners, L), settings, lang=L),
+                   hide_index=True)  # fmt: skip
         flagged = alerts[alerts["n_alerts"] > 0].sort_values("n_alerts", ascending=False)
-        download_buttons(flagged, "churn-alerts", "churn_alerts")
+        download_buttons(charts.alerts_table(churn.translate_values(flagged, L), settings, lang=L),
+                         "churn-alerts", "churn_alerts")  # fmt: skip
 
     with tabs[2]:
         st.caption(t("Trained {trained} on dataset version {version}: features at {train}, churn in "
@@ -114,6 +126,11 @@ with errors_shown():
             trained=fit.trained_at.replace("T", " "), version=fit.dataset_version, train=fit.train_cutoff,
             h=fit.horizon_days, test=fit.test_cutoff, n_test=fit.n_test,
             rate=f"{fit.test_churn_rate:.0%}", k=len(fit.features)))  # fmt: skip
+        if fit.sampled:
+            st.caption(t("Each model was fitted on a stratified sample of {n:,} customers (at most "
+                         "{cap:,}; {total:,} were active at the training cutoff). Evaluation, "
+                         "churn probabilities and reasons cover every active customer.").format(
+                n=fit.n_fit_rows, cap=fit.max_train_rows, total=fit.n_train))  # fmt: skip
         table = churn.metrics_table(fit, threshold)
         show_table(charts.metrics_display(table, lang=L), hide_index=True)
         chart(charts.roc_figure(fit, lang=L), key="churn_roc",

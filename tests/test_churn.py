@@ -14,6 +14,7 @@ from sklearn.exceptions import NotFittedError
 from clm_core import churn, store
 from clm_core.churn_features import (
     FEATURES,
+    REASON_GROUP,
     REASON_TEMPLATES,
     churn_labels,
     point_in_time_features,
@@ -415,3 +416,106 @@ def test_rule_alerts_without_feedback_have_no_complaint_alert():
     al = churn.rule_alerts(c, as_of="2024-06-30")
     assert "recent_complaint" not in al.columns
     assert churn.alert_label("no_purchase", "zh", days=30) == "30 天以上未购买"
+
+
+# ------------------------------------------------- speed paths give the defined numbers
+
+
+def _groups(model: churn.ChurnModel) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for f in model.feature_names_in_:
+        out.setdefault(REASON_GROUP[f], []).append(f)
+    return out
+
+
+@pytest.mark.parametrize("floor", [0.0, 0.01], ids=["all-rows", "floor"])
+def test_tree_walk_contributions_equal_one_prediction_per_group(fit, floor):
+    """The fast path (trees re-evaluated only where a group is split on, on binned features)
+    gives the definition's numbers: risk now minus risk with the group at its median."""
+    model = fit.scorer
+    X = fit.score_frame[list(fit.features)]
+    groups = _groups(model)
+    names = list(model.feature_names_in_)
+    idx = [np.array([names.index(f) for f in m]) for m in groups.values()]
+    arr = model._matrix(X)
+    fast = model.contributions(X, groups, floor=floor)
+    slow = model._contributions_by_prediction(arr, idx, floor)
+    assert np.abs(slow).max() > 0.05  # the check has something to compare
+    np.testing.assert_allclose(fast, slow, atol=1e-9)
+    # row blocks do not change anything either
+    np.testing.assert_allclose(model._contributions_by_tree(arr, idx, floor, block=97), slow,
+                               atol=1e-9)  # fmt: skip
+
+
+def test_contributions_of_logistic_baseline_use_the_definition(fit):
+    X = fit.score_frame[list(fit.features)].head(200)
+    got = fit.baseline.contributions(X, {"recency_days": ["recency_days"]})
+    moved = X.assign(recency_days=fit.baseline.medians_[0])
+    want = fit.baseline.predict_proba(X)[:, 1] - fit.baseline.predict_proba(moved)[:, 1]
+    np.testing.assert_allclose(got[:, 0], want, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("values", "kind", "expected"),
+    [
+        ([0, 0.4, 999.5, 1000, 1234567.8, -1500, 1e13 + 5], "money",
+         ["0", "0", "1,000", "1,000", "1,234,568", "-1,500", "10,000,000,000,005"]),
+        ([7.0, 3.5, 3.25, 10.0, 0.0], "score", ["7", "3.5", "3.25", "10", "0"]),
+        ([0.234, 1.0, -0.5], "pct", ["23", "100", "50"]),
+    ],
+    ids=["money", "score", "pct"],
+)  # fmt: skip
+def test_numbers_in_reasons_are_formatted_without_a_loop(values, kind, expected):
+    from clm_core.churn_features import _strings
+
+    got = _strings(pd.Series(values, index=range(5, 5 + len(values))), kind)
+    assert got.tolist() == expected and list(got.index) == list(range(5, 5 + len(values)))
+
+
+def test_training_is_capped_by_a_stratified_sample(con, fit):
+    small = churn.fit_churn(con, max_train_rows=300)
+    assert small.sampled and small.n_fit_rows == 300 and small.max_train_rows == 300
+    assert small.n_train == fit.n_train and small.n_test == fit.n_test > 300
+    assert len(small.test) == small.n_test  # evaluated on every test customer
+    assert len(small.score_frame) == len(fit.score_frame)  # and everyone is scored
+    assert not fit.sampled and fit.n_fit_rows == max(fit.n_train, fit.n_test)
+    y = np.array([1] * 900 + [0] * 100)
+    X = pd.DataFrame({"a": np.arange(1000.0)})
+    Xs, ys = churn._sample(X, y, 200, 0)
+    assert len(Xs) == 200 and ys.mean() == pytest.approx(0.9)
+    assert Xs["a"].is_monotonic_increasing  # rows keep their order
+    assert churn._sample(X, y, 5000, 0)[0] is X
+
+
+def test_as_of_bounds_and_an_earlier_cutoff(con, frames):
+    first, last = churn.as_of_bounds(con)
+    tx = frames["transactions"]
+    assert last == tx["order_ts"].max().date()
+    assert first == tx["order_ts"].min().date() + dt.timedelta(days=churn.MIN_HISTORY_DAYS + 27)
+    early = last - dt.timedelta(days=60)
+    wl = churn.watchlist(con, as_of=early)
+    f = churn.fit_churn(con, as_of=early)
+    assert f.as_of == early and f.score_cutoff == early + dt.timedelta(days=1)
+    # nobody's last purchase is after the as-of date
+    assert (wl["recency_days"] >= 0).all() and len(wl) == len(f.score_frame)
+    sold = tx[tx["order_ts"] < T(early + dt.timedelta(days=1))]
+    assert set(wl["customer_id"]) <= set(sold["customer_id"])
+
+
+def test_tier_segment_stage_and_owner_values_in_chinese():
+    from clm_core.lifecycle import STAGES
+    from clm_core.segments import SEGMENTS, TIERS
+
+    vocabulary = [*TIERS, *SEGMENTS, *STAGES, "(none)"]
+    assert [v for v in vocabulary if v not in ZH] == []
+    wl = pd.DataFrame({"customer_id": ["a", "b", "c"], "tier": ["Gold", "Diamond", None],
+                       "segment": ["At Risk", "Champions", "Lost"],
+                       "stage": ["Churned", "Won back", "Active"],
+                       "owner": ["Ann", "(none)", None], "reasons": ["x", "y", "z"]})  # fmt: skip
+    zh = churn.translate_values(wl, "zh")
+    assert zh["tier"].tolist()[:2] == ["黄金", "钻石"] and pd.isna(zh["tier"].iloc[2])
+    assert zh["segment"].tolist() == [ZH["At Risk"], ZH["Champions"], ZH["Lost"]]
+    assert zh["stage"].tolist() == [ZH["Churned"], ZH["Won back"], ZH["Active"]]
+    assert zh["owner"].tolist()[:2] == ["Ann", "（无）"]  # names stay as they are
+    assert zh["reasons"].tolist() == ["x", "y", "z"] and wl["tier"].iloc[0] == "Gold"
+    assert churn.translate_values(wl, "en") is wl

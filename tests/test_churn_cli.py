@@ -93,3 +93,19 @@ def test_real_command_line(db, tmp_path):
     )  # fmt: skip
     assert r.returncode == 0, r.stderr
     assert out.read_bytes().startswith(b"\xef\xbb\xbfcustomer_id,churn_probability")
+
+
+def test_a_sampled_fit_is_noted_on_stderr_and_keeps_the_json_keys(db, tmp_path, capsys,
+                                                                  monkeypatch):  # fmt: skip
+    from clm_core import churn
+
+    monkeypatch.setattr(churn, "MAX_TRAIN_ROWS", 200)
+    out = tmp_path / "risk.csv"
+    assert main(["churn", "--db", str(db), "--out", str(out), "--json"]) == 0
+    captured = capsys.readouterr()
+    assert set(json.loads(captured.out)) == {"horizon_days", "train_cutoff", "test_cutoff",
+                                             "roc_auc", "pr_auc", "top_decile_lift",
+                                             "baselines", "n_features"}  # fmt: skip
+    assert "stratified sample of 200 customers" in captured.err
+    scored = pd.read_csv(out, encoding="utf-8-sig", keep_default_na=False)
+    assert len(scored) > 200  # everyone is still scored

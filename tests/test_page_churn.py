@@ -3,6 +3,7 @@ dataset without events or feedback. Numbers shown are checked against clm_core d
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 from streamlit.testing.v1 import AppTest
@@ -93,3 +94,48 @@ def test_churn_page_without_events_or_feedback(data_dir):
     assert "Not used by the model" in info
     assert "no events table" in info and "no feedback table" in info
     assert "Upload feedback to enable the complaint alert." in [c.value for c in at.caption]
+
+
+def test_as_of_date_drives_the_model_and_the_watchlist(app, data_dir):
+    at = _open(app)
+    con = store.connect(data_dir / "demo-retail.duckdb")
+    first, last = churn.as_of_bounds(con)
+    picker = at.date_input(key="churn_as_of")
+    assert picker.value == last and (picker.min, picker.max) == (first, last)
+    latest = churn.fit_churn(con, horizon_days=at.number_input(key="churn_horizon").value)
+    assert any(f"tested out of time at {latest.test_cutoff}" in c.value for c in at.caption)
+
+    early = last - dt.timedelta(days=120)
+    at.date_input(key="churn_as_of").set_value(early).run(timeout=TIMEOUT)
+    assert not at.exception, at.exception
+    horizon = at.number_input(key="churn_horizon").value
+    assert horizon == churn.default_horizon(con, as_of=early)  # suggested again for the cutoff
+    fit = churn.fit_churn(con, as_of=early, horizon_days=horizon)
+    wl = churn.watchlist(con, as_of=early, horizon_days=horizon)
+    con.close()
+    assert fit.score_cutoff == early + dt.timedelta(days=1)
+    table = at.dataframe[0].value
+    assert len(table) == len(wl)
+    assert table["customer_id"].tolist()[:20] == wl["customer_id"].tolist()[:20]
+    assert any(f"tested out of time at {fit.test_cutoff}" in c.value for c in at.caption)
+    # a horizon the user picks for this cutoff is kept on the next rerun
+    at.number_input(key="churn_horizon").set_value(horizon - 5).run(timeout=TIMEOUT)
+    assert at.number_input(key="churn_horizon").value == horizon - 5
+    assert at.date_input(key="churn_as_of").value == early
+
+
+def test_watchlist_values_in_chinese(app):
+    from clm_core.i18n import ZH
+    from clm_core.lifecycle import STAGES
+    from clm_core.segments import SEGMENTS, TIERS
+
+    app.sidebar.radio[0].set_value("zh").run(timeout=TIMEOUT)
+    at = _open(app)
+    table = at.dataframe[0].value
+    for col, words in (("tier", TIERS), ("segment", SEGMENTS), ("stage", STAGES)):
+        shown = set(table[col].dropna())
+        assert shown, col
+        assert shown <= {ZH[w] for w in words}, (col, shown)
+    # the alerts-per-owner table names each alert in Chinese
+    headers = [c for df in at.dataframe for c in df.value.columns]
+    assert "任一预警" in headers and not {"no_purchase", "any"} & set(headers)

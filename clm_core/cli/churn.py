@@ -5,12 +5,15 @@ Writes the watchlist (customer_id, churn_probability, value_at_risk, reasons; hi
 risk first; text cells neutralised against spreadsheet formula injection). ``--json`` prints the
 out-of-time evaluation: horizon_days, train_cutoff, test_cutoff, roc_auc, pr_auc,
 top_decile_lift, baselines {name: {roc_auc, pr_auc, top_decile_lift}}, n_features.
+When the models were fitted on a stratified sample (more than ``churn.MAX_TRAIN_ROWS`` active
+customers), a note says so on stderr; the JSON keys stay those of the contract.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import sys
 
 from clm_core import store
 from clm_core.churn import fit_churn, metrics_table, watchlist
@@ -49,6 +52,13 @@ def run(args) -> int:
         con.close()
     with open(args.out, "wb") as fh:
         fh.write(to_csv_bytes(wl[CSV_COLUMNS]))
+    if fit.sampled:
+        print(
+            f"note: each model was fitted on a stratified sample of {fit.n_fit_rows:,} customers "
+            f"({fit.n_train:,} active at the training cutoff, {fit.n_test:,} at the test cutoff); "
+            f"evaluation and the {len(wl):,} scored customers are complete.",
+            file=sys.stderr,
+        )
     if args.json:
         table = metrics_table(fit).set_index("method")
         metric = ["roc_auc", "pr_auc", "top_decile_lift"]

@@ -174,4 +174,9 @@ ZH = {
     "no visit or login for {v} days": "已 {v} 天未访问或登录",
     "no feedback score on record": "没有评分记录",
     "latest feedback score {v}": "最近一次评分 {v}",
+    # As-of date, training sample, bounds
+    "As of (cutoff date)": "截至日期（截止日）",
+    "Features use only data up to this day; default: the last transaction day.": "特征只使用截至这一天的数据；默认为最后一个交易日。",
+    "Each model was fitted on a stratified sample of {n:,} customers (at most {cap:,}; {total:,} were active at the training cutoff). Evaluation, churn probabilities and reasons cover every active customer.": "每个模型在 {n:,} 名客户的分层抽样上训练（最多 {cap:,} 名；训练截止日共有 {total:,} 名活跃客户）。评估、流失概率和原因覆盖所有活跃客户。",
+    "No purchases in the transactions table.": "交易表中没有购买记录。",
 }
