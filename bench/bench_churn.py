@@ -42,6 +42,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.common import emit  # noqa: E402
+
 _GENERATE = """
 create table c as
 select i as n,
@@ -248,6 +250,8 @@ def main(argv: list[str] | None = None) -> int:
                                         | {"n_features": res["features"]["n_features"]})  # fmt: skip
             print(f"| {n:,} | {label} | {r['rows']:,} | {r['seconds']:.1f} | {r['cpu']:.1f} "
                   f"| {r['rss_before_mib']:.0f} | {r['peak_mib']:.0f} |")  # fmt: skip
+            emit(f"churn {step}", f"{n:,} customers", r["seconds"], r["peak_mib"],
+                 "no reference implementation", None, None, label)  # fmt: skip
     print()
     for n, counts, res in runs:
         fit = res["fit"]

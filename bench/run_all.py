@@ -31,7 +31,7 @@ FULL = [
     ("summary", ["bench.bench_summary", "--sizes", "100k,1M,10M"]),
     ("cohorts_funnels", ["bench.bench_cohorts_funnels", "--sizes", "100k,1M,10M"]),
     ("clv", ["bench.bench_clv", "--sizes", "10k,100k,1M"]),
-    ("churn", ["bench.bench_churn", "--customers", "10k,100k,1M"]),
+    ("churn", ["bench.bench_churn", "--sizes", "10K,100K,1M"]),
     ("pages", ["bench.bench_pages", "--customers", "20000"]),
 ]
 QUICK = [
@@ -39,7 +39,7 @@ QUICK = [
     ("summary", ["bench.bench_summary", "--sizes", "100k"]),
     ("cohorts_funnels", ["bench.bench_cohorts_funnels", "--sizes", "100k"]),
     ("clv", ["bench.bench_clv", "--sizes", "10k"]),
-    ("churn", ["bench.bench_churn", "--customers", "10k"]),
+    ("churn", ["bench.bench_churn", "--sizes", "10K"]),
     ("pages", ["bench.bench_pages", "--customers", "2000"]),
 ]
 
