@@ -40,6 +40,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.common import emit  # noqa: E402
+
 HORIZON, RATE = 52, 0.01
 PREDICTIONS = ["p_alive", "expected_purchases", "clv"]
 
@@ -107,7 +109,7 @@ def _child(kind: str, data: str, out: str) -> None:
 
     df = pd.read_parquet(data)
     if kind.startswith("ours"):
-        from clm_core.clv import PurchaseModel, SpendModel, select_purchase_model
+        from clm_core.clv import PurchaseModel, SpendModel, score_customers, select_purchase_model
 
     else:
         from lifetimes import BetaGeoFitter, GammaGammaFitter
@@ -122,11 +124,7 @@ def _child(kind: str, data: str, out: str) -> None:
             pm, _, _ = select_purchase_model(df, model="auto")
         spend = SpendModel().fit(df)
         fit_s = time.perf_counter() - t0
-        sc = pm.score(df, horizon=HORIZON, discount_rate=RATE)
-        clv = spend.expected_avg_value(df) * sc["discounted_purchases"].to_numpy()
-        pred = pd.DataFrame(
-            {"p_alive": sc["p_alive"], "expected_purchases": sc["expected_purchases"], "clv": clv}
-        )
+        pred = score_customers(pm, spend, df, horizon=HORIZON, discount_rate=RATE)[PREDICTIONS]
         facts = {"model": pm.model_name_, "params": pm.params_, "patterns": pm.n_patterns_,
                  "notes": [str(n) for n in (*pm.notes_, *spend.notes_)]}  # fmt: skip
     else:
@@ -265,6 +263,12 @@ def main(argv: list[str] | None = None) -> int:
         results = run(sizes, Path(tmp), args.seed, args.lifetimes_timeout)
     print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}")
     print(markdown(results))
+    for r in results:
+        o, t = r["ours"], r["lifetimes"]
+        emit("CLV fit + score (BG/NBD + Gamma-Gamma)", f"{r['customers']:,} customers",
+             o["seconds"], o["rss_mib"], "lifetimes fit + score", t.get("seconds"),
+             t.get("rss_mib"), f"{o['patterns']:,} patterns; auto model "
+             f"{r['ours-auto']['seconds']:.2f} s")  # fmt: skip
     for r in results:
         notes = "; ".join(r["ours"].get("notes", [])) or "none"
         retried = ", ".join(r["lifetimes"].get("retried", [])) or "none"

@@ -300,7 +300,7 @@ def validate_models(
                 notes.append(
                     _note(
                         "Pareto/NBD not compared: it is fitted only up to {limit} distinct "
-                        "purchase patterns (its lifetimes fit takes minutes beyond that).",
+                        "purchase patterns (its fit takes several seconds beyond that).",
                         limit=f"{PARETO_MAX_PATTERNS:,}",
                     )
                 )

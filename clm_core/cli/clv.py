@@ -16,27 +16,23 @@ import sys
 
 from clm_core import store
 from clm_core.cli import add_db_argument, db_path
-from clm_core.clv import DEFAULT_HORIZON, MODELS, equivalent_rate, fit_clv
+from clm_core.clv import (
+    CSV_COLUMNS,
+    DEFAULT_HORIZON,
+    MODELS,
+    PERIOD_UNITS,
+    default_discount_rate,
+    fit_clv,
+)
 from clm_core.exports import to_csv_bytes
-
-CSV_COLUMNS = [
-    "customer_id",
-    "frequency",
-    "recency",
-    "T",
-    "monetary_value",
-    "p_alive",
-    "expected_purchases",
-    "expected_avg_value",
-    "clv",
-]
 
 
 def add_arguments(parser) -> None:
     add_db_argument(parser)
+    # choices come from clm_core.clv; the numbers are checked there (UsageError, exit 2)
     parser.add_argument("--model", choices=["auto", *MODELS], default="auto")
     parser.add_argument(
-        "--period", choices=["D", "W", "M"], default="W", help="time unit of recency, T, horizon"
+        "--period", choices=list(PERIOD_UNITS), default="W", help="unit of recency, T, horizon"
     )
     parser.add_argument("--as-of", default=None, help="YYYY-MM-DD (default: last transaction)")
     parser.add_argument(
@@ -62,7 +58,7 @@ def run(args) -> int:
     horizon = args.horizon if args.horizon is not None else DEFAULT_HORIZON[args.period]
     rate = args.discount_rate
     if rate is None:
-        rate = equivalent_rate(0.01, to_period=args.period)
+        rate = default_discount_rate(args.period)
     con = store.connect(db_path(args))
     try:
         res = fit_clv(

@@ -118,12 +118,12 @@ ZH = {
     "Used {model} (penalizer {pen}) instead of the requested {asked}, which could not be "
     "fitted.": "已改用 {model}（惩罚系数 {pen}），因为所选的 {asked} 无法拟合。",
     "{model} fitted with penalizer {pen} and tolerance x{tol} after {n} failed attempt(s).": "{model} 在 {n} 次失败后以惩罚系数 {pen}、容差 x{tol} 拟合成功。",
-    "Pareto/NBD skipped: {n} distinct purchase patterns is more than {limit}; lifetimes' "
-    "Pareto/NBD fit takes minutes at that size.": "已跳过 Pareto/NBD：不同购买模式有 {n} 种，超过 {limit}；在此规模下 lifetimes 的 Pareto/NBD 拟合需要数分钟。",
-    "Pareto/NBD not compared: {n} distinct purchase patterns is more than {limit} (its "
-    "lifetimes fit takes minutes at that size).": "未比较 Pareto/NBD：不同购买模式有 {n} 种，超过 {limit}（在此规模下其 lifetimes 拟合需要数分钟）。",
+    "Pareto/NBD skipped: {n} distinct purchase patterns is more than {limit}; its fit takes "
+    "several seconds at that size.": "已跳过 Pareto/NBD：不同购买模式有 {n} 种，超过 {limit}；在此规模下其拟合需要数秒。",
+    "Pareto/NBD not compared: {n} distinct purchase patterns is more than {limit} (its fit "
+    "takes several seconds at that size).": "未比较 Pareto/NBD：不同购买模式有 {n} 种，超过 {limit}（在此规模下其拟合需要数秒）。",
     "Pareto/NBD not compared: it is fitted only up to {limit} distinct purchase patterns (its "
-    "lifetimes fit takes minutes beyond that).": "未比较 Pareto/NBD：仅在不同购买模式不超过 {limit} 种时拟合（超过后其 lifetimes 拟合需要数分钟）。",
+    "fit takes several seconds beyond that).": "未比较 Pareto/NBD：仅在不同购买模式不超过 {limit} 种时拟合（超过后其拟合需要数秒）。",
     "{model} could not be fitted to this data.": "{model} 无法拟合这份数据。",
     "Frequency and average order value are correlated (r = {r}) among repeat buyers; the "
     "Gamma-Gamma model assumes they are independent (|r| below {limit}), so treat expected "

@@ -5,8 +5,6 @@ from __future__ import annotations
 import csv
 import re
 
-import pytest
-
 from tests.e2e.conftest import screenshot
 
 # The sample-ratio takeaway is the last line the result tab writes.

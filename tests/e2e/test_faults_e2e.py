@@ -86,5 +86,7 @@ def test_server_killed_during_load_loses_nothing(tmp_path, demo_template, browse
         proc.wait(timeout=20)
     assert not [p.name for p in folder.iterdir() if p.name.startswith(".tmp-")]
     con = store.connect(db)
-    assert con.execute("select count(*) from transactions where customer_id = 'Z1'").fetchone()[0] == 1
+    assert (
+        con.execute("select count(*) from transactions where customer_id = 'Z1'").fetchone()[0] == 1
+    )
     con.close()
