@@ -25,8 +25,9 @@ SEVERITY = {3: st.error, 2: st.warning, 1: st.info}
 
 
 def value_cards(as_of) -> dict:
-    """Average CLV and LTV/CAC with the Customer value page's default model (shared cache)."""
-    args = dict(model="auto", penalizer=0.0, period="W", horizon=52, discount_rate=0.01)
+    """Average CLV and LTV/CAC from BG/NBD + Gamma-Gamma (the quickest model: this is the landing
+    page) with the Customer value page's other defaults."""
+    args = dict(model="bgnbd", penalizer=0.0, period="W", horizon=52, discount_rate=0.01)
     try:
         res = compute("clm_core.clv:fit_clv", as_of=as_of, margin=1.0, **args)
     except NotEnoughData:
@@ -74,7 +75,7 @@ with errors_shown():
         t("Average CLV"),
         fmt_money(avg_clv, currency, lang()) if avg_clv is not None else "—",
         change("avg_clv"),
-        help=t("Predicted value of the next 52 weeks (Customer value page, default model)."),
+        help=t("Predicted value of the next 52 weeks (BG/NBD + Gamma-Gamma; see Customer value)."),
     )
     cols[8].metric(
         t("LTV/CAC"),

@@ -23,7 +23,7 @@ ZH = {
     "Open page": "打开页面",
     "Churn window: a customer counts as churned after {days} silent days (90% of repeat purchases come sooner).": "流失窗口：客户连续 {days} 天未购买即计为流失（90% 的复购发生在此之前）。",
     "no change": "持平",
-    "Predicted value of the next 52 weeks (Customer value page, default model).": "未来 52 周的预测价值（客户价值页面的默认模型）。",
+    "Predicted value of the next 52 weeks (BG/NBD + Gamma-Gamma; see Customer value).": "未来 52 周的预测价值（BG/NBD + Gamma-Gamma 模型；详见客户价值页面）。",
     "Revenue so far plus predicted CLV, over acquisition cost (customers with a cost).": "至今收入加预测 CLV，除以获客成本（仅含有获客成本的客户）。",
     "No alerts: nothing changed for the worse in this period.": "没有预警：本周期没有变差的指标。",
     "Revenue fell {pct} vs the previous {days} days.": "收入较前 {days} 天下降 {pct}。",
