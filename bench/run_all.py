@@ -3,13 +3,16 @@
 Each benchmark measures CLM Lens and its peer (DuckDB's bare read_csv, lifetimes, pandas) in
 fresh subprocesses in the same run, prints its own markdown table and one ``RESULT`` line per
 size (bench/common.py); this runner sequences them, keeps each output under bench/out/ and
-writes the README. ``--quick`` runs the smallest sizes only and writes bench/out/README-quick.md
-instead (the README keeps the full run).
+writes the README. ``--only NAME[,NAME]`` reruns those benchmarks and takes the others from
+their last full run (bench/out/NAME.out and NAME.json). ``--quick`` runs the smallest sizes
+only and writes bench/out/README-quick.md instead (the README keeps the full run).
 """
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
+import json
 import os
 import platform
 import subprocess
@@ -58,37 +61,54 @@ Run: {when}, {machine}.
 """
 
 
-def main() -> int:
-    quick = "--quick" in sys.argv
-    only = [a for a in sys.argv[1:] if not a.startswith("--")]
-    plan = [p for p in (QUICK if quick else FULL) if not only or p[0] in only]
+def _run(name: str, args: list[str]) -> dict:
+    t0 = time.perf_counter()
+    print(f"== {name}: python -m {' '.join(args)}", flush=True)
+    proc = subprocess.run([sys.executable, "-m", *args], cwd=ROOT, capture_output=True, text=True)
+    took = time.perf_counter() - t0
+    print(proc.stdout, flush=True)
+    print(f"-- {name}: exit {proc.returncode} in {took:.0f} s", flush=True)
+    if proc.returncode:
+        print(proc.stderr[-3000:], file=sys.stderr)
+    return {"args": args, "took": took, "exit": proc.returncode, "stdout": proc.stdout,
+            "stderr_tail": proc.stderr[-4000:]}  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="smallest sizes only")
+    ap.add_argument("--only", default="", help="rerun these (comma-separated), reuse the rest")
+    args = ap.parse_args(argv)
+    only = [x for x in args.only.split(",") if x]
     OUT.mkdir(exist_ok=True)
-    failed, rows, details = [], [], []
-    for name, args in plan:
-        t0 = time.perf_counter()
-        print(f"== {name}: python -m {' '.join(args)}", flush=True)
-        proc = subprocess.run(
-            [sys.executable, "-m", *args], cwd=ROOT, capture_output=True, text=True
-        )
-        (OUT / f"{name}.md").write_text(proc.stdout + proc.stderr[-4000:], encoding="utf-8")
-        print(proc.stdout, flush=True)
-        took = time.perf_counter() - t0
-        print(f"-- {name}: exit {proc.returncode} in {took:.0f} s", flush=True)
-        if proc.returncode:
-            failed.append(name)
-            print(proc.stderr[-3000:], file=sys.stderr)
-        rows += parse(proc.stdout)
-        text = "\n".join(ln for ln in proc.stdout.splitlines() if not ln.startswith(PREFIX))
-        details.append(f"## {name}\n\n`python -m {' '.join(args)}` ({took:.0f} s)\n\n{text}\n")
+    suffix = "-quick" if args.quick else ""
+    runs = {}
+    for name, bench_args in QUICK if args.quick else FULL:
+        saved = OUT / f"{name}{suffix}.json"
+        if only and name not in only:
+            if not saved.exists():
+                print(f"no saved run of {name}: run it first", file=sys.stderr)
+                return 2
+            runs[name] = json.loads(saved.read_text(encoding="utf-8"))
+            continue
+        runs[name] = _run(name, bench_args)
+        saved.write_text(json.dumps(runs[name]), encoding="utf-8")
+    rows, details = [], []
+    for name, r in runs.items():
+        rows += parse(r["stdout"])
+        text = "\n".join(ln for ln in r["stdout"].splitlines() if not ln.startswith(PREFIX))
+        cmd = " ".join(r["args"])
+        details.append(f"## {name}\n\n`python -m {cmd}` ({r['took']:.0f} s)\n\n{text}\n")
     machine = (
         f"{os.cpu_count()} CPUs, Python {platform.python_version()}, "
         f"load average {os.getloadavg()[0]:.1f} at the end"
     )
     when = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
     report = HEADER.format(when=when, machine=machine) + table(rows) + "\n\n" + "\n".join(details)
-    target = OUT / "README-quick.md" if quick or only else HERE / "README.md"
+    target = OUT / "README-quick.md" if args.quick else HERE / "README.md"
     target.write_text(report, encoding="utf-8")
     print(f"wrote {target}")
+    failed = [name for name, r in runs.items() if r["exit"]]
     if failed:
         print("failed: " + ", ".join(failed), file=sys.stderr)
     return 1 if failed else 0
