@@ -40,6 +40,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.common import emit  # noqa: E402
+
 TARGETS = {1_000_000: 5.0, 10_000_000: 20.0}
 COLUMNS = ["frequency", "recency", "T", "monetary_value"]
 
@@ -212,6 +214,12 @@ def main(argv: list[str] | None = None) -> int:
         results = run(sizes, Path(tmp), args.seed)
     print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}")
     print(markdown(results))
+    for r in results:
+        o, t = r["ours"], r["lifetimes"]
+        target = TARGETS.get(r["rows"])
+        emit("customer summary (SQL)", f"{r['rows']:,} rows", o["seconds"], o["rss_mib"],
+             "lifetimes summary_data_from_transaction_data", t["seconds"], t["rss_mib"],
+             f"max abs diff {r['max_diff']:.1g}" + (f"; target {target:.0f}x" if target else ""))  # fmt: skip
     failed = [r for r in results if r["max_diff"] > 1e-6]
     return 1 if failed else 0
 

@@ -48,7 +48,7 @@ QUICK = [
 
 HEADER = """# Benchmarks
 
-Reproduce with `make bench` (all sizes, about an hour on 2 cores) or
+Reproduce with `make bench` (all sizes, about 15 minutes on 2 cores) or
 `.venv/bin/python -m bench.run_all --quick` (smallest sizes). Every row compares CLM Lens with
 its peer measured in the same run on the same machine, each in a fresh process; peak memory is
 the process's peak RSS. Sizes are transactions for the data benchmarks and customers (about
