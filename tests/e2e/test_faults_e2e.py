@@ -31,6 +31,16 @@ def big_csv(tmp_path):
     return path
 
 
+def _start_load(page, url: str, path) -> None:
+    """Upload ``path`` on the Data page, accept the proposed mapping and press Load."""
+    page.goto(f"{url}/data")
+    wait_app(page)
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(path))
+    page.get_by_text("Column mapping").wait_for()
+    wait_app(page)
+    page.get_by_role("button", name="Load", exact=True).click()
+
+
 def test_server_killed_during_load_loses_nothing(tmp_path, demo_template, browser, big_csv):
     folder = tmp_path / "data"
     folder.mkdir()
@@ -41,12 +51,7 @@ def test_server_killed_during_load_loses_nothing(tmp_path, demo_template, browse
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.set_default_timeout(120_000)
     try:
-        page.goto(f"{url}/data")
-        wait_app(page)
-        page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(big_csv))
-        page.get_by_text("Column mapping").wait_for()
-        wait_app(page)
-        page.get_by_role("button", name="Load", exact=True).click()
+        _start_load(page, url, big_csv)
         page.get_by_test_id("stProgress").first.wait_for(timeout=60_000)  # the load is running
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=20)
@@ -73,12 +78,7 @@ def test_server_killed_during_load_loses_nothing(tmp_path, demo_template, browse
         screenshot(page, "after-server-kill")
         small = tmp_path / "orders-small.csv"
         small.write_text("customer_id,order_id,order_ts,amount\nZ1,z1,2024-05-01,10\n")
-        page.goto(f"{url}/data")
-        wait_app(page)
-        page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(small))
-        page.get_by_text("Column mapping").wait_for()
-        wait_app(page)
-        page.get_by_role("button", name="Load", exact=True).click()
+        _start_load(page, url, small)
         page.get_by_text("Loaded 1 of 1 rows").wait_for()
     finally:
         page.close()
