@@ -35,7 +35,7 @@ FULL = [
     ("cohorts_funnels", ["bench.bench_cohorts_funnels", "--sizes", "100k,1M,10M"]),
     ("clv", ["bench.bench_clv", "--sizes", "10k,100k,1M"]),
     ("churn", ["bench.bench_churn", "--sizes", "10K,100K,1M"]),
-    ("pages", ["bench.bench_pages", "--customers", "20000"]),
+    ("pages", ["bench.bench_pages", "--customers", "20000,100000"]),
 ]
 QUICK = [
     ("load", ["bench.bench_load", "--rows", "100000", "--repeat", "1"]),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import re
+import time
 
 from tests.e2e.conftest import screenshot
 
@@ -29,7 +30,13 @@ def _tab(page, name: str, text: str) -> None:
     _settle(page, text)
 
 
-def _charts(page) -> int:
+def _charts(page, expected: int | None = None) -> int:
+    """Visible Plotly charts; with ``expected``, first give them up to a minute to draw (the
+    first page of a cold server loads the Plotly bundle while the script has already ended)."""
+    if expected is not None:
+        deadline = time.time() + 60
+        while page.locator(".js-plotly-plot:visible").count() < expected and time.time() < deadline:
+            page.wait_for_timeout(250)
     return page.locator(".js-plotly-plot:visible").count()
 
 
@@ -47,22 +54,22 @@ def test_campaigns_tabs(server, page):
     assert page.locator("h1").first.inner_text() == "Campaigns"
     body = page.inner_text("body")
     assert re.search(r"Treatment [AB].*p[=<]0\.\d+", body) and "Takeaway" in body
-    assert _charts(page) == 4
+    assert _charts(page, 4) == 4
     assert "Exception" not in body and "Traceback" not in body
     _shot(page, "campaigns-result")
 
     _tab(page, "After the campaign", "vs control [")  # the value takeaway comes last
-    assert _charts(page) == 4
+    assert _charts(page, 4) == 4
     assert "Converted customers bought" in page.inner_text("body")
     _shot(page, "campaigns-after")
 
     _tab(page, "Channels", "highest response rate")
-    assert _charts(page) == 1
+    assert _charts(page, 1) == 1
     assert "highest response rate" in page.inner_text("body")
     _shot(page, "campaigns-channels")
 
     _tab(page, "Next test", "customers per group")
-    assert _charts(page) == 1
+    assert _charts(page, 1) == 1
     assert "customers per group" in page.inner_text("body")
     _shot(page, "campaigns-next-test")
 
@@ -73,7 +80,7 @@ def test_planner_exports_targets(server, page, tmp_path):
     _tab(page, "Intervention planner", "Customers targeted")
     body = page.inner_text("body")
     assert "Customers targeted" in body and "Expected saved value" in body
-    assert _charts(page) == 1
+    assert _charts(page, 1) == 1
     _shot(page, "campaigns-planner")
     with page.expect_download() as dl:
         page.get_by_role("button", name="Download CSV").last.click()
