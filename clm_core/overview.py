@@ -15,7 +15,7 @@ Definitions (period = the ``days`` days ending on ``as_of``, previous = the ``da
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import duckdb
 import pandas as pd
@@ -230,7 +230,6 @@ class Alert:
     text: str
     page: str
     size: float = 0.0  # for ordering alerts of equal severity (bigger first)
-    values: dict = field(default_factory=dict, compare=False)
 
 
 # Valuable customers (top 20% by revenue) going quiet: silent longer than twice their usual gap

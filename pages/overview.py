@@ -64,7 +64,7 @@ with errors_shown():
     value = value_cards(as_of)
     before = value_cards(as_of - dt.timedelta(days=days))  # the model as fitted a period ago
 
-    def change(key):
+    def value_change(key):
         now, then = value[key], before[key]
         if now is None or not then:
             return None
@@ -74,13 +74,13 @@ with errors_shown():
     cols[7].metric(
         t("Average CLV"),
         fmt_money(avg_clv, currency, lang()) if avg_clv is not None else "—",
-        change("avg_clv"),
+        value_change("avg_clv"),
         help=t("Predicted value of the next 52 weeks (BG/NBD + Gamma-Gamma; see Customer value)."),
     )
     cols[8].metric(
         t("LTV/CAC"),
         f"{ratio:.1f} : 1" if ratio is not None else "—",
-        change("ltv_cac"),
+        value_change("ltv_cac"),
         help=t("Revenue so far plus predicted CLV, over acquisition cost (customers with a cost)."),
     )
     with cols[9]:  # where each card is explained
