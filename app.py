@@ -4,11 +4,12 @@ from pathlib import Path
 
 import streamlit as st
 
-from clm_core import config, i18n, store
+from clm_core import config, i18n
 from ui.auth import password_gate
+from ui.cache import dataset_list
 from ui.common import presenter_css, report_buttons, t
 from ui.filters import sidebar_filters
-from ui.nav import ensure_router
+from ui.nav import PAGES, ensure_router
 
 ensure_router()
 
@@ -18,23 +19,12 @@ st.session_state.setdefault("lang", st.query_params.get("lang", "en"))
 st.session_state.setdefault("presenter", st.query_params.get("presenter") == "1")
 st.session_state.setdefault("dataset_path", str(config.default_db()))
 
-PAGES = [
-    ("pages/overview.py", "Overview", ":material/dashboard:"),
-    ("pages/data.py", "Data", ":material/upload_file:"),
-    ("pages/segments.py", "Segments", ":material/donut_small:"),
-    ("pages/lifecycle.py", "Lifecycle", ":material/autorenew:"),
-    ("pages/funnels.py", "Funnels & cohorts", ":material/filter_alt:"),
-    ("pages/clv.py", "Customer value", ":material/savings:"),
-    ("pages/churn.py", "Churn risk", ":material/warning:"),
-    ("pages/campaigns.py", "Campaigns", ":material/campaign:"),
-    ("pages/customer.py", "Customer 360", ":material/person_search:"),
-]
 _HERE = Path(__file__).parent
 
 with st.sidebar:
     st.radio("Language / 语言", list(i18n.LANGS), format_func=i18n.LANGS.get, key="lang")
     st.query_params["lang"] = st.session_state["lang"]
-    datasets = store.list_datasets()
+    datasets = dataset_list()
     by_name = {d.name: str(d.path) for d in datasets if d.usable}
     wanted = st.query_params.get("ds")
     if wanted in by_name and not st.session_state.get("_ds_seeded"):
@@ -64,7 +54,7 @@ with st.sidebar:
 
 presenter_css()
 pages = [
-    st.Page(path, title=t(title), icon=icon, default=(path == "pages/overview.py"))
+    st.Page(path, title=t(title), icon=icon, default=(path == PAGES[0][0]))
     for path, title, icon in PAGES
     if (_HERE / path).exists()
 ]

@@ -32,9 +32,10 @@ without a loop over customers: each tree is evaluated once per block of rows, an
 for the groups it splits on (see ``ChurnModel.contributions``).
 
 Storage. A fitted model is pickled under ``<data folder>/.models/<dataset>/<version>-<key>.pkl``
-with the dataset version it was trained on (``key`` hashes the settings and, under global
-filters, the filtered view); a new upload changes the version and the model is retrained (files
-of older versions are removed).
+with the dataset version it was trained on (``key`` hashes the settings and, when called on a
+filtered view, that view); a new upload changes the version and the model is retrained (files
+of older versions are removed). The page trains on every customer and uses the global filters
+only to choose which customers' rows it shows (``clm_core.filters.keep_customers``).
 """
 
 from __future__ import annotations
@@ -88,6 +89,7 @@ __all__ = [
     "BASELINES",
     "ChurnFit",
     "ChurnModel",
+    "TRAINED_ON_ALL",
     "alert_counts",
     "alerts_by_owner",
     "as_of_bounds",
@@ -106,6 +108,12 @@ __all__ = [
     "watchlist",
 ]
 
+# Said on the page: the model does not change with the sidebar filters ({n}: active customers
+# at the cutoff the scoring model was fitted on).
+TRAINED_ON_ALL = (
+    "Model trained on all customers ({n} active at its latest cutoff); filters only choose "
+    "which customers are shown and counted."
+)
 MODEL_FORMAT = 2  # bump when ChurnFit changes shape, so stored pickles are retrained
 MIN_REASON_DELTA = 0.01  # a reason must move the churn probability by at least 1 point
 MAX_STORED = 12  # stored models per dataset version (horizons, filters)

@@ -45,7 +45,7 @@ import math
 import time
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import duckdb
 import numpy as np
@@ -58,6 +58,7 @@ from sklearn.utils.validation import check_is_fitted
 from clm_core import clv_likelihood as lk
 from clm_core.config import period_days
 from clm_core.errors import NotEnoughData, UsageError
+from clm_core.filters import keep_customers
 from clm_core.i18n import translate
 from clm_core.store import has_table, query_df, require_table
 from clm_core.summary import as_of_default, customer_summary
@@ -75,6 +76,7 @@ __all__ = [
     "PARAM_NAMES",
     "PARETO_MAX_PATTERNS",
     "DEFAULT_HORIZON",
+    "FITTED_ON_ALL",
     "PERIOD_UNIT",
     "PERIOD_UNITS",
     "SPEND_CORRELATION_LIMIT",
@@ -96,6 +98,7 @@ __all__ = [
     "equivalent_rate",
     "error_text",
     "fit_clv",
+    "for_customers",
     "group_takeaway",
     "lorenz_curve",
     "channel_costs",
@@ -1124,6 +1127,25 @@ def predict_clv(con: duckdb.DuckDBPyConnection, **options) -> pd.DataFrame:
     beyond the horizon).
     """
     return fit_clv(con, **options).customers
+
+
+def for_customers(res: ClvResult, ids: pd.Series | None) -> ClvResult:
+    """``res`` showing only the customers in ``ids`` (all when None).
+
+    The page fits once on every customer and shows the global filters' customers
+    (``clm_core.filters.filtered_customer_ids``): parameters, ranks and deciles stay those of the
+    fit on every customer, so a filter change selects rows instead of refitting.
+    """
+    if ids is None:
+        return res
+    return replace(res, customers=keep_customers(res.customers, ids))
+
+
+# Said on the page: the models do not change with the sidebar filters.
+FITTED_ON_ALL = (
+    "Models fitted on all {n} customers; filters only choose which customers are shown and "
+    "counted ({k} here)."
+)
 
 
 def p_alive(

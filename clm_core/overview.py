@@ -30,6 +30,7 @@ __all__ = [
     "Alert",
     "Kpi",
     "default_churn_days",
+    "kpi_alerts",
     "kpis",
     "lifecycle_snapshot",
     "monthly_trend",
@@ -256,7 +257,10 @@ where silent < $churn_days
 """
 
 
-def _kpi_alerts(k: dict[str, Kpi], days: int, lang: str) -> list[Alert]:
+def kpi_alerts(kpi_list: list[Kpi], days: int, lang: str = "en") -> list[Alert]:
+    """Revenue down 10%+, churn rate up 10%+ (relative) and new customers down 15%+ vs the
+    previous period, from :func:`kpis` (a caller that shows the KPIs passes them in)."""
+    k = {x.name: x for x in kpi_list}
     out = []
     rev, churn, new = k["Revenue"], k["Churn rate"], k["New customers"]
     if rev.change is not None and rev.change <= -0.10:
@@ -384,6 +388,7 @@ def top_alerts(
     lang: str = "en",
     limit: int = 5,
     with_stages: bool = True,
+    with_kpis: bool = True,
 ) -> list[Alert]:
     """The most important changes and risks at ``as_of``, most severe first (at most ``limit``).
 
@@ -391,13 +396,15 @@ def top_alerts(
     customers down 15%+, valuable customers going quiet (:data:`_SILENT_SQL`), at-risk stage up
     10%+ over the period (:func:`stage_alert`; ``with_stages=False`` leaves it to a caller that
     has the snapshots already), the latest campaign's significant result or sample ratio
-    mismatch, and rejected rows or duplicates in the last upload.
+    mismatch, and rejected rows or duplicates in the last upload. ``with_kpis=False`` leaves the
+    KPI alerts to a caller that has the KPIs already (:func:`kpi_alerts`).
     """
     require_table(con, "transactions", "the overview")
     end = pd.Timestamp(as_of).date() if as_of is not None else as_of_default(con)
     churn_days = churn_days or default_churn_days(con)
-    k = {x.name: x for x in kpis(con, as_of=end, days=days, churn_days=churn_days)}
-    found = _kpi_alerts(k, days, lang)
+    found = []
+    if with_kpis:
+        found += kpi_alerts(kpis(con, as_of=end, days=days, churn_days=churn_days), days, lang)
     found += [
         _silent_alert(con, end, churn_days, currency, lang),
         _campaign_alert(con, end, lang),

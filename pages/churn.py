@@ -4,8 +4,8 @@ import streamlit as st
 
 from clm_core import churn
 from clm_core.charts import churn as charts
-from clm_core.filters import apply_filters
-from ui.cache import compute, current_filters, cursor
+from clm_core.filters import keep_customers
+from ui.cache import compute, cursor, filtered_customer_ids
 from ui.common import chart, download_buttons, errors_shown, lang, require, show_table, t
 
 WATCHLIST_COLUMNS = ("customer_id", "churn_probability", "value_at_risk", "reasons", "tier",
@@ -22,7 +22,9 @@ with errors_shown():
     require("transactions", feature="churn risk")
     L = lang()
     currency = compute("clm_core.store:get_setting", key="currency", default="USD")
-    first, last = compute("clm_core.churn:as_of_bounds")
+    # The model is trained once per dataset version, cutoff and horizon on every customer; the
+    # sidebar filters only choose which customers are shown (a filter change never retrains).
+    first, last = compute("clm_core.churn:as_of_bounds", unfiltered=True)
     state = st.session_state
     if "churn_as_of" not in state or state.get("_churn_bounds") != (first, last):
         state.update(churn_as_of=last, _churn_bounds=(first, last))  # start at the data's end
@@ -30,7 +32,7 @@ with errors_shown():
     as_of = c0.date_input(t("As of (cutoff date)"), min_value=first, max_value=last,
                           key="churn_as_of")  # fmt: skip
     c0.caption(t("Features use only data up to this day; default: the last transaction day."))
-    suggested = compute("clm_core.churn:default_horizon", as_of=as_of)
+    suggested = compute("clm_core.churn:default_horizon", unfiltered=True, as_of=as_of)
     if "churn_horizon" not in state or state.get("_churn_horizon_for") != as_of:
         state.update(churn_horizon=suggested, _churn_horizon_for=as_of)  # new cutoff: suggest
     horizon = int(c1.number_input(t("Churned = no purchase for this many days"), 1, 730,
@@ -39,16 +41,19 @@ with errors_shown():
                .format(n=suggested))  # fmt: skip
     threshold = c2.slider(t("Risk threshold"), 0.05, 0.95, 0.5, 0.05, key="churn_threshold")
 
-    cur = cursor()  # the same (filtered) view compute() sees, for training with progress
-    apply_filters(cur, current_filters())
+    cur = cursor()  # unfiltered, like compute(..., unfiltered=True): training with progress
     if not churn.is_trained(cur, as_of=as_of, horizon_days=horizon):
         with st.status(t("Training the churn model..."), expanded=True) as status:
             bar = st.progress(0.0)
             churn.fit_churn(cur, as_of=as_of, horizon_days=horizon,
                             progress=lambda f, msg: bar.progress(f, text=t(msg)))  # fmt: skip
             status.update(label=t("Model trained and stored"), state="complete", expanded=False)
-    fit = compute("clm_core.churn:fit_churn", as_of=as_of, horizon_days=horizon)
-    wl = compute("clm_core.churn:watchlist", as_of=as_of, horizon_days=horizon, lang=L)
+    fit = compute("clm_core.churn:fit_churn", unfiltered=True, as_of=as_of, horizon_days=horizon)
+    wl_all = compute("clm_core.churn:watchlist", unfiltered=True, as_of=as_of,
+                     horizon_days=horizon, lang=L)  # fmt: skip
+    ids = filtered_customer_ids()
+    wl = keep_customers(wl_all, ids)
+    st.caption(t(churn.TRAINED_ON_ALL).format(n=f"{fit.n_test:,}"))
     if fit.omitted:
         st.info(t("Not used by the model (missing data): {items}.").format(
             items="; ".join(f"{charts.feature_label(o.feature, L)} ({t(o.reason)})"
@@ -101,9 +106,10 @@ with errors_shown():
             "complaint_days": int(a4.number_input(t("Complaint within (days)"), 1, 365, 30,
                                                   key="churn_a_complaint")),
         }  # fmt: skip
-        alerts = compute("clm_core.churn:rule_alerts", as_of=as_of, no_purchase_days=settings["days"],
-                         gap_factor=settings["factor"], spend_drop=settings["pct"] / 100,
-                         complaint_days=settings["complaint_days"])  # fmt: skip
+        alerts = keep_customers(compute(
+            "clm_core.churn:rule_alerts", unfiltered=True, as_of=as_of,
+            no_purchase_days=settings["days"], gap_factor=settings["factor"],
+            spend_drop=settings["pct"] / 100, complaint_days=settings["complaint_days"]), ids)  # fmt: skip
         counts = churn.alert_counts(alerts)
         owners = churn.alerts_by_owner(alerts)
         cols = st.columns(len(counts))

@@ -7,7 +7,7 @@ import streamlit as st
 from clm_core import clv
 from clm_core import clv_report as rep
 from clm_core.errors import NotEnoughData
-from ui.cache import compute
+from ui.cache import compute, filtered_customer_ids
 from ui.common import chart, download_buttons, errors_shown, lang, require, show_table, t
 
 
@@ -25,7 +25,9 @@ st.caption(t(rep.PURPOSE))
 
 with errors_shown():
     require("transactions", feature="customer value")
-    last = compute("clm_core.summary:as_of_default")
+    # Models are fitted once per dataset version and settings on every customer (unfiltered);
+    # the sidebar filters only choose which customers' values are shown and summed.
+    last = compute("clm_core.summary:as_of_default", unfiltered=True)
     cur = compute("clm_core.store:get_setting", key="currency", default="USD")
     c = st.columns(3)
     period = c[0].selectbox(
@@ -56,15 +58,19 @@ with errors_shown():
     st.caption(clv.requirements_text(period, rate, lang()))
     args = dict(period=period, as_of=as_of, horizon=horizon, discount_rate=rate, margin=margin)
     try:
-        res = compute("clm_core.clv:fit_clv", model=model, penalizer=penalizer, **args)
+        fitted = compute(
+            "clm_core.clv:fit_clv", unfiltered=True, model=model, penalizer=penalizer, **args
+        )
     except NotEnoughData as e:
         st.warning(clv.error_text(e, lang()))
         st.stop()
+    res = clv.for_customers(fitted, filtered_customer_ids())
     cust = res.customers
     metrics = rep.headline(res, currency=cur, lang=lang())
     for col, (label, value) in zip(st.columns(len(metrics)), metrics, strict=True):
         col.metric(label, value)
     st.caption(clv.describe_fit(res, lang()))
+    st.caption(t(clv.FITTED_ON_ALL).format(n=f"{res.n_customers:,}", k=f"{len(cust):,}"))
     for note in res.notes:
         st.info(note.text(lang()))
 
@@ -79,17 +85,19 @@ with errors_shown():
             t("Group by"), list(sources), format_func=lambda b: t(sources[b]), key="clv_by"
         )
         if by in ("segment", "tier"):
-            groups = compute("clm_core.segments:customer_segments", as_of=as_of, period=period)
+            groups = compute(
+                "clm_core.segments:customer_segments", unfiltered=True, as_of=as_of, period=period
+            )
         else:
-            groups = compute("clm_core.clv:customer_attributes", as_of=as_of)
+            groups = compute("clm_core.clv:customer_attributes", unfiltered=True, as_of=as_of)
         _show(*rep.value_charts(cust, groups, by=by, currency=cur, log_scale=log, lang=lang()))
     with alive:
         stages = None
         if importlib.util.find_spec("clm_core.lifecycle"):
-            stages = compute("clm_core.lifecycle:customer_stages", as_of=as_of)
+            stages = compute("clm_core.lifecycle:customer_stages", unfiltered=True, as_of=as_of)
         _show(*rep.alive_charts(cust, stages, horizon=horizon, period=period, lang=lang()))
     with ltv:
-        attrs = compute("clm_core.clv:customer_attributes", as_of=as_of)
+        attrs = compute("clm_core.clv:customer_attributes", unfiltered=True, as_of=as_of)
         st.caption(t(rep.CAC_HELP).format(currency=cur))
         costs = st.data_editor(
             clv.channel_costs(attrs)[["channel", "cac"]],
@@ -116,12 +124,14 @@ with errors_shown():
     with valid:
         cal_end = st.date_input(
             t("Calibration ends on (the rest is the holdout)"), max_value=as_of, key="clv_cal_end",
-            value=compute("clm_core.clv_validation:default_calibration_end", as_of=as_of),
+            value=compute(
+                "clm_core.clv_validation:default_calibration_end", unfiltered=True, as_of=as_of
+            ),
         )  # fmt: skip
         try:
             val = compute(
-                "clm_core.clv_validation:validate_models", calibration_end=cal_end, as_of=as_of,
-                period=period, penalizer=penalizer,
+                "clm_core.clv_validation:validate_models", unfiltered=True,
+                calibration_end=cal_end, as_of=as_of, period=period, penalizer=penalizer,
             )  # fmt: skip
         except NotEnoughData as e:
             st.warning(clv.error_text(e, lang()))
@@ -143,12 +153,14 @@ with errors_shown():
             horizontal=True, key="clv_cohort_by",
         )  # fmt: skip
         if st.toggle(t("Fit per-cohort models"), key="clv_cohorts"):
-            cc = compute("clm_core.clv:cohort_fits", by=cohort_by, model=res.model, **args)
+            cc = compute(
+                "clm_core.clv:cohort_fits", unfiltered=True, by=cohort_by, model=res.model, **args
+            )
             cc_chart, cc_table = rep.cohort_charts(cc, period=period, currency=cur, lang=lang())
             _show(cc_chart)
             show_table(cc_table, hide_index=True)
     with engine:
-        check = compute("clm_core.clv_validation:verify_cdnow")
+        check = compute("clm_core.clv_validation:verify_cdnow", unfiltered=True)  # not our data
         passed, text, check_table = rep.engine_check(check, lang())
         (st.success if passed else st.error)(text)
         st.caption(t(rep.ENGINE_NOTE))

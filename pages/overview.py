@@ -6,34 +6,29 @@ import streamlit as st
 
 from clm_core.charts.lifecycle import stage_bar_figure
 from clm_core.charts.overview import trend_figure
+from clm_core.clv import for_customers
 from clm_core.errors import NotEnoughData
 from clm_core.formatting import fmt_count, fmt_money, fmt_share
 from clm_core.lifecycle import takeaway_stages
-from clm_core.overview import rank_alerts, stage_alert, value_kpis
-from ui.cache import compute
+from clm_core.overview import kpi_alerts, rank_alerts, stage_alert, value_kpis
+from ui.cache import compute, filtered_customer_ids
 from ui.common import chart, errors_shown, escape_md, lang, require, t
+from ui.nav import page_file
 
-PAGE_FILES = {
-    "segments": ("pages/segments.py", "Segments"),
-    "churn": ("pages/churn.py", "Churn risk"),
-    "funnels": ("pages/funnels.py", "Funnels & cohorts"),
-    "lifecycle": ("pages/lifecycle.py", "Lifecycle"),
-    "campaigns": ("pages/campaigns.py", "Campaigns"),
-    "data": ("pages/data.py", "Data"),
-}
 SEVERITY = {3: st.error, 2: st.warning, 1: st.info}
 
 
 def value_cards(as_of) -> dict:
     """Average CLV and LTV/CAC from BG/NBD + Gamma-Gamma (the quickest model: this is the landing
-    page) with the Customer value page's other defaults."""
+    page) with the Customer value page's other defaults: fitted on every customer, as on that
+    page, and averaged over the filtered customers."""
     args = dict(model="bgnbd", penalizer=0.0, period="W", horizon=52, discount_rate=0.01)
     try:
-        res = compute("clm_core.clv:fit_clv", as_of=as_of, margin=1.0, **args)
+        res = compute("clm_core.clv:fit_clv", unfiltered=True, as_of=as_of, margin=1.0, **args)
     except NotEnoughData:
         return {"avg_clv": None, "ltv_cac": None}
-    attrs = compute("clm_core.clv:customer_attributes", as_of=as_of)
-    return value_kpis(res.customers, attrs)
+    attrs = compute("clm_core.clv:customer_attributes", unfiltered=True, as_of=as_of)
+    return value_kpis(for_customers(res, filtered_customer_ids()).customers, attrs)
 
 
 st.title(t("Overview"))
@@ -104,13 +99,14 @@ with errors_shown():
     )
     alerts = compute(
         "clm_core.overview:top_alerts", as_of=as_of, days=days, churn_days=churn_days,
-        currency=currency, lang=lang(), with_stages=False,
+        currency=currency, lang=lang(), with_stages=False, with_kpis=False,
     )  # fmt: skip
-    alerts = rank_alerts([*alerts, stage_alert(snapshot, snap_before, days, lang())])
+    alerts = rank_alerts([*kpi_alerts(kpis, days, lang()), *alerts,
+                          stage_alert(snapshot, snap_before, days, lang())])  # fmt: skip
     if not alerts:
         st.success(t("No alerts: nothing changed for the worse in this period."))
     for a in alerts:
-        path, title = PAGE_FILES[a.page]
+        path, title = page_file(a.page)
         left, right = st.columns([4, 1], vertical_alignment="center")
         with left:
             SEVERITY[a.severity](escape_md(a.text))

@@ -390,6 +390,18 @@ def test_predict_clv_contract(synth_con):
     assert len(nxt) and (nxt > as_of).all() and (nxt <= as_of + pd.Timedelta(weeks=52)).all()
 
 
+def test_for_customers_keeps_the_fit_and_shows_only_those_customers(synth_con):
+    res = clv.fit_clv(synth_con, model="bgnbd")
+    ids = pd.Series(res.customers["customer_id"].iloc[::3].astype(str).tolist()[::-1])
+    shown = clv.for_customers(res, ids)
+    assert sorted(shown.customers["customer_id"]) == sorted(ids)
+    assert shown.params == res.params and shown.n_customers == res.n_customers == 900
+    # ranks stay those among every customer
+    kept = res.customers.set_index("customer_id").loc[shown.customers["customer_id"], "clv_rank"]
+    assert shown.customers["clv_rank"].tolist() == kept.tolist()
+    assert clv.for_customers(res, None) is res
+
+
 def test_p_alive_contract(synth_con):
     df = clv.p_alive(synth_con, period="W")
     assert list(df.columns) == ["customer_id", "p_alive"]

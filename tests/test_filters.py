@@ -8,7 +8,13 @@ import pandas as pd
 import pytest
 
 from clm_core import store
-from clm_core.filters import Filters, apply_filters, filter_options
+from clm_core.filters import (
+    Filters,
+    apply_filters,
+    filter_options,
+    filtered_customer_ids,
+    keep_customers,
+)
 from clm_core.summary import customer_summary
 
 
@@ -94,3 +100,24 @@ def test_filters_on_in_memory_dataset():
     )  # fmt: skip
     apply_filters(con, Filters(channels=("app",)))
     assert _count(con) == 1
+
+
+def test_filters_are_views_over_bound_values(dataset):
+    # Views, not copies: applying filters on a cursor costs a few small statements.
+    cur = store.cursor(dataset)
+    apply_filters(cur, Filters(date_from=dt.date(2024, 2, 1), regions=("华东",)))
+    sql = "select view_name from duckdb_views() where temporary"
+    views = {r[0] for r in cur.execute(sql).fetchall()}
+    assert {"transactions", "customers"} <= views
+    assert _count(cur) == 2  # a on 2024-02-01 and c on 2024-03-01
+
+
+def test_filtered_customer_ids_and_keep_customers(dataset):
+    cur = store.cursor(dataset)
+    apply_filters(cur, Filters(channels=("web",)))
+    ids = filtered_customer_ids(cur)
+    assert ids.tolist() == ["a", "b"]
+    assert filtered_customer_ids(store.cursor(dataset)).tolist() == ["a", "b", "c"]
+    rows = pd.DataFrame({"customer_id": ["c", "b", "a"], "x": [1, 2, 3]})
+    assert keep_customers(rows, ids)["x"].tolist() == [2, 3]
+    assert keep_customers(rows, None) is rows

@@ -91,6 +91,17 @@ def test_alerts_revenue_drop_and_churn(con):
     assert feb["revenue_drop"].page == "segments" and feb["revenue_drop"].severity == 3
 
 
+def test_kpi_alerts_from_kpis_the_caller_has(con):
+    # The page passes its KPIs in instead of top_alerts computing them a second time.
+    kw = dict(as_of="2024-02-29", days=31, churn_days=30)
+    k = overview.kpis(con, **kw)
+    split = overview.rank_alerts(
+        [*overview.kpi_alerts(k, 31), *overview.top_alerts(con, with_kpis=False, **kw)]
+    )
+    assert split == overview.top_alerts(con, **kw)
+    assert "revenue_drop" not in _kinds(con, with_kpis=False, **kw)
+
+
 def test_alert_valuable_customers_going_quiet():
     # Ten customers; the two biggest (V1, V2) buy every 10 days, then V1 stops (last 2024-03-01).
     rows = []

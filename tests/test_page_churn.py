@@ -139,3 +139,36 @@ def test_watchlist_values_in_chinese(app):
     # the alerts-per-owner table names each alert in Chinese
     headers = [c for df in at.dataframe for c in df.value.columns]
     assert "任一预警" in headers and not {"no_purchase", "any"} & set(headers)
+
+
+def test_filter_change_shows_filtered_customers_without_retraining(app, data_dir, monkeypatch):
+    """The model is trained once on every customer; a sidebar filter only picks the rows."""
+    at = _open(app)
+    path = data_dir / "demo-retail.duckdb"
+    fits = []
+    fit = churn.ChurnModel.fit
+    monkeypatch.setattr(
+        churn.ChurnModel, "fit", lambda self, X, y: fits.append(1) or fit(self, X, y)
+    )
+    region = at.multiselect(key="f_regions").options[0]
+    at.multiselect(key="f_regions").set_value([region]).run(timeout=TIMEOUT)
+    assert not at.exception, at.exception
+    assert fits == []  # no model was trained for the filter
+    assert len(list((data_dir / ".models" / "demo-retail").glob("*.pkl"))) == 1
+
+    con = store.connect(path)
+    horizon = at.number_input(key="churn_horizon").value
+    wl = churn.watchlist(con, horizon_days=horizon)  # every customer, as trained
+    fit_all = churn.fit_churn(con, horizon_days=horizon)
+    in_region = set(
+        con.execute("select customer_id from customers where region = $r", {"r": region})
+        .df()["customer_id"]
+    )  # fmt: skip
+    con.close()
+    expected = wl[wl["customer_id"].isin(in_region)]
+    table = at.dataframe[0].value
+    assert 0 < len(table) < len(wl)
+    assert table["customer_id"].tolist() == expected["customer_id"].tolist()
+    trained = churn.TRAINED_ON_ALL.format(n=f"{fit_all.n_test:,}")
+    assert trained in [c.value for c in at.caption]
+    assert any(f"of {len(expected):,} active customers" in c.value for c in at.caption)

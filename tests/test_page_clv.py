@@ -81,3 +81,34 @@ def test_page_in_chinese(page):
     assert page.title[0].value == "客户价值"
     assert page.success[0].value.startswith("模型引擎已在 CDNow 数据上验证")
     assert any(m.value.startswith("**") and "前 20% 的客户" in m.value for m in page.markdown)
+
+
+def test_filter_shows_filtered_customers_of_the_fit_on_everyone(page, data_dir, monkeypatch):
+    """Models are fitted once on every customer; a sidebar filter only picks the rows."""
+    fitted = []
+    fit = clv.PurchaseModel.fit
+    monkeypatch.setattr(
+        clv.PurchaseModel, "fit", lambda self, X, y=None: fitted.append(1) or fit(self, X, y)
+    )
+    channel = page.multiselect(key="f_channels").options[0]
+    page.multiselect(key="f_channels").set_value([channel]).run(timeout=TIMEOUT)
+    assert not page.exception, page.exception
+    assert fitted == []  # nothing was refitted for the filter
+
+    con = store.connect(data_dir / "demo-retail.duckdb")
+    res = clv.fit_clv(con, period="W", horizon=52, discount_rate=0.01)
+    buyers = set(
+        con.execute(
+            "select distinct customer_id from transactions where channel = $c", {"c": channel}
+        ).df()["customer_id"]
+    )
+    con.close()
+    expected = res.customers[res.customers["customer_id"].isin(buyers)]
+    table = page.dataframe[-1].value  # the customer list
+    assert 0 < len(table) < len(res.customers)
+    assert sorted(table["Customer"]) == sorted(expected["customer_id"])
+    assert _metric(page, "Expected future value (52 weeks)").value == fmt_money(
+        expected["clv"].sum(), "CNY", "en"
+    )
+    shown = clv.FITTED_ON_ALL.format(n=f"{res.n_customers:,}", k=f"{len(expected):,}")
+    assert shown in [c.value for c in page.caption]

@@ -8,6 +8,7 @@ ZH = {
     "Risk threshold": "风险阈值",
     "Training the churn model...": "正在训练流失模型……",
     "Model trained and stored": "模型已训练并保存",
+    "Model trained on all customers ({n} active at its latest cutoff); filters only choose which customers are shown and counted.": "模型基于全部客户训练（最近截止日有 {n} 名活跃客户）；筛选条件只决定显示和统计哪些客户。",
     "Not used by the model (missing data): {items}.": "模型未使用（缺少数据）：{items}。",
     "Watchlist": "预警名单",
     "Rule alerts": "规则预警",

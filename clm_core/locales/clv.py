@@ -6,6 +6,8 @@ ZH = {
     "What each customer is expected to be worth over the horizon, where that value sits, and "
     "how far to trust the model.": "每位客户在预测期内的预期价值、价值集中在哪里，以及模型有多可信。",
     "Time unit (drives horizon and discounting)": "时间单位（决定预测期与折现）",
+    "Models fitted on all {n} customers; filters only choose which customers are shown and "
+    "counted ({k} here).": "模型基于全部 {n} 名客户拟合；筛选条件只决定显示和统计哪些客户（此处 {k} 名）。",
     "Purchase model": "购买模型",
     "auto (lowest BIC)": "自动（BIC 最低）",
     "As of": "截至日期",
