@@ -111,38 +111,30 @@ from per_customer p join order_counts o using (customer_id)
 # The sorted rollup, written with the dataset by refresh_rollup (store.write_dataset calls it
 # before every commit). It lives in its own schema: the canonical tables' listings show schema
 # ``main`` only, and no temp view can shadow a qualified name. Days are integers (days since
-# 1970-01-01); customers are keyed by a 64-bit hash of their id, checked to be collision-free.
-# - lines: every purchase line (h, d, v), physically in (h, d) order: a plain scan returns
-#   them in that order (DuckDB preserves insertion order), checked again when read;
-# - returns: the return lines (h, d, v), in h order;
-# - extra: per (customer, day), purchase lines that do not start an order (later lines of
-#   an order with several lines), so orders up to a date = lines - extra up to that date;
-# - customers: (h, customer_id, pos) in h order, pos = rank of customer_id (output order).
+# 1970-01-01); customers are numbered 0.. in customer_id order (``p``), the summary's order.
+# - customers: (p, customer_id);
+# - lines: every transaction line with a customer, a date and an amount (p, d, v): first the
+#   purchases in (p, d) order, then the returns (v < 0) in (p, d) order, physically: a plain
+#   scan returns them in that order (DuckDB preserves insertion order), checked when read;
+# - extra: per (customer, day), purchase lines that do not start an order (later lines of an
+#   order with several lines), so orders up to a date = purchase lines - extra up to that date.
 ROLLUP_SCHEMA = "_clm_rollup"
 ROLLUP_KEY = "summary_rollup"  # dataset setting: format version and source signature
-_ROLLUP_VERSION = 1
-_ROLLUP_TABLES = ("lines", "returns", "extra", "customers")
+_ROLLUP_VERSION = 3
+_ROLLUP_TABLES = ("customers", "lines", "extra")
 _DAY = "cast(cast(order_ts as date) - date '1970-01-01' as integer)"
 _ROLLUP_CUSTOMERS_SQL = """
 create or replace table _clm_rollup.customers as
-select hash(customer_id) as h, customer_id,
-       cast(row_number() over (order by customer_id) - 1 as integer) as pos
+select cast(row_number() over (order by customer_id) - 1 as integer) as p, customer_id
 from (select distinct customer_id from transactions where customer_id is not null)
-order by h
+order by p
 """
 _ROLLUP_LINES_SQL = f"""
 create or replace table _clm_rollup.lines as
-select hash(customer_id) as h, {_DAY} as d, amount as v
-from transactions
-where customer_id is not null and order_ts is not null and amount >= 0
-order by h, d
-"""
-_ROLLUP_RETURNS_SQL = f"""
-create or replace table _clm_rollup.returns as
-select hash(customer_id) as h, {_DAY} as d, amount as v
-from transactions
-where customer_id is not null and order_ts is not null and amount < 0
-order by h
+select c.p, {_DAY} as d, t.amount as v
+from transactions t join _clm_rollup.customers c using (customer_id)
+where t.order_ts is not null and t.amount is not null
+order by t.amount < 0, c.p, d
 """
 # The (customer, order) keys of purchase lines, to find orders with several lines in numpy.
 _ORDER_KEYS_SQL = """
@@ -158,15 +150,18 @@ with lines as (
     where customer_id is not null and order_ts is not null and amount >= 0
       and order_id is not null and hash(customer_id, order_id) in (select k from _clm_multi)
     group by customer_id, order_id, d
+),
+extra as (
+    select customer_id, d, sum(n) - count(*) filter (where d = first_d) as n
+    from (select *, min(d) over (partition by customer_id, order_id) as first_d from lines)
+    group by customer_id, d
 )
-select hash(customer_id) as h, d,
-       cast(sum(n) - count(*) filter (where d = first_d) as integer) as n
-from (select *, min(d) over (partition by customer_id, order_id) as first_d from lines)
-group by customer_id, d
-having sum(n) - count(*) filter (where d = first_d) > 0
-order by h
+select c.p, e.d, cast(e.n as integer) as n
+from extra e join _clm_rollup.customers c using (customer_id)
+where e.n > 0
 """
-# Any change to the columns the summary reads changes the signature.
+# Any change to the columns the summary reads changes the signature (a 64-bit sum of row
+# hashes: a change that keeps it needs a hash collision).
 _SIGNATURE_SQL = (
     "select count(*), cast(sum(hash(customer_id, order_id, order_ts, amount)) as varchar) "
     "from transactions"
@@ -197,35 +192,29 @@ def refresh_rollup(con: duckdb.DuckDBPyConnection) -> None:
     :func:`clm_core.store.write_dataset` calls this before every commit, so no file is written
     with a stale rollup. It is rebuilt only when the transactions changed (row count and a sum
     of row hashes, kept in the ``summary_rollup`` setting) and dropped when there is no usable
-    transactions table or two customer ids share a hash.
+    transactions table.
     """
     if _ROLLUP_COLUMNS <= _transactions_columns(con):
         rows, signature = con.execute(_SIGNATURE_SQL).fetchone()
         stamp = {"version": _ROLLUP_VERSION, "rows": rows, "signature": signature}
         if _rollup_tables(con) == len(_ROLLUP_TABLES) and get_setting(con, ROLLUP_KEY) == stamp:
             return
-        con.execute(f"create schema if not exists {ROLLUP_SCHEMA}")
+        con.execute(f"drop schema if exists {ROLLUP_SCHEMA} cascade")  # older formats too
+        con.execute(f"create schema {ROLLUP_SCHEMA}")
         con.execute(_ROLLUP_CUSTOMERS_SQL)
-        n, keys = con.execute(
-            "select count(*), count(distinct h) from _clm_rollup.customers"
-        ).fetchone()
-        if n == keys:
-            con.execute(_ROLLUP_LINES_SQL)
-            con.execute(_ROLLUP_RETURNS_SQL)
-            k = np.sort(con.sql(_ORDER_KEYS_SQL).to_arrow_table().column(0).to_numpy())
-            multi = np.unique(k[1:][k[1:] == k[:-1]])
-            if len(multi):
-                con.register("_clm_multi", pd.DataFrame({"k": multi}))
-                try:
-                    con.execute(_ROLLUP_EXTRA_SQL)
-                finally:
-                    con.unregister("_clm_multi")
-            else:  # every order has one purchase line (or no id): no line is extra
-                con.execute(
-                    "create or replace table _clm_rollup.extra (h ubigint, d integer, n integer)"
-                )
-            set_setting(con, ROLLUP_KEY, stamp)
-            return
+        con.execute(_ROLLUP_LINES_SQL)
+        k = np.sort(con.sql(_ORDER_KEYS_SQL).to_arrow_table().column(0).to_numpy())
+        multi = np.unique(k[1:][k[1:] == k[:-1]])
+        if len(multi):
+            con.register("_clm_multi", pd.DataFrame({"k": multi}))
+            try:
+                con.execute(_ROLLUP_EXTRA_SQL)
+            finally:
+                con.unregister("_clm_multi")
+        else:  # every order has one purchase line (or no id): no line is extra
+            con.execute("create table _clm_rollup.extra (p integer, d integer, n integer)")
+        set_setting(con, ROLLUP_KEY, stamp)
+        return
     if _rollup_tables(con) or get_setting(con, ROLLUP_KEY) is not None:
         con.execute(f"drop schema if exists {ROLLUP_SCHEMA} cascade")
         set_setting(con, ROLLUP_KEY, None)
@@ -262,41 +251,11 @@ def _rollup_usable(con: duckdb.DuckDBPyConnection) -> bool:
     return con.execute("select count(*) from transactions").fetchone()[0] == stamp.get("rows")
 
 
-def _fetch(con, table: str, columns: str, day: int) -> list[np.ndarray]:
-    """Columns of a rollup table, rows with ``d <= day``, in stored order.
-
-    Through Arrow (several times faster than ``fetchnumpy`` here); the day filter is applied
-    in numpy, since an unfiltered scan is the cheapest and the default as-of keeps every row.
-    """
-    got = con.sql(f"select {columns}, d from _clm_rollup.{table}").to_arrow_table()
-    arrays = [got.column(i).to_numpy() for i in range(got.num_columns)]
-    d = arrays[-1]
-    if len(d) and d.max() > day:
-        keep = d <= day
-        arrays = [a[keep] for a in arrays]
-    return arrays
-
-
-def _per_key(con, table: str, value: str, day: int) -> tuple[np.ndarray, ...]:
-    """(keys, sums, counts) of ``value`` per h over a rollup table stored in h order."""
-    h, x, _ = _fetch(con, table, f"h, {value}", day)
-    if len(h) and not (h[1:] >= h[:-1]).all():
-        order = np.argsort(h, kind="stable")
-        h, x = h[order], x[order]
-    if not len(h):
-        return h, x.astype("float64"), np.zeros(0, "int64")
-    starts = np.flatnonzero(np.r_[True, h[1:] != h[:-1]])
-    return h[starts], np.add.reduceat(x, starts), np.diff(np.r_[starts, len(h)])
-
-
-def _add_per_key(target: np.ndarray, keys: np.ndarray, per: tuple[np.ndarray, ...], which: int):
-    """Add per-key values (``per[which]``) into ``target`` aligned with the sorted ``keys``."""
-    k, values = per[0], per[which]
-    if not len(k) or not len(keys):
-        return
-    at = np.minimum(np.searchsorted(keys, k), len(keys) - 1)
-    hit = keys[at] == k
-    np.add.at(target, at[hit], values[hit])
+def _fetch(con, table: str, columns: str) -> list[np.ndarray]:
+    """Columns of a rollup table in stored order, through Arrow (several times faster than
+    ``fetchnumpy`` for millions of rows)."""
+    got = con.sql(f"select {columns} from _clm_rollup.{table}").to_arrow_table()
+    return [got.column(i).to_numpy() for i in range(got.num_columns)]
 
 
 def _summary_from_rollup(
@@ -312,68 +271,76 @@ def _summary_from_rollup(
 
 
 def _rollup_frame(con: duckdb.DuckDBPyConnection, day: int, k: float) -> pd.DataFrame | None:
-    h, v, d = _fetch(con, "lines", "h, v", day)
-    if not len(h):
+    p, d, v = _fetch(con, "lines", "p, d, v")
+    returned = v < 0
+    split = int(np.searchsorted(returned, True))  # purchases, then returns, as stored
+    if returned[:split].any() or not returned[split:].all():  # never seen: order not kept
+        order = np.lexsort((d, p, v < 0))
+        p, d, v = p[order], d[order], v[order]
+        split = int(np.searchsorted(v < 0, True))
+    n_customers = int(p.max()) + 1 if len(p) else 0
+    rp, rd, rv = p[split:], d[split:], v[split:]
+    p, d, v = p[:split], d[:split], v[:split]  # views, no copies
+    if len(rd) and rd.max() > day:  # an earlier as-of date: drop the later lines
+        rp, rv = rp[rd <= day], rv[rd <= day]
+    if len(d) and d.max() > day:
+        keep = d <= day
+        p, d, v = p[keep], d[keep], v[keep]
+    # Returns are netted into revenue and counted, whatever the day, per customer number.
+    return_sum = np.bincount(rp, weights=rv, minlength=n_customers)
+    return_count = np.bincount(rp, minlength=n_customers)
+    if not len(p):
         return None
-    new_customer = h[1:] != h[:-1]
-    in_order = (h[1:] > h[:-1]) | (~new_customer & (d[1:] >= d[:-1]))
-    if not in_order.all():  # never seen: the scan kept the stored order
-        order = np.lexsort((d, h))
-        h, d, v = h[order], d[order], v[order]
-        new_customer = h[1:] != h[:-1]
-    new_day = new_customer | (d[1:] != d[:-1])
-    day_start = np.flatnonzero(np.r_[True, new_day])
+    if not ((p[1:] > p[:-1]) | ((p[1:] == p[:-1]) & (d[1:] >= d[:-1]))).all():
+        order = np.lexsort((d, p))  # never seen, as above
+        p, d, v = p[order], d[order], v[order]
+    new_customer = p[1:] != p[:-1]
+    day_start = np.flatnonzero(np.r_[True, new_customer | (d[1:] != d[:-1])])
     day_value = np.add.reduceat(v, day_start)
     day_d = d[day_start]
-    cust_of_day = np.r_[True, new_customer][day_start]
-    first = np.flatnonzero(cust_of_day)  # first day of each customer, in day rows
+    first = np.flatnonzero(np.r_[True, new_customer][day_start])  # each customer's first day
     n_days = np.diff(np.r_[first, len(day_start)])
-    last = first + n_days - 1
-    keys = h[day_start[first]]
-    first_d, last_d = day_d[first].astype("int64"), day_d[last].astype("int64")
+    keys = p[day_start[first]]
+    first_d = day_d[first].astype("int64")
+    last_d = day_d[first + n_days - 1].astype("int64")
     total = np.add.reduceat(day_value, first)
     first_value = day_value[first]
-    line_start = day_start[first]
-    orders = np.diff(np.r_[line_start, len(h)]).astype("int64")
-    revenue = total.copy()
-    returns = np.zeros(len(keys), "int64")
-    ret = _per_key(con, "returns", "v", day)
-    _add_per_key(revenue, keys, ret, 1)
-    _add_per_key(returns, keys, ret, 2)
-    extra = _per_key(con, "extra", "n", day)
-    extra_n = np.zeros(len(keys), "int64")
-    _add_per_key(extra_n, keys, extra, 1)
-    orders -= extra_n
-
-    # The ids stay in Arrow (no Python strings until pandas needs them).
-    cust = con.sql("select h, pos, customer_id from _clm_rollup.customers").to_arrow_table()
-    ch = cust.column("h").to_numpy()
-    at = np.searchsorted(ch, keys)
-    if at.max() >= len(ch) or not (ch[at] == keys).all():
+    orders = np.diff(np.r_[day_start[first], len(p)]).astype("int64")
+    ep, ed, en = _fetch(con, "extra", "p, d, n")
+    if len(ep):
+        keep = ed <= day
+        orders -= np.bincount(ep[keep], weights=en[keep], minlength=n_customers)[keys].astype(
+            "int64"
+        )
+    revenue = total + return_sum[keys]
+    ids = con.sql("select p, customer_id from _clm_rollup.customers").to_arrow_table()
+    if not np.array_equal(ids.column("p").to_numpy(), np.arange(ids.num_rows)):
+        ids = ids.sort_by("p")
+    if ids.num_rows < n_customers:
         raise QueryError("The summary rollup is inconsistent; reload the dataset.")
-    out_order = np.argsort(cust.column("pos").to_numpy()[at], kind="stable")
-    ids = cust.column("customer_id").take(pa.array(at[out_order]))
     repeat = n_days - 1
     span = last_d - first_d
     tenure = day - first_d
     with np.errstate(divide="ignore", invalid="ignore"):
-        columns = {
-            "frequency": repeat.astype("float64"),
-            "recency": span / k,
-            "T": tenure / k,
-            "monetary_value": np.where(repeat > 0, (total - first_value) / repeat, 0.0),
-            "orders": orders,
-            "revenue": revenue,
-            "first_purchase": first_d.astype("datetime64[D]").astype("datetime64[us]"),
-            "last_purchase": last_d.astype("datetime64[D]").astype("datetime64[us]"),
-            "days_since_last": day - last_d,
-            "avg_order_value": np.where(orders > 0, revenue / orders, np.nan),
-            "avg_interpurchase_days": np.where(repeat > 0, span / repeat, np.nan),
-            "tenure_days": tenure,
-            "returns": returns,
-        }
-    df = pd.DataFrame({c: a[out_order] for c, a in columns.items()})
-    df.insert(0, "customer_id", pd.Series(ids.to_pandas(), dtype="str"))
+        df = pd.DataFrame(
+            {
+                "frequency": repeat.astype("float64"),
+                "recency": span / k,
+                "T": tenure / k,
+                "monetary_value": np.where(repeat > 0, (total - first_value) / repeat, 0.0),
+                "orders": orders,
+                "revenue": revenue,
+                "first_purchase": first_d.astype("datetime64[D]").astype("datetime64[us]"),
+                "last_purchase": last_d.astype("datetime64[D]").astype("datetime64[us]"),
+                "days_since_last": day - last_d,
+                "avg_order_value": np.where(orders > 0, revenue / orders, np.nan),
+                "avg_interpurchase_days": np.where(repeat > 0, span / repeat, np.nan),
+                "tenure_days": tenure,
+                "returns": return_count[keys].astype("int64"),
+            }
+        )
+    customer_id = ids.column("customer_id").take(pa.array(keys))
+    df.insert(0, "customer_id", pd.Series(customer_id.to_pandas(), dtype="str"))
     return df
 
 
