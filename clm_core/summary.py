@@ -112,7 +112,7 @@ from per_customer p join order_counts o using (customer_id)
 # before every commit). It lives in its own schema: the canonical tables' listings show schema
 # ``main`` only, and no temp view can shadow a qualified name. Days are integers (days since
 # 1970-01-01); customers are numbered 0.. in customer_id order (``p``), the summary's order.
-# - customers: (p, customer_id);
+# - customers: (p, customer_id), usually in p order (the window's), else sorted when read;
 # - lines: every transaction line with a customer, a date and an amount (p, d, v): first the
 #   purchases in (p, d) order, then the returns (v < 0) in (p, d) order, physically: a plain
 #   scan returns them in that order (DuckDB preserves insertion order), checked when read;
@@ -127,7 +127,6 @@ _ROLLUP_CUSTOMERS_SQL = """
 create or replace table _clm_rollup.customers as
 select cast(row_number() over (order by customer_id) - 1 as integer) as p, customer_id
 from (select distinct customer_id from transactions where customer_id is not null)
-order by p
 """
 _ROLLUP_LINES_SQL = f"""
 create or replace table _clm_rollup.lines as
@@ -194,6 +193,8 @@ def refresh_rollup(con: duckdb.DuckDBPyConnection) -> None:
     of row hashes, kept in the ``summary_rollup`` setting) and dropped when there is no usable
     transactions table.
     """
+    # The connection is closed right after; no progress bars on the caller's stdout.
+    con.execute("set enable_progress_bar_print = false")
     if _ROLLUP_COLUMNS <= _transactions_columns(con):
         rows, signature = con.execute(_SIGNATURE_SQL).fetchone()
         stamp = {"version": _ROLLUP_VERSION, "rows": rows, "signature": signature}
