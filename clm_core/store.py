@@ -185,9 +185,10 @@ def write_dataset(
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """Change a dataset atomically: yields a writable connection to a private copy.
 
-    On normal exit the copy is checkpointed, fsync-ed and renamed over ``path``; on any
-    exception (or if the process dies) ``path`` is untouched. ``fresh=True`` starts from an
-    empty database instead of a copy of the current one.
+    On normal exit the tables derived from the data are brought up to date (the summary's
+    sorted rollup, :func:`clm_core.summary.refresh_rollup`), then the copy is checkpointed,
+    fsync-ed and renamed over ``path``; on any exception (or if the process dies) ``path`` is
+    untouched. ``fresh=True`` starts from an empty database instead of a copy of the current one.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -204,6 +205,7 @@ def write_dataset(
     try:
         con.execute(f"create table if not exists {_META} (key varchar primary key, value varchar)")
         yield con
+        _refresh_derived(con)
         con.execute("checkpoint")
         con.close()
         with open(tmp, "rb") as fh:
@@ -216,6 +218,13 @@ def write_dataset(
         tmp.unlink(missing_ok=True)
         Path(str(tmp) + ".wal").unlink(missing_ok=True)
         raise
+
+
+def _refresh_derived(con: duckdb.DuckDBPyConnection) -> None:
+    """Rebuild derived tables whose source changed, so no written file holds a stale one."""
+    from clm_core.summary import refresh_rollup  # summary builds on this module
+
+    refresh_rollup(con)
 
 
 def _fsync_dir(folder: Path) -> None:

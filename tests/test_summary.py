@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import duckdb
 import lifetimes
 import numpy as np
 import pandas as pd
@@ -14,7 +15,8 @@ from lifetimes.utils import summary_data_from_transaction_data
 from clm_core import store
 from clm_core.config import PERIOD_DAYS
 from clm_core.errors import MissingTableError, NotEnoughData
-from clm_core.summary import SUMMARY_COLUMNS, as_of_default, customer_summary
+from clm_core.filters import Filters, apply_filters
+from clm_core.summary import SUMMARY_COLUMNS, _rollup_usable, as_of_default, customer_summary
 
 DATASETS = Path(lifetimes.__file__).parent / "datasets"
 FOUR = ["frequency", "recency", "T", "monetary_value"]
@@ -176,3 +178,199 @@ def test_missing_or_empty_transactions():
     empty = pd.DataFrame({"customer_id": [], "order_ts": pd.to_datetime([]), "amount": []})
     with pytest.raises(NotEnoughData, match="empty"):
         customer_summary(store.from_frames(transactions=empty))
+
+
+# The sorted rollup written with the dataset (store.write_dataset -> summary.refresh_rollup).
+
+
+def _write(path, tx: pd.DataFrame, *, fresh: bool = True) -> None:
+    src = store.from_frames(transactions=tx)
+    with store.write_dataset(path, fresh=fresh) as con:
+        con.register("_src", src.execute("select * from transactions").df())
+        con.execute("create or replace table transactions as select * from _src")
+        con.unregister("_src")
+
+
+def _both(path, tx: pd.DataFrame, **kwargs) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(summary from the file's rollup, summary from the SQL over the same transactions)."""
+    con = store.connect(path)
+    try:
+        assert _rollup_usable(con)
+        fast = customer_summary(con, **kwargs)
+    finally:
+        con.close()
+    return fast, customer_summary(store.from_frames(transactions=tx), **kwargs)
+
+
+def _spanning() -> pd.DataFrame:
+    """Orders with several lines, one of them over two purchase days, and a return-only day."""
+    tx = pd.DataFrame(
+        [
+            ("a", "o1", "2024-01-01 09:00", 10.0),
+            ("a", "o1", "2024-01-01 09:05", 5.0),  # second line, same day: still one order
+            ("a", "o2", "2024-01-03 23:59", 20.0),
+            ("a", "o2", "2024-01-04 00:01", 1.0),  # o2 goes on past midnight: one order
+            ("a", "o1", "2024-01-06 10:00", -5.0),  # a return is not an order line
+            ("a", None, "2024-01-08 10:00", 3.0),
+            ("a", None, "2024-01-08 11:00", 4.0),  # lines without an id: one order each
+            ("a", "o3", "2024-01-08 12:00", 0.0),  # a free sample on the same day: an order
+            ("b", "o1", "2024-01-02 10:00", 8.0),  # the same order id for another customer
+            ("b", "o4", "2024-01-02 10:00", 8.0),  # same day, same time, other order
+            ("c", "o9", "2024-01-02 10:00", -1.0),  # a return before c's first purchase
+            ("c", "o10", "2024-01-05 10:00", 6.0),
+            ("d", "o11", "2024-01-05 10:00", 0.0),  # only a zero-amount purchase
+            ("e", "o12", "2024-01-07 10:00", -3.0),  # only a return: not a customer
+            (None, "o13", "2024-01-05 10:00", 9.0),  # no customer: ignored
+            ("f", "o14", None, 9.0),  # no date: ignored
+            ("f", "o15", "2024-01-03 10:00", None),  # no amount: ignored
+        ],
+        columns=["customer_id", "order_id", "order_ts", "amount"],
+    )
+    tx["order_ts"] = pd.to_datetime(tx["order_ts"])
+    return tx
+
+
+@pytest.mark.parametrize("period", ["D", "W", "M"])
+@pytest.mark.parametrize(
+    "as_of",
+    ["2023-12-31", "2024-01-01", "2024-01-03", "2024-01-04", "2024-01-05", "2024-01-07", None],
+)
+def test_rollup_equals_transactions_query(tmp_path, as_of, period):
+    path = tmp_path / "r.duckdb"
+    _write(path, _spanning())
+    fast, slow = _both(path, _spanning(), as_of=as_of, period=period)
+    pd.testing.assert_frame_equal(fast, slow, rtol=1e-12)
+
+
+def test_rollup_orders_by_hand(tmp_path):
+    path = tmp_path / "r.duckdb"
+    _write(path, _spanning())
+    con = store.connect(path)
+    try:
+        df = customer_summary(con, as_of="2024-01-31").set_index("customer_id")
+        early = customer_summary(con, as_of="2024-01-03").set_index("customer_id")
+    finally:
+        con.close()
+    assert list(df.index) == ["a", "b", "c", "d"]
+    assert (df.loc["a", "orders"], df.loc["a", "frequency"], df.loc["a", "returns"]) == (5, 3, 1)
+    assert (early.loc["a", "orders"], early.loc["a", "frequency"]) == (2, 1)
+    assert (df.loc["b", "orders"], df.loc["b", "frequency"], df.loc["b", "revenue"]) == (2, 0, 16)
+    assert (df.loc["c", "orders"], df.loc["c", "revenue"]) == (1, 5.0)
+    assert (df.loc["d", "orders"], df.loc["d", "monetary_value"]) == (1, 0.0)
+    assert "c" not in early.index  # only a return by then
+
+
+@pytest.mark.parametrize("period", ["D", "W"], ids=["days", "weeks"])
+@pytest.mark.parametrize("as_of", [CALIBRATION_END, None], ids=["calibration", "last-date"])
+def test_rollup_equals_lifetimes_on_cdnow(tmp_path, cdnow, period, as_of):
+    path = tmp_path / "cdnow.duckdb"
+    _write(path, cdnow[["customer_id", "order_ts", "amount", "quantity"]])
+    con = store.connect(path)
+    try:
+        assert _rollup_usable(con)
+        ours = customer_summary(con, as_of=as_of, period=period).set_index("customer_id")
+    finally:
+        con.close()
+    ref = _lifetimes(cdnow, period, as_of)
+    assert list(ours.index) == list(ref.index)
+    pd.testing.assert_frame_equal(ours[FOUR], ref[FOUR], check_names=False, rtol=1e-9)
+
+
+def test_rollup_equals_transactions_query_on_demo(demo_template):
+    con = store.connect(demo_template)
+    try:
+        assert _rollup_usable(con)
+        tx = con.execute("select * from transactions").df()
+        for as_of in (dt.date(2024, 3, 31), None):
+            fast = customer_summary(con, as_of=as_of, period="W")
+            slow = customer_summary(store.from_frames(transactions=tx), as_of=as_of, period="W")
+            pd.testing.assert_frame_equal(fast, slow, rtol=1e-12)
+    finally:
+        con.close()
+
+
+def test_rollup_follows_replaced_transactions(tmp_path):
+    path = tmp_path / "r.duckdb"
+    _write(path, _spanning())
+    changed = _spanning()
+    changed.loc[0, "amount"] = 100.0  # same row count, other content
+    _write(path, changed, fresh=False)
+    store.save_setting(path, "currency", "EUR")  # a write that leaves transactions alone
+    fast, slow = _both(path, changed, as_of="2024-01-31")
+    pd.testing.assert_frame_equal(fast, slow, rtol=1e-12)
+    assert fast.set_index("customer_id").loc["a", "revenue"] == 100 + 5 + 20 + 1 - 5 + 3 + 4
+
+
+def test_file_without_rollup_falls_back(tmp_path):
+    """A file written before the rollup existed (or changed outside write_dataset)."""
+    path = tmp_path / "old.duckdb"
+    _write(path, _spanning())
+    raw = duckdb.connect(str(path))
+    raw.execute("insert into transactions (customer_id, order_id, order_ts, amount) "
+                "values ('g', 'o1', timestamp '2024-01-09 10:00', 2.0)")  # fmt: skip
+    raw.close()
+    con = store.connect(path)
+    try:
+        assert not _rollup_usable(con)  # row count differs from the rollup's
+        assert "g" in set(customer_summary(con, as_of="2024-01-31")["customer_id"])
+    finally:
+        con.close()
+    raw = duckdb.connect(str(path))
+    raw.execute("drop table _clm_rollup.lines")
+    raw.close()
+    con = store.connect(path)
+    try:
+        assert not _rollup_usable(con)
+        assert len(customer_summary(con, as_of="2024-01-31")) == 5
+    finally:
+        con.close()
+
+
+def test_filtered_cursor_does_not_use_rollup(tmp_path):
+    path = tmp_path / "r.duckdb"
+    _write(path, _spanning())
+    con = store.connect(path)
+    try:
+        cur = store.cursor(con)
+        apply_filters(cur, Filters(date_from=dt.date(2024, 1, 3)))
+        assert not _rollup_usable(cur)
+        df = customer_summary(cur, as_of="2024-01-31").set_index("customer_id")
+        assert _rollup_usable(store.cursor(con))  # other cursors are not filtered
+    finally:
+        con.close()
+    assert list(df.index) == ["a", "c", "d"]  # b bought on Jan 2 only
+    # o2 (Jan 3-4), two lines without an order id and o3 (Jan 8)
+    assert (df.loc["a", "orders"], df.loc["a", "first_purchase"]) == (4, pd.Timestamp("2024-01-03"))
+
+
+def test_rollup_dropped_with_transactions(tmp_path):
+    path = tmp_path / "r.duckdb"
+    _write(path, _spanning())
+    with store.write_dataset(path) as con:
+        con.execute("drop table transactions")
+    con = store.connect(path)
+    try:
+        assert store.get_setting(con, "summary_rollup") is None
+        assert (
+            con.execute(
+                "select count(*) from duckdb_tables() where schema_name = '_clm_rollup'"
+            ).fetchone()[0]
+            == 0
+        )
+    finally:
+        con.close()
+
+
+def test_rollup_read_out_of_order_is_sorted_again(tmp_path):
+    """The stored order is checked when read; rows in another order are sorted, not trusted."""
+    path = tmp_path / "r.duckdb"
+    _write(path, _spanning())
+    raw = duckdb.connect(str(path))
+    raw.execute("create or replace table _clm_rollup.lines as "
+                "select * from _clm_rollup.lines order by d desc, v desc")  # fmt: skip
+    raw.execute("create or replace table _clm_rollup.customers as "
+                "select * from _clm_rollup.customers order by p desc")  # fmt: skip
+    raw.close()
+    for as_of in ("2024-01-04", "2024-01-31"):
+        fast, slow = _both(path, _spanning(), as_of=as_of)
+        pd.testing.assert_frame_equal(fast, slow, rtol=1e-12)
