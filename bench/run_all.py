@@ -35,7 +35,7 @@ FULL = [
     ("cohorts_funnels", ["bench.bench_cohorts_funnels", "--sizes", "100k,1M,10M"]),
     ("clv", ["bench.bench_clv", "--sizes", "10k,100k,1M"]),
     ("churn", ["bench.bench_churn", "--sizes", "10K,100K,1M"]),
-    ("pages", ["bench.bench_pages", "--customers", "20000,100000"]),
+    ("pages", ["bench.bench_pages", "--customers", "20000,100000,1000000"]),
 ]
 QUICK = [
     ("load", ["bench.bench_load", "--rows", "100000", "--repeat", "1"]),
@@ -48,7 +48,7 @@ QUICK = [
 
 HEADER = """# Benchmarks
 
-Reproduce with `make bench` (all sizes, about 15 minutes on 2 cores) or
+Reproduce with `make bench` (all sizes, about 45 minutes on 2 cores) or
 `.venv/bin/python -m bench.run_all --quick` (smallest sizes). Every row compares CLM Lens with
 its peer measured in the same run on the same machine, each in a fresh process; peak memory is
 the process's peak RSS. Sizes are transactions for the data benchmarks and customers (about

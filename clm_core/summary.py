@@ -112,7 +112,7 @@ from per_customer p join order_counts o using (customer_id)
 # before every commit). It lives in its own schema: the canonical tables' listings show schema
 # ``main`` only, and no temp view can shadow a qualified name. Days are integers (days since
 # 1970-01-01); customers are numbered 0.. in customer_id order (``p``), the summary's order.
-# - customers: (p, customer_id), usually in p order (the window's), else sorted when read;
+# - customer_keys: (p, customer_id), usually in p order (the window's), else sorted when read;
 # - lines: every transaction line with a customer, a date and an amount (p, d, v): first the
 #   purchases in (p, d) order, then the returns (v < 0) in (p, d) order, physically: a plain
 #   scan returns them in that order (DuckDB preserves insertion order), checked when read;
@@ -120,18 +120,18 @@ from per_customer p join order_counts o using (customer_id)
 #   order with several lines), so orders up to a date = purchase lines - extra up to that date.
 ROLLUP_SCHEMA = "_clm_rollup"
 ROLLUP_KEY = "summary_rollup"  # dataset setting: format version and source signature
-_ROLLUP_VERSION = 3
-_ROLLUP_TABLES = ("customers", "lines", "extra")
+_ROLLUP_VERSION = 4
+_ROLLUP_TABLES = ("customer_keys", "lines", "extra")
 _DAY = "cast(cast(order_ts as date) - date '1970-01-01' as integer)"
 _ROLLUP_CUSTOMERS_SQL = """
-create or replace table _clm_rollup.customers as
+create or replace table _clm_rollup.customer_keys as
 select cast(row_number() over (order by customer_id) - 1 as integer) as p, customer_id
 from (select distinct customer_id from transactions where customer_id is not null)
 """
 _ROLLUP_LINES_SQL = f"""
 create or replace table _clm_rollup.lines as
 select c.p, {_DAY} as d, t.amount as v
-from transactions t join _clm_rollup.customers c using (customer_id)
+from transactions t join _clm_rollup.customer_keys c using (customer_id)
 where t.order_ts is not null and t.amount is not null
 order by t.amount < 0, c.p, d
 """
@@ -156,7 +156,7 @@ extra as (
     group by customer_id, d
 )
 select c.p, e.d, cast(e.n as integer) as n
-from extra e join _clm_rollup.customers c using (customer_id)
+from extra e join _clm_rollup.customer_keys c using (customer_id)
 where e.n > 0
 """
 # Any change to the columns the summary reads changes the signature (a 64-bit sum of row
@@ -314,7 +314,7 @@ def _rollup_frame(con: duckdb.DuckDBPyConnection, day: int, k: float) -> pd.Data
             "int64"
         )
     revenue = total + return_sum[keys]
-    ids = con.sql("select p, customer_id from _clm_rollup.customers").to_arrow_table()
+    ids = con.sql("select p, customer_id from _clm_rollup.customer_keys").to_arrow_table()
     if not np.array_equal(ids.column("p").to_numpy(), np.arange(ids.num_rows)):
         ids = ids.sort_by("p")
     if ids.num_rows < n_customers:

@@ -368,8 +368,8 @@ def test_rollup_read_out_of_order_is_sorted_again(tmp_path):
     raw = duckdb.connect(str(path))
     raw.execute("create or replace table _clm_rollup.lines as "
                 "select * from _clm_rollup.lines order by d desc, v desc")  # fmt: skip
-    raw.execute("create or replace table _clm_rollup.customers as "
-                "select * from _clm_rollup.customers order by p desc")  # fmt: skip
+    raw.execute("create or replace table _clm_rollup.customer_keys as "
+                "select * from _clm_rollup.customer_keys order by p desc")  # fmt: skip
     raw.close()
     for as_of in ("2024-01-04", "2024-01-31"):
         fast, slow = _both(path, _spanning(), as_of=as_of)
