@@ -60,7 +60,7 @@ from clm_core.config import period_days
 from clm_core.errors import NotEnoughData, UsageError
 from clm_core.filters import keep_customers
 from clm_core.i18n import translate
-from clm_core.store import has_table, query_df, require_table
+from clm_core.store import column_names, query_df, require_table
 from clm_core.summary import as_of_default, customer_summary
 
 __all__ = [
@@ -1503,18 +1503,8 @@ from firsts f{join}
 """
 
 
-def _customer_columns(con: duckdb.DuckDBPyConnection) -> set[str]:
-    if not has_table(con, "customers"):
-        return set()
-    rows = con.execute(
-        "select column_name from information_schema.columns "
-        "where table_name = 'customers' and table_schema = 'main'"
-    ).fetchall()
-    return {r[0] for r in rows}
-
-
 def _attributes_sql(con: duckdb.DuckDBPyConnection) -> str:
-    cols = _customer_columns(con)
+    cols = column_names(con, "customers")
     parts = {"channel": "", "cost": "cast(null as double)", "customers": "", "join": ""}
     pick = []
     if "acquisition_channel" in cols:

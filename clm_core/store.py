@@ -110,6 +110,17 @@ def table_names(con: duckdb.DuckDBPyConnection) -> set[str]:
     return {r[0] for r in rows}
 
 
+def column_names(con: duckdb.DuckDBPyConnection, table: str) -> set[str]:
+    """Columns of a canonical table (schema ``main`` of this file); empty when it is missing."""
+    rows = con.execute(
+        "select column_name from information_schema.columns "
+        "where table_catalog = current_database() and table_schema = 'main' "
+        "and table_name = $t",
+        {"t": table},
+    ).fetchall()
+    return {r[0] for r in rows}
+
+
 def has_table(con: duckdb.DuckDBPyConnection, table: str) -> bool:
     return table in table_names(con)
 

@@ -33,7 +33,7 @@ import pyarrow as pa
 
 from clm_core.config import period_days
 from clm_core.errors import QueryError
-from clm_core.store import cursor, get_setting, query_df, require_table, set_setting
+from clm_core.store import column_names, cursor, get_setting, query_df, require_table, set_setting
 
 __all__ = ["SUMMARY_COLUMNS", "as_of_default", "customer_summary", "refresh_rollup", "summary_sql"]
 
@@ -177,14 +177,6 @@ def summary_sql() -> str:
     return _SUMMARY_SQL
 
 
-def _transactions_columns(con: duckdb.DuckDBPyConnection) -> set[str]:
-    rows = con.execute(
-        "select column_name from information_schema.columns where table_name = 'transactions' "
-        "and table_schema = 'main' and table_catalog = current_database()"
-    ).fetchall()
-    return {r[0] for r in rows}
-
-
 def refresh_rollup(con: duckdb.DuckDBPyConnection) -> None:
     """Make the sorted rollup match ``transactions`` in a dataset being written.
 
@@ -195,7 +187,7 @@ def refresh_rollup(con: duckdb.DuckDBPyConnection) -> None:
     """
     # The connection is closed right after; no progress bars on the caller's stdout.
     con.execute("set enable_progress_bar_print = false")
-    if _ROLLUP_COLUMNS <= _transactions_columns(con):
+    if _ROLLUP_COLUMNS <= column_names(con, "transactions"):
         rows, signature = con.execute(_SIGNATURE_SQL).fetchone()
         stamp = {"version": _ROLLUP_VERSION, "rows": rows, "signature": signature}
         if _rollup_tables(con) == len(_ROLLUP_TABLES) and get_setting(con, ROLLUP_KEY) == stamp:

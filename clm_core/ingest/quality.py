@@ -24,7 +24,7 @@ import pandas as pd
 
 from clm_core.config import REQUIRED_COLUMNS, SCHEMAS
 from clm_core.ingest.load import HISTORY_KEY, TS_COLUMN
-from clm_core.store import get_setting, query_df, quote_ident, table_names
+from clm_core.store import column_names, get_setting, query_df, quote_ident, table_names
 
 __all__ = [
     "COMPLETENESS_FLAG",
@@ -48,7 +48,7 @@ def completeness(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     for table, schema in SCHEMAS.items():
         if table not in present:
             continue
-        have = _columns(con, table)
+        have = column_names(con, table)
         cols = [c for c in schema if c in have]
         counts = ", ".join(f"count({quote_ident(c)})" for c in cols)
         res = con.execute(f"select count(*), {counts} from {quote_ident(table)}").fetchone()
@@ -62,16 +62,6 @@ def completeness(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
                                        "required", "flag"])  # fmt: skip
 
 
-def _columns(con, table: str) -> set[str]:
-    rows = con.execute(
-        "select column_name from information_schema.columns "
-        "where table_catalog = current_database() and table_schema = 'main' "
-        "and table_name = $t",
-        {"t": table},
-    ).fetchall()
-    return {r[0] for r in rows}
-
-
 def table_overview(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """Per table: rows, exact duplicate rows, customers, first and last date, returns."""
     present = table_names(con)
@@ -79,7 +69,7 @@ def table_overview(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     for table, schema in SCHEMAS.items():
         if table not in present:
             continue
-        have = _columns(con, table)
+        have = column_names(con, table)
         cols = ", ".join(quote_ident(c) for c in schema if c in have)
         q = quote_ident(table)
         ts = quote_ident(TS_COLUMN[table]) if TS_COLUMN[table] in have else "null"
@@ -102,12 +92,12 @@ def customers_per_channel(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """Distinct customers per purchase channel (transactions) and per acquisition channel."""
     present = table_names(con)
     parts = []
-    if "transactions" in present and "channel" in _columns(con, "transactions"):
+    if "transactions" in present and "channel" in column_names(con, "transactions"):
         parts.append(query_df(con, (
             "select 'purchase' as source, coalesce(channel, '(none)') as channel, "
             "count(distinct customer_id) as customers, count(*) as rows "
             "from transactions group by all order by customers desc")))  # fmt: skip
-    if "customers" in present and "acquisition_channel" in _columns(con, "customers"):
+    if "customers" in present and "acquisition_channel" in column_names(con, "customers"):
         parts.append(query_df(con, (
             "select 'acquisition' as source, coalesce(acquisition_channel, '(none)') as channel, "
             "count(distinct customer_id) as customers, count(*) as rows "
@@ -173,7 +163,7 @@ def duplicate_customers(
     have = table_names(con)
     if "customers" not in have:
         return pd.DataFrame(columns=_PAIR_COLUMNS)
-    cols = _columns(con, "customers")
+    cols = column_names(con, "customers")
     pii = [c for c in ("name", "email", "phone") if c in cols]
     if not pii:
         return pd.DataFrame(columns=_PAIR_COLUMNS)
