@@ -16,7 +16,14 @@ from clm_core import store
 from clm_core.config import PERIOD_DAYS
 from clm_core.errors import MissingTableError, NotEnoughData
 from clm_core.filters import Filters, apply_filters
-from clm_core.summary import SUMMARY_COLUMNS, _rollup_usable, as_of_default, customer_summary
+from clm_core.summary import (
+    _SIGNATURE_SQL,
+    ROLLUP_KEY,
+    SUMMARY_COLUMNS,
+    _rollup_usable,
+    as_of_default,
+    customer_summary,
+)
 
 DATASETS = Path(lifetimes.__file__).parent / "datasets"
 FOUR = ["frequency", "recency", "T", "monetary_value"]
@@ -299,6 +306,20 @@ def test_rollup_follows_replaced_transactions(tmp_path):
     fast, slow = _both(path, changed, as_of="2024-01-31")
     pd.testing.assert_frame_equal(fast, slow, rtol=1e-12)
     assert fast.set_index("customer_id").loc["a", "revenue"] == 100 + 5 + 20 + 1 - 5 + 3 + 4
+
+
+def test_rollup_stamp_signature_matches_the_check(tmp_path):
+    """A rebuild stamps the signature that the unchanged-data check computes, so a later write
+    that leaves transactions alone does not rebuild (and one that changes them does)."""
+    path = tmp_path / "r.duckdb"
+    _write(path, _spanning())
+    con = store.connect(path)
+    try:
+        stamp = store.get_setting(con, ROLLUP_KEY)
+        assert stamp["rows"] == len(_spanning())
+        assert stamp["signature"] == con.execute(_SIGNATURE_SQL).fetchone()[0]
+    finally:
+        con.close()
 
 
 def test_file_without_rollup_falls_back(tmp_path):
