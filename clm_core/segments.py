@@ -59,17 +59,21 @@ __all__ = [
     "customer_segments",
     "discount_available",
     "first_purchase_date",
+    "members_of",
     "normalise_rules",
     "price_sensitivity",
     "rf_matrix",
+    "rf_matrix_of",
     "rules_frame",
     "rules_key",
     "scored_customers",
     "segment_customers",
     "segment_migration",
     "segment_profile",
+    "segment_profile_of",
     "stored_rules",
     "tier_profile",
+    "tier_profile_of",
     "tiers",
     "uncovered_cells",
 ]
@@ -374,12 +378,16 @@ def segment_customers(
     rules: Iterable | None = None,
 ) -> pd.DataFrame:
     """The customers of one segment (drill-down), highest revenue first, with their summary."""
-    df = scored_customers(con, as_of=as_of, rules=rules)
+    return members_of(scored_customers(con, as_of=as_of, rules=rules), segment)
+
+
+def members_of(scores: pd.DataFrame, segment: str) -> pd.DataFrame:
+    """:func:`segment_customers` from :func:`scored_customers` output (no query)."""
     cols = [
         "customer_id", "segment", "rfm_score", "tier", "orders", "revenue", "avg_order_value",
         "first_purchase", "last_purchase", "days_since_last",
     ]  # fmt: skip
-    out = df.loc[df["segment"] == segment, cols].sort_values("revenue", ascending=False)
+    out = scores.loc[scores["segment"] == segment, cols].sort_values("revenue", ascending=False)
     return out.reset_index(drop=True)
 
 
@@ -416,9 +424,14 @@ def segment_profile(
 ) -> pd.DataFrame:
     """Per segment: customers, share of customers, revenue, share of value, AOV, mean days since
     the last purchase, mean orders and mean revenue per customer. Segments in rule order."""
-    df = scored_customers(con, as_of=as_of, rules=rules)
-    order = [r["segment"] for r in (stored_rules(con) if rules is None else normalise_rules(rules))]
-    return _profile(df, "segment", [*order, OTHER])
+    rules = stored_rules(con) if rules is None else normalise_rules(rules)
+    return segment_profile_of(scored_customers(con, as_of=as_of, rules=rules), rules)
+
+
+def segment_profile_of(scores: pd.DataFrame, rules: Iterable) -> pd.DataFrame:
+    """:func:`segment_profile` from :func:`scored_customers` output scored with ``rules``."""
+    order = [r["segment"] for r in normalise_rules(rules)]
+    return _profile(scores, "segment", [*order, OTHER])
 
 
 def tier_profile(
@@ -428,7 +441,17 @@ def tier_profile(
     tier_cutoffs: Sequence[float] = DEFAULT_TIER_CUTOFFS,
 ) -> pd.DataFrame:
     """Like :func:`segment_profile`, per value tier (Diamond first)."""
-    df = scored_customers(con, as_of=as_of, tier_cutoffs=tier_cutoffs)
+    return tier_profile_of(scored_customers(con, as_of=as_of), tier_cutoffs)
+
+
+def tier_profile_of(
+    scores: pd.DataFrame, tier_cutoffs: Sequence[float] = DEFAULT_TIER_CUTOFFS
+) -> pd.DataFrame:
+    """:func:`tier_profile` from :func:`scored_customers` output, re-tiered by ``tier_cutoffs``
+    (tiers rank revenue alone, so no query is needed)."""
+    df = scores[["revenue", "orders", "days_since_last"]].assign(
+        tier=tiers(scores["revenue"], tier_cutoffs).astype(str)
+    )
     return _profile(df, "tier", TIERS)
 
 
@@ -438,8 +461,12 @@ def rf_matrix(
     as_of: dt.date | str | None = None,
 ) -> pd.DataFrame:
     """Long table for the R x F heatmap: ``r_score, f_score, customers, mean_revenue``."""
-    df = scored_customers(con, as_of=as_of)
-    g = df.groupby(["r_score", "f_score"])
+    return rf_matrix_of(scored_customers(con, as_of=as_of))
+
+
+def rf_matrix_of(scores: pd.DataFrame) -> pd.DataFrame:
+    """:func:`rf_matrix` from :func:`scored_customers` output."""
+    g = scores.groupby(["r_score", "f_score"])
     return (
         pd.DataFrame({"customers": g.size(), "mean_revenue": g["revenue"].mean()})
         .reset_index()

@@ -8,7 +8,16 @@ from clm_core import clv
 from clm_core import clv_report as rep
 from clm_core.errors import NotEnoughData
 from ui.cache import compute, filtered_customer_ids
-from ui.common import chart, download_buttons, errors_shown, lang, require, show_table, t
+from ui.common import (
+    TABLE_ROWS,
+    chart,
+    download_buttons,
+    errors_shown,
+    lang,
+    require,
+    show_table,
+    t,
+)
 
 
 def _use_model(name: str) -> None:
@@ -59,7 +68,12 @@ with errors_shown():
     args = dict(period=period, as_of=as_of, horizon=horizon, discount_rate=rate, margin=margin)
     try:
         fitted = compute(
-            "clm_core.clv:fit_clv", unfiltered=True, model=model, penalizer=penalizer, **args
+            "clm_core.clv:fit_clv",
+            unfiltered=True,
+            shared=True,
+            model=model,
+            penalizer=penalizer,
+            **args,
         )
     except NotEnoughData as e:
         st.warning(clv.error_text(e, lang()))
@@ -75,99 +89,119 @@ with errors_shown():
         st.info(note.text(lang()))
 
     names = ["Value", "Alive or gone", "LTV/CAC", "Validation", "Cohort fits", "Engine check"]
+    sources = rep.group_sources()
+    # Lazy tabs: only the open tab runs and is sent to the browser.
     value, alive, ltv, valid, cohorts, engine, table = st.tabs(
-        [t(n) for n in names + ["Customer list"]]
+        [t(n) for n in names + ["Customer list"]], key="clv_tab", on_change="rerun"
     )
     with value:
-        log = st.toggle(t("Log scale"), value=True, key="clv_log")
-        sources = rep.group_sources()
-        by = st.selectbox(
-            t("Group by"), list(sources), format_func=lambda b: t(sources[b]), key="clv_by"
-        )
-        if by in ("segment", "tier"):
-            groups = compute(
-                "clm_core.segments:customer_segments", unfiltered=True, as_of=as_of, period=period
+        if value.open:
+            log = st.toggle(t("Log scale"), value=True, key="clv_log")
+            by = st.selectbox(
+                t("Group by"), list(sources), format_func=lambda b: t(sources[b]), key="clv_by"
             )
-        else:
-            groups = compute("clm_core.clv:customer_attributes", unfiltered=True, as_of=as_of)
-        _show(*rep.value_charts(cust, groups, by=by, currency=cur, log_scale=log, lang=lang()))
+            if by in ("segment", "tier"):
+                groups = compute(
+                    "clm_core.segments:customer_segments",
+                    unfiltered=True,
+                    as_of=as_of,
+                    period=period,
+                )
+            else:
+                groups = compute(
+                    "clm_core.clv:customer_attributes", unfiltered=True, shared=True, as_of=as_of
+                )
+            _show(*rep.value_charts(cust, groups, by=by, currency=cur, log_scale=log, lang=lang()))
     with alive:
-        stages = None
-        if importlib.util.find_spec("clm_core.lifecycle"):
-            stages = compute("clm_core.lifecycle:customer_stages", unfiltered=True, as_of=as_of)
-        _show(*rep.alive_charts(cust, stages, horizon=horizon, period=period, lang=lang()))
+        if alive.open:
+            stages = None
+            if importlib.util.find_spec("clm_core.lifecycle"):
+                stages = compute("clm_core.lifecycle:customer_stages", unfiltered=True, as_of=as_of)
+            _show(*rep.alive_charts(cust, stages, horizon=horizon, period=period, lang=lang()))
     with ltv:
-        attrs = compute("clm_core.clv:customer_attributes", unfiltered=True, as_of=as_of)
-        st.caption(t(rep.CAC_HELP).format(currency=cur))
-        costs = st.data_editor(
-            clv.channel_costs(attrs)[["channel", "cac"]],
-            disabled=["channel"],
-            hide_index=True,
-            key="clv_cac",
-            column_config={
-                "channel": st.column_config.TextColumn(t("Acquisition channel")),
-                "cac": st.column_config.NumberColumn(
-                    t("CAC ({currency})").format(currency=cur), min_value=0.0
-                ),
-            },
-        )
-        curve = compute(
-            "clm_core.clv:channel_margin_curve", as_of=as_of, period=period, margin=margin
-        )
-        lc_chart, lc_table = rep.ltv_cac_view(
-            cust, attrs, curve, costs=costs, margin=margin, period=period, currency=cur,
-            lang=lang(),
-        )  # fmt: skip
-        _show(lc_chart)
-        st.caption(t(rep.LTV_NOTE).format(units=units))
-        show_table(lc_table, hide_index=True)
-    with valid:
-        cal_end = st.date_input(
-            t("Calibration ends on (the rest is the holdout)"), max_value=as_of, key="clv_cal_end",
-            value=compute(
-                "clm_core.clv_validation:default_calibration_end", unfiltered=True, as_of=as_of
-            ),
-        )  # fmt: skip
-        try:
-            val = compute(
-                "clm_core.clv_validation:validate_models", unfiltered=True,
-                calibration_end=cal_end, as_of=as_of, period=period, penalizer=penalizer,
-            )  # fmt: skip
-        except NotEnoughData as e:
-            st.warning(clv.error_text(e, lang()))
-            val = None
-        if val is not None:
-            for note in val.notes:
-                st.caption(note.text(lang()))
-            _show(*rep.validation_charts(val, period=period, lang=lang()))
-            show_table(rep.comparison_table(val, period=period, lang=lang()), hide_index=True)
-            st.write(rep.best_model_text(val, res, lang()))
-            if val.best_model != res.model:
-                st.button(
-                    t("Use {m}").format(m=clv.MODEL_LABELS[val.best_model]), key="clv_use_best",
-                    on_click=_use_model, args=(val.best_model,),
-                )  # fmt: skip
-    with cohorts:
-        cohort_by = st.radio(
-            t("One model per"), ["cohort", "channel"], format_func=lambda b: t(sources[b]),
-            horizontal=True, key="clv_cohort_by",
-        )  # fmt: skip
-        if st.toggle(t("Fit per-cohort models"), key="clv_cohorts"):
-            cc = compute(
-                "clm_core.clv:cohort_fits", unfiltered=True, by=cohort_by, model=res.model, **args
+        if ltv.open:
+            attrs = compute(
+                "clm_core.clv:customer_attributes", unfiltered=True, shared=True, as_of=as_of
             )
-            cc_chart, cc_table = rep.cohort_charts(cc, period=period, currency=cur, lang=lang())
-            _show(cc_chart)
-            show_table(cc_table, hide_index=True)
+            st.caption(t(rep.CAC_HELP).format(currency=cur))
+            costs = st.data_editor(
+                clv.channel_costs(attrs)[["channel", "cac"]],
+                disabled=["channel"],
+                hide_index=True,
+                key="clv_cac",
+                column_config={
+                    "channel": st.column_config.TextColumn(t("Acquisition channel")),
+                    "cac": st.column_config.NumberColumn(
+                        t("CAC ({currency})").format(currency=cur), min_value=0.0
+                    ),
+                },
+            )
+            curve = compute(
+                "clm_core.clv:channel_margin_curve", as_of=as_of, period=period, margin=margin
+            )
+            lc_chart, lc_table = rep.ltv_cac_view(
+                cust, attrs, curve, costs=costs, margin=margin, period=period, currency=cur,
+                lang=lang(),
+            )  # fmt: skip
+            _show(lc_chart)
+            st.caption(t(rep.LTV_NOTE).format(units=units))
+            show_table(lc_table, hide_index=True)
+    with valid:
+        if valid.open:
+            cal_end = st.date_input(
+                t("Calibration ends on (the rest is the holdout)"), max_value=as_of, key="clv_cal_end",
+                value=compute(
+                    "clm_core.clv_validation:default_calibration_end", unfiltered=True, as_of=as_of
+                ),
+            )  # fmt: skip
+            try:
+                val = compute(
+                    "clm_core.clv_validation:validate_models", unfiltered=True,
+                    calibration_end=cal_end, as_of=as_of, period=period, penalizer=penalizer,
+                )  # fmt: skip
+            except NotEnoughData as e:
+                st.warning(clv.error_text(e, lang()))
+                val = None
+            if val is not None:
+                for note in val.notes:
+                    st.caption(note.text(lang()))
+                _show(*rep.validation_charts(val, period=period, lang=lang()))
+                show_table(rep.comparison_table(val, period=period, lang=lang()), hide_index=True)
+                st.write(rep.best_model_text(val, res, lang()))
+                if val.best_model != res.model:
+                    st.button(
+                        t("Use {m}").format(m=clv.MODEL_LABELS[val.best_model]), key="clv_use_best",
+                        on_click=_use_model, args=(val.best_model,),
+                    )  # fmt: skip
+    with cohorts:
+        if cohorts.open:
+            cohort_by = st.radio(
+                t("One model per"), ["cohort", "channel"], format_func=lambda b: t(sources[b]),
+                horizontal=True, key="clv_cohort_by",
+            )  # fmt: skip
+            if st.toggle(t("Fit per-cohort models"), key="clv_cohorts"):
+                cc = compute(
+                    "clm_core.clv:cohort_fits",
+                    unfiltered=True,
+                    by=cohort_by,
+                    model=res.model,
+                    **args,
+                )
+                cc_chart, cc_table = rep.cohort_charts(cc, period=period, currency=cur, lang=lang())
+                _show(cc_chart)
+                show_table(cc_table, hide_index=True)
     with engine:
-        check = compute("clm_core.clv_validation:verify_cdnow", unfiltered=True)  # not our data
-        passed, text, check_table = rep.engine_check(check, lang())
-        (st.success if passed else st.error)(text)
-        st.caption(t(rep.ENGINE_NOTE))
-        show_table(check_table, hide_index=True)
+        if engine.open:
+            check = compute("clm_core.clv_validation:verify_cdnow", unfiltered=True)  # not our data
+            passed, text, check_table = rep.engine_check(check, lang())
+            (st.success if passed else st.error)(text)
+            st.caption(t(rep.ENGINE_NOTE))
+            show_table(check_table, hide_index=True)
     with table:
-        show_table(
-            clv.display_customers(cust, period=period, horizon=horizon, currency=cur, lang=lang()),
-            hide_index=True,
-        )
-        download_buttons(cust, "customer-value", key="clv_download")
+        if table.open:
+            top = cust.nsmallest(TABLE_ROWS, "clv_rank")  # the shown rows only: 1M is slow
+            show_table(
+                clv.display_customers(top, period=period, horizon=horizon, currency=cur, lang=lang()),
+                hide_index=True, total=len(cust),
+            )  # fmt: skip
+            download_buttons(cust, "customer-value", key="clv_download")

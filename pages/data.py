@@ -12,7 +12,7 @@ import streamlit as st
 from clm_core import config, store
 from clm_core.errors import DataError, UsageError
 from clm_core.formatting import fmt_count, fmt_share
-from clm_core.ingest import LoadRejected, load_file, prepare, preview
+from clm_core.ingest import LoadRejected, load_file, prepare, preview, quality
 from clm_core.ingest.read import sniff
 from clm_core.privacy import PII_COLUMNS, mask_value
 from ui.cache import compute, current_dataset
@@ -48,6 +48,23 @@ def _error_text(e: DataError) -> str:
             n=fmt_count(e.result.rows_rejected, lang()), total=fmt_count(e.result.rows_read, lang()),
             reason=reason)  # fmt: skip
     return " · ".join(parts) + f" — {reason}"
+
+
+def _duplicates() -> None:
+    """Likely duplicate customer pairs with merge suggestions (PII masked in presenter mode)."""
+    with st.spinner(t("Comparing customer records...")):
+        dups = compute("clm_core.ingest.quality:duplicate_customers")
+    st.write(t("{n} pairs of customer ids look like the same person (name, email or phone at least 90% similar).")
+             .format(n=fmt_count(len(dups), lang())))  # fmt: skip
+    if len(dups):
+        dups = dups.assign(matched_on=[", ".join(t(f) for f in m.split(", ")) for m in dups["matched_on"]],
+                           suggestion=[t("Merge {a} into {b}").format(a=a, b=b)
+                                       for a, b in zip(dups["customer_id"], dups["duplicate_of"], strict=True)])  # fmt: skip
+        if presenter():  # the other record's name/email/phone are PII too
+            for c in PII_COLUMNS:
+                dups[f"other_{c}"] = dups[f"other_{c}"].map(lambda v, c=c: mask_value(c, v))
+        _show(dups)
+        download_buttons(dups, "duplicate-customers", key="data_dups")
 
 
 def _show(df, **config) -> None:
@@ -227,18 +244,18 @@ with errors_shown():
         st.write(t("No channel is recorded."))
     _show(channels)
     st.subheader(t("Likely duplicate customers"))
-    dups = compute("clm_core.ingest.quality:duplicate_customers")
-    st.write(t("{n} pairs of customer ids look like the same person (name, email or phone at least 90% similar).")
-             .format(n=fmt_count(len(dups), lang())))  # fmt: skip
-    if len(dups):
-        dups = dups.assign(matched_on=[", ".join(t(f) for f in m.split(", ")) for m in dups["matched_on"]],
-                           suggestion=[t("Merge {a} into {b}").format(a=a, b=b)
-                                       for a, b in zip(dups["customer_id"], dups["duplicate_of"], strict=True)])  # fmt: skip
-        if presenter():  # the other record's name/email/phone are PII too
-            for c in PII_COLUMNS:
-                dups[f"other_{c}"] = dups[f"other_{c}"].map(lambda v, c=c: mask_value(c, v))
-        _show(dups)
-        download_buttons(dups, "duplicate-customers", key="data_dups")
+    n_customers = (
+        int(tx.loc["customers", "rows"]) if len(overview) and "customers" in tx.index else 0
+    )
+    ran_key = f"data_dups_for_{current_dataset().version}"
+    if n_customers <= quality.DUPLICATES_AUTO_MAX or st.session_state.get(ran_key):
+        _duplicates()
+    else:  # fuzzy matching of a million customer records takes minutes: on request only
+        st.write(t("Comparing {n} customer records takes a few minutes.").format(
+            n=fmt_count(n_customers, lang())))  # fmt: skip
+        if st.button(t("Find likely duplicate customers"), key="data_dups_run"):
+            st.session_state[ran_key] = True
+            _duplicates()
     history = compute("clm_core.ingest.quality:load_history")
     if len(history):
         st.subheader(t("Load history"))

@@ -8,7 +8,16 @@ from clm_core import lifecycle as lc
 from clm_core.charts import lifecycle as figs
 from clm_core.exports import to_csv_bytes
 from ui.cache import compute, current_dataset
-from ui.common import chart, download_buttons, errors_shown, lang, require, show_table, t
+from ui.common import (
+    TABLE_ROWS,
+    chart,
+    download_buttons,
+    errors_shown,
+    lang,
+    require,
+    show_table,
+    t,
+)
 
 st.title(t("Lifecycle"))
 st.caption(
@@ -27,8 +36,8 @@ with errors_shown():
 
     # Thresholds: derived once per dataset (at its last date), editable; keys carry the dataset
     # so switching datasets starts from that dataset's own defaults.
-    defaults = compute("clm_core.lifecycle:derive_thresholds")
-    stats = compute("clm_core.lifecycle:gap_statistics")
+    defaults = compute("clm_core.lifecycle:derive_thresholds", unfiltered=True)
+    stats = compute("clm_core.lifecycle:gap_statistics", unfiltered=True)
     ds = current_dataset().name
     with st.expander(t("Stage thresholds (derived from the data; edit them to change the rules)")):
         if stats["gaps"]:
@@ -61,7 +70,7 @@ with errors_shown():
 
     # 1. Stages at the as-of date
     st.subheader(t("Stages on {date}").format(date=as_of))
-    details = compute("clm_core.lifecycle:stage_details", as_of=as_of, **th.as_dict())
+    details = compute("clm_core.lifecycle:stage_details", shared=True, as_of=as_of, **th.as_dict())
     summary = lc.stage_summary(details)
     show_prospects = st.toggle(t("Show prospects in the charts"), key="lifecycle_prospects")
     hide = () if show_prospects else ("Prospect",)
@@ -141,11 +150,11 @@ with errors_shown():
     show_table(lc.touchpoint_schedule(th, lang=lang()), hide_index=True)
     due = compute("clm_core.lifecycle:touchpoints_due", as_of=as_of, **th.as_dict())
     st.markdown(f"**{t('Takeaway')}:** {lc.takeaway_touchpoints(due, lang())}")
-    show_table(lc.localize(due, lang()), hide_index=True)
+    show_table(lc.localize(due.head(TABLE_ROWS), lang()), hide_index=True, total=len(due))
     download_buttons(due, "touchpoints-due", key="lifecycle_due")
 
     st.subheader(t("Every customer's stage"))
-    show_table(lc.localize(details, lang()), hide_index=True)
+    show_table(lc.localize(details.head(TABLE_ROWS), lang()), hide_index=True, total=len(details))
     st.download_button(  # built on click only: an XLSX of every customer takes long
         t("Download CSV"),
         data=lambda: to_csv_bytes(details),

@@ -24,10 +24,12 @@ def value_cards(as_of) -> dict:
     page, and averaged over the filtered customers."""
     args = dict(model="bgnbd", penalizer=0.0, period="W", horizon=52, discount_rate=0.01)
     try:
-        res = compute("clm_core.clv:fit_clv", unfiltered=True, as_of=as_of, margin=1.0, **args)
+        res = compute(
+            "clm_core.clv:fit_clv", unfiltered=True, shared=True, as_of=as_of, margin=1.0, **args
+        )
     except NotEnoughData:
         return {"avg_clv": None, "ltv_cac": None}
-    attrs = compute("clm_core.clv:customer_attributes", unfiltered=True, as_of=as_of)
+    attrs = compute("clm_core.clv:customer_attributes", unfiltered=True, shared=True, as_of=as_of)
     return value_kpis(for_customers(res, filtered_customer_ids()).customers, attrs)
 
 

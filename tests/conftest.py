@@ -58,6 +58,26 @@ def _clear_streamlit_caches():
         st.cache_resource.clear()
 
 
+def open_tab(at, key: str, label: str, *, timeout: float | None = None):
+    """Open the lazy tab ``label`` (English; translated to the session's language) of the
+    ``st.tabs(..., key=key, on_change="rerun")`` on the current page and rerun."""
+    from clm_core.i18n import translate
+
+    try:
+        lang = at.session_state["lang"]
+    except KeyError:
+        lang = "en"
+    at.session_state[key] = translate(label, lang)
+    at.run(timeout=timeout)
+    assert not at.exception, at.exception
+    return at
+
+
+def chart_keys(at) -> list[str]:
+    """The keys of the Plotly charts drawn in the last run, in page order."""
+    return [c.proto.id.split("-", 2)[-1] for c in at.get("plotly_chart")]  # "$$ID-<hash>-<key>"
+
+
 @pytest.fixture()
 def app(data_dir):
     """An AppTest of the router on the demo dataset, already run once."""

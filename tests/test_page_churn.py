@@ -9,16 +9,37 @@ import re
 from streamlit.testing.v1 import AppTest
 
 from clm_core import churn, store
-from tests.conftest import APP
+from clm_core.i18n import translate
+from tests.conftest import APP, chart_keys, open_tab
+from ui.common import TABLE_ROWS
 
 PAGE = "pages/churn.py"
 TIMEOUT = 600  # the first run trains the model
+# Lazy tabs (st.tabs(..., on_change="rerun")): only the open tab runs. Its charts, in order.
+TAB_CHARTS = {
+    "Watchlist": ["churn_hist", "churn_by_chart"],
+    "Rule alerts": ["churn_alerts"],
+    "Model": ["churn_roc", "churn_cal", "churn_cm", "churn_imp"],
+}
 
 
 def _open(app):
     app.switch_page(PAGE).run(timeout=TIMEOUT)
     assert not app.exception, app.exception
     return app
+
+
+def _tab(at, label):
+    return open_tab(at, "churn_tab", label, timeout=TIMEOUT)
+
+
+def _shows_watchlist(at, wl) -> None:
+    """The watchlist table is the first TABLE_ROWS rows of ``wl``, with a note when cut."""
+    table = at.dataframe[0].value
+    assert len(table) == min(len(wl), TABLE_ROWS)
+    assert table["customer_id"].tolist() == wl["customer_id"].head(TABLE_ROWS).tolist()
+    note = f"Showing the first {TABLE_ROWS:,} of {len(wl):,} rows; the download has every row."
+    assert (note in [c.value for c in at.caption]) == (len(wl) > TABLE_ROWS)
 
 
 def _takeaways(at) -> list[str]:
@@ -43,15 +64,19 @@ def test_churn_page_shows_watchlist_alerts_and_model(app, data_dir):
     fit = churn.fit_churn(con, horizon_days=horizon)
     alerts = churn.rule_alerts(con, no_purchase_days=60)
     con.close()
-    table = at.dataframe[0].value
-    assert len(table) == len(wl)
-    assert table["customer_id"].tolist()[:20] == wl["customer_id"].tolist()[:20]
+    assert at.session_state["churn_tab"] == "Watchlist"  # the first tab opens by default
+    _shows_watchlist(at, wl)
     assert any(f"of {len(wl):,} active customers" in c.value for c in at.caption)
     texts = _takeaways(at)
-    assert len(texts) >= 6
     assert any("have a churn risk of 50% or more" in t for t in texts)
+    # every chart says something, and each tab draws its own charts only
+    for label, keys in TAB_CHARTS.items():
+        _tab(at, label)
+        assert chart_keys(at) == keys, label
+        assert len(_takeaways(at)) == len(keys), label
 
     # the threshold moves the confusion matrix: flagged = customers with risk >= 80%
+    _tab(at, "Model")
     at.slider(key="churn_threshold").set_value(0.8).run(timeout=TIMEOUT)
     cm = churn.confusion(fit, 0.8)
     flagged = int(cm["predicted to churn"].sum())
@@ -59,10 +84,12 @@ def test_churn_page_shows_watchlist_alerts_and_model(app, data_dir):
                for t in _takeaways(at))  # fmt: skip
 
     # alert settings: the count shown is the rule's count
+    _tab(at, "Rule alerts")
     at.number_input(key="churn_a_days").set_value(60).run(timeout=TIMEOUT)
     assert _metric(at, "No purchase for 60+ days").value == f"{int(alerts['no_purchase'].sum()):,}"
 
     # a filter keeps only that owner's customers
+    _tab(at, "Watchlist")
     owner = at.multiselect(key="churn_f_owner").options[0]
     at.multiselect(key="churn_f_owner").set_value([owner]).run(timeout=TIMEOUT)
     shown = at.dataframe[0].value
@@ -93,6 +120,7 @@ def test_churn_page_without_events_or_feedback(data_dir):
     info = " ".join(i.value for i in at.info)
     assert "Not used by the model" in info
     assert "no events table" in info and "no feedback table" in info
+    _tab(at, "Rule alerts")
     assert "Upload feedback to enable the complaint alert." in [c.value for c in at.caption]
 
 
@@ -103,6 +131,7 @@ def test_as_of_date_drives_the_model_and_the_watchlist(app, data_dir):
     picker = at.date_input(key="churn_as_of")
     assert picker.value == last and (picker.min, picker.max) == (first, last)
     latest = churn.fit_churn(con, horizon_days=at.number_input(key="churn_horizon").value)
+    _tab(at, "Model")
     assert any(f"tested out of time at {latest.test_cutoff}" in c.value for c in at.caption)
 
     early = last - dt.timedelta(days=120)
@@ -114,10 +143,9 @@ def test_as_of_date_drives_the_model_and_the_watchlist(app, data_dir):
     wl = churn.watchlist(con, as_of=early, horizon_days=horizon)
     con.close()
     assert fit.score_cutoff == early + dt.timedelta(days=1)
-    table = at.dataframe[0].value
-    assert len(table) == len(wl)
-    assert table["customer_id"].tolist()[:20] == wl["customer_id"].tolist()[:20]
     assert any(f"tested out of time at {fit.test_cutoff}" in c.value for c in at.caption)
+    _tab(at, "Watchlist")
+    _shows_watchlist(at, wl)
     # a horizon the user picks for this cutoff is kept on the next rerun
     at.number_input(key="churn_horizon").set_value(horizon - 5).run(timeout=TIMEOUT)
     assert at.number_input(key="churn_horizon").value == horizon - 5
@@ -136,7 +164,15 @@ def test_watchlist_values_in_chinese(app):
         shown = set(table[col].dropna())
         assert shown, col
         assert shown <= {ZH[w] for w in words}, (col, shown)
-    # the alerts-per-owner table names each alert in Chinese
+    # the alerts-per-owner table names each alert in Chinese. On its own tab, opened on a new
+    # session: AppTest cannot rerun a page showing Chinese options of a format_func=t widget
+    # (it formats the value again outside the app, in English).
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.session_state["lang"] = "zh"
+    at.session_state["churn_tab"] = translate("Rule alerts", "zh")
+    at = _open(at.run())
+    assert at.session_state["churn_tab"] == "规则预警"
+    assert chart_keys(at) == TAB_CHARTS["Rule alerts"]
     headers = [c for df in at.dataframe for c in df.value.columns]
     assert "任一预警" in headers and not {"no_purchase", "any"} & set(headers)
 

@@ -154,3 +154,30 @@ def test_xlsx_sheet_picker_and_title_rows(at, data_dir):
         ("M2", "李娜"),
     ]
     con.close()
+
+
+def test_duplicate_matching_of_a_large_dataset_runs_on_request(app, monkeypatch):
+    """Above DUPLICATES_AUTO_MAX customers the page offers a button instead of minutes of
+    fuzzy matching on every first visit; after the click the pairs show (and stay)."""
+    from clm_core.ingest import quality
+
+    calls = []
+    real = quality.duplicate_customers
+
+    def counted(con, *args, **kwargs):
+        calls.append(1)
+        return real(con, *args, **kwargs)
+
+    monkeypatch.setattr(quality, "DUPLICATES_AUTO_MAX", 10)
+    monkeypatch.setattr(quality, "duplicate_customers", counted)
+    app.switch_page(PAGE).run()
+    assert not app.exception, app.exception
+    assert not calls
+    assert "customer records takes a few minutes" in _texts(app)
+    app.button(key="data_dups_run").click().run()
+    assert not app.exception, app.exception
+    assert calls == [1]
+    assert "pairs of customer ids look like the same person" in _texts(app)
+    app.run()  # a later rerun keeps showing them, from the cache
+    assert "pairs of customer ids look like the same person" in _texts(app)
+    assert calls == [1]

@@ -10,9 +10,19 @@ from streamlit.testing.v1 import AppTest
 from clm_core import cohorts as co
 from clm_core import funnels as fn
 from clm_core import store
-from tests.conftest import APP
+from tests.conftest import APP, chart_keys, open_tab
 
 PAGE = "pages/funnels.py"
+# Lazy tabs (st.tabs(..., on_change="rerun")): only the open tab runs. Its charts, in order.
+TAB_CHARTS = {
+    "Event funnel": ["funnels_events"],
+    "Repeat purchasing": ["funnels_repeat", "funnels_gaps"],
+    "Cohort retention": ["funnels_heatmap", "funnels_curves"],
+}
+
+
+def _tab(at, label):
+    return open_tab(at, "funnels_tab", label)
 
 
 def takeaways(at) -> list[str]:
@@ -29,24 +39,31 @@ def funnels(app):
 def test_page_shows_the_core_numbers(funnels, data_dir):
     at = funnels
     assert at.title[0].value == "Funnels & cohorts"
-    assert [t.label for t in at.tabs] == ["Event funnel", "Repeat purchasing", "Cohort retention"]
-    notes = takeaways(at)
-    assert len(notes) == 5, notes
+    assert [t.label for t in at.tabs] == list(TAB_CHARTS)
+    assert at.session_state["funnels_tab"] == "Event funnel"  # the first tab opens by default
+    # event funnel | repeat purchases, gaps | cohort heatmap, curves: one takeaway per chart
+    notes = {}
+    for label, keys in TAB_CHARTS.items():
+        _tab(at, label)
+        assert chart_keys(at) == keys, label
+        notes[label] = takeaways(at)
+        assert len(notes[label]) == len(keys), notes
     con = store.connect(data_dir / "demo-retail.duckdb")
     steps = fn.default_steps(con)
+    _tab(at, "Event funnel")
     assert at.multiselect("funnels_steps").value == list(steps)
     funnel = fn.event_funnel(con, steps=steps, window_days=7.0)
     n = int(funnel["customers"].iloc[0])
-    assert f"of the {n:,} customers who did {steps[0]}" in notes[0]
-    assert f"{funnel['overall_conversion'].iloc[-1]:.1%}" in notes[0]
+    assert f"of the {n:,} customers who did {steps[0]}" in notes["Event funnel"][0]
+    assert f"{funnel['overall_conversion'].iloc[-1]:.1%}" in notes["Event funnel"][0]
     shown = next(df.value for df in at.dataframe if "overall_conversion" in df.value.columns)
     assert shown["customers"].tolist() == funnel["customers"].tolist()
     rep = fn.repeat_purchase_funnel(con)
-    assert f"of {int(rep['customers'].iloc[0]):,} buyers" in notes[1]
+    assert f"of {int(rep['customers'].iloc[0]):,} buyers" in notes["Repeat purchasing"][0]
     table = co.cohort_table(con)
     curves = co.retention_curves(table)
     r1 = curves.loc[curves["period"] == 1, "retention"].iloc[0]
-    assert f"customer retention is {r1:.0%} in month 1" in notes[3]
+    assert f"customer retention is {r1:.0%} in month 1" in notes["Cohort retention"][0]
 
 
 def test_any_order_and_a_wider_window_never_convert_fewer(funnels):
@@ -79,7 +96,7 @@ def test_one_step_asks_for_more_and_breakdown_adds_a_chart(funnels):
 
 
 def test_weekly_cohorts_and_channel_split(funnels):
-    at = funnels
+    at = _tab(funnels, "Cohort retention")
     at.radio("funnels_freq").set_value("W").run()
     at.toggle("funnels_split").set_value(True).run()
     assert not at.exception
@@ -111,10 +128,15 @@ def test_without_events_or_customers_says_what_to_upload(data_dir, monkeypatch):
     at = AppTest.from_file(APP, default_timeout=60).run()
     at.switch_page(PAGE).run()
     assert not at.exception, at.exception
-    infos = " ".join(i.value for i in at.info)
-    assert "Upload a events file" in infos and "Upload a customers file" in infos
+    assert any("Upload a events file" in i.value for i in at.info)
+    assert takeaways(at) == [] and chart_keys(at) == []
+    _tab(at, "Cohort retention")
+    assert any("Upload a customers file" in i.value for i in at.info)
     assert at.toggle("funnels_split").disabled
-    assert len(takeaways(at)) == 4  # repeat purchases (2) and cohorts (2) still work
+    # repeat purchases (2) and cohorts (2) still work
+    assert chart_keys(at) == TAB_CHARTS["Cohort retention"] and len(takeaways(at)) == 2
+    _tab(at, "Repeat purchasing")
+    assert chart_keys(at) == TAB_CHARTS["Repeat purchasing"] and len(takeaways(at)) == 2
 
 
 def test_choices_missing_from_the_data_are_reset_not_an_error(app):

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import io
 import re
 
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from clm_core import lifecycle as lc
 from clm_core import store
 from tests.conftest import APP
+from ui.common import TABLE_ROWS
 
 PAGE = "pages/lifecycle.py"
 
@@ -121,3 +124,39 @@ def test_dates_outside_the_data_are_reset_not_an_error(lifecycle):
     at.run()
     assert not at.exception, at.exception
     assert at.date_input("lifecycle_as_of").value == last
+
+
+def test_long_table_shows_the_first_rows_and_the_download_has_every_row(data_dir, monkeypatch):
+    """show_table sends at most TABLE_ROWS rows and says so; the CSV download keeps them all."""
+    from streamlit.testing.v1 import app_test
+
+    managers = []  # AppTest's media file manager of each run (deferred downloads live there)
+
+    class Recording(app_test.MediaFileManager):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            managers.append(self)
+
+    monkeypatch.setattr(app_test, "MediaFileManager", Recording)
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    at.switch_page(PAGE).run()
+    assert not at.exception, at.exception
+    con = store.connect(data_dir / "demo-retail.duckdb")
+    details = lc.stage_details(con)  # the page's defaults: last date, derived thresholds
+    con.close()
+    assert len(details) > TABLE_ROWS  # 2,000 customers and the prospects
+    shown = at.dataframe[-1].value  # "Every customer's stage", the page's last table
+    assert len(shown) == TABLE_ROWS
+    assert shown["customer_id"].tolist() == details["customer_id"].head(TABLE_ROWS).tolist()
+    note = f"Showing the first {TABLE_ROWS:,} of {len(details):,} rows; the download has every row."
+    assert note in [c.value for c in at.caption]
+    # short tables are shown whole, without the note
+    assert sum("Showing the first" in c.value for c in at.caption) == 1
+
+    button = next(
+        b for b in at.get("download_button") if b.proto.id.endswith("-lifecycle_details_csv")
+    )
+    entry = managers[-1]._deferred_callables[button.proto.deferred_file_id]
+    rows = pd.read_csv(io.BytesIO(entry["callable"]()), encoding="utf-8-sig")
+    assert len(rows) == len(details)
+    assert rows["customer_id"].tolist() == details["customer_id"].tolist()

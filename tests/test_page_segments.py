@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,9 +13,19 @@ from clm_core import segments as seg
 from clm_core import store
 from clm_core.config import SCHEMAS
 from clm_core.formatting import fmt_share
-from tests.conftest import APP
+from clm_core.i18n import translate
+from tests.conftest import APP, chart_keys, open_tab
 
 PAGE = "pages/segments.py"
+# Lazy tabs (st.tabs(..., on_change="rerun")): only the open tab runs. Its charts, in order.
+TAB_CHARTS = {
+    "RFM segments": ["segments_share", "segments_rf"],
+    "Value tiers": ["segments_tiers"],
+    "Clusters": ["segments_sil", "segments_clusters"],
+    "Price sensitivity": ["segments_price"],
+    "Migration": ["segments_migration"],
+    "Segment rules": [],
+}
 
 
 def _takeaways(at) -> list[str]:
@@ -24,10 +36,18 @@ def _takeaways(at) -> list[str]:
     ]
 
 
+def _chart_titles(at) -> list[str]:
+    return [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
+
+
 def _open(app):
     app.switch_page(PAGE).run()
     assert not app.exception, app.exception
     return app
+
+
+def _tab(at, label):
+    return open_tab(at, "segments_tab", label)
 
 
 def _frame(data_dir, fn, **kwargs):
@@ -40,6 +60,7 @@ def _frame(data_dir, fn, **kwargs):
 
 def test_page_shows_true_takeaways(app, data_dir):
     at = _open(app)
+    assert at.session_state["segments_tab"] == "RFM segments"  # the first tab opens by default
     profile = _frame(data_dir, seg.segment_profile)
     top = profile.loc[profile["revenue_share"].idxmax()]
     expected = (
@@ -50,12 +71,19 @@ def test_page_shows_true_takeaways(app, data_dir):
     assert any(t.startswith(expected) for t in texts), texts
     tiers = _frame(data_dir, seg.tier_profile)
     diamond = tiers.set_index("tier").loc["Diamond"]
-    assert f"Diamond customers are {fmt_share(diamond['customer_share'])}" in " ".join(texts)
+    _tab(at, "Value tiers")
+    assert f"Diamond customers are {fmt_share(diamond['customer_share'])}" in " ".join(
+        _takeaways(at)
+    )
     clusters = _frame(data_dir, seg.customer_clusters)
-    assert f"k = {clusters.best_k} separates customers best" in " ".join(texts)
-    # segment sizes, R x F, tiers, silhouette, clusters, price sensitivity, migration
-    assert len(at.get("plotly_chart")) == 7
-    assert len(texts) == 7
+    _tab(at, "Clusters")
+    assert f"k = {clusters.best_k} separates customers best" in " ".join(_takeaways(at))
+    # segment sizes, R x F | tiers | silhouette, clusters | price sensitivity | migration:
+    # each chart has its takeaway, and each tab draws its own charts only
+    for label, keys in TAB_CHARTS.items():
+        _tab(at, label)
+        assert chart_keys(at) == keys, label
+        assert len(_takeaways(at)) == len(keys), label
 
 
 def test_drill_down_lists_the_segment(app, data_dir):
@@ -70,7 +98,7 @@ def test_drill_down_lists_the_segment(app, data_dir):
 
 
 def test_hand_picked_k(app):
-    at = _open(app)
+    at = _tab(_open(app), "Clusters")
     at.toggle(key="segments_k_auto").set_value(False).run()
     at.slider(key="segments_k").set_value(5).run()
     assert not at.exception
@@ -84,6 +112,19 @@ def test_chinese_labels(app):
     assert at.title[0].value == "客户分群"
     text = " ".join(_takeaways(at))
     assert "占客户的" in text and "Champions" not in text
+    assert [t.label for t in at.tabs] == [translate(label, "zh") for label in TAB_CHARTS]
+    assert at.session_state["segments_tab"] == translate("RFM segments", "zh")
+
+
+def test_chinese_tab_state_is_the_chinese_label(app):
+    """The lazy tab's state is its shown (translated) label. Opened straight on Clusters: in
+    AppTest a rerun with the drill-down's format_func=t on screen fails outside the app."""
+    app.sidebar.radio[0].set_value("zh").run()
+    app.session_state["segments_tab"] = translate("Clusters", "zh")
+    at = _open(app)
+    assert at.session_state["segments_tab"] == "聚类"
+    assert chart_keys(at) == TAB_CHARTS["Clusters"]
+    assert "时客户区分得最好（轮廓系数" in " ".join(_takeaways(at))
 
 
 @pytest.fixture()
@@ -129,12 +170,14 @@ def test_rules_saved_with_the_dataset_drive_the_page(data_dir, router_only):
     at.switch_page(PAGE).run()
     assert not at.exception
     assert at.selectbox(key="segments_drill").options == ["Recent", "Earlier"]
+    _tab(at, "Segment rules")
     at.button(key="segments_save_rules").click().run()  # saving the unchanged table keeps it
     assert not at.exception
     assert _setting(path) == custom
     at.button(key="segments_reset_rules").click().run()
     assert not at.exception
     assert _setting(path) == seg.DEFAULT_SEGMENT_RULES
+    _tab(at, "RFM segments")
     assert "Champions" in at.selectbox(key="segments_drill").options
 
 
@@ -169,13 +212,67 @@ def test_dataset_without_discounts_or_enough_history(data_dir, monkeypatch):
     at.run()
     at.switch_page(PAGE).run()
     assert not at.exception
-    assert any("no discounts" in i.value for i in at.info)
-    assert "discount_share" not in at.multiselect(key="segments_extra").options
-    assert len(at.get("plotly_chart")) == 6
+    # every chart but price sensitivity (6 of 7), each tab drawing its own
+    for label, keys in TAB_CHARTS.items():
+        _tab(at, label)
+        assert chart_keys(at) == [k for k in keys if k != "segments_price"], label
+        if label == "Price sensitivity":
+            assert any("no discounts" in i.value for i in at.info)
+        if label == "Clusters":
+            assert "discount_share" not in at.multiselect(key="segments_extra").options
 
 
 def test_bad_tier_cutoffs_show_an_error(app):
-    at = _open(app)
+    at = _tab(_open(app), "Value tiers")
     at.number_input(key="segments_tier_gold").set_value(3).run()  # Gold 3% < Diamond 5%
     assert not at.exception
     assert any("cut-offs" in e.value for e in at.error)
+
+
+def test_hidden_tabs_do_not_run(app, monkeypatch):
+    """Lazy tabs: on the first tab the clustering never runs and only that tab's charts are
+    drawn (and reported); opening Clusters runs it and shows its charts instead."""
+    calls = []
+    real = seg.customer_clusters
+
+    def counted(*args, **kwargs):
+        calls.append(kwargs)
+        return real(*args, **kwargs)
+
+    # ui.cache.compute looks "clm_core.segments:customer_clusters" up by name on each miss
+    monkeypatch.setattr(seg, "customer_clusters", counted)
+    at = _open(app)
+    at.selectbox(key="segments_drill").set_value("Lost").run()  # reruns on the same tab
+    assert not at.exception, at.exception
+    assert calls == []
+    assert chart_keys(at) == TAB_CHARTS["RFM segments"]
+    assert [s.title for s in at.session_state["_report"]] == _chart_titles(at)
+    _tab(at, "Clusters")
+    assert len(calls) == 1  # the open tab's work runs (the count also proves the patch took)
+    assert chart_keys(at) == TAB_CHARTS["Clusters"]
+    # the report holds the open tab's charts only
+    assert [s.title for s in at.session_state["_report"]] == _chart_titles(at)
+    assert "k = " in " ".join(_takeaways(at))
+
+
+def test_language_switch_keeps_the_open_tab(app, data_dir):
+    """Lazy tabs store the label shown: switching to Chinese must stay on Value tiers."""
+    from clm_core.i18n import translate
+    from tests.conftest import chart_keys, open_tab
+
+    at = _open(app)
+    open_tab(at, "segments_tab", "Value tiers")
+    assert chart_keys(at) == ["segments_tiers"]
+    at.radio(key="lang").set_value("zh").run()
+    assert not at.exception, at.exception
+    assert at.session_state["segments_tab"] == translate("Value tiers", "zh")
+    assert chart_keys(at) == ["segments_tiers"]
+
+
+def test_retranslate_round_trip():
+    from clm_core.i18n import retranslate, translate
+
+    zh = retranslate("Value tiers", "en", "zh")
+    assert zh != "Value tiers" and zh == translate("Value tiers", "zh")
+    assert retranslate(zh, "zh", "en") == "Value tiers"
+    assert retranslate("no such label", "zh", "en") == "no such label"

@@ -7,11 +7,13 @@ version stamp and the keyword arguments, so a new upload (new version) is never 
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import streamlit as st
 
 from clm_core import config, store
@@ -64,8 +66,7 @@ def current_filters() -> Filters:
     return st.session_state.get("_filters") or Filters()
 
 
-@st.cache_data(max_entries=256, show_spinner=False)
-def _call(target: str, path: str, version: str, filters: Filters, kwargs: tuple) -> Any:
+def _run(target: str, path: str, version: str, filters: Filters, kwargs: tuple) -> Any:
     module, name = target.split(":")
     fn = getattr(importlib.import_module(module), name)
     cur = store.cursor(_connection(path, version))
@@ -76,15 +77,51 @@ def _call(target: str, path: str, version: str, filters: Filters, kwargs: tuple)
         cur.close()
 
 
-def compute(target: str, *, unfiltered: bool = False, **kwargs) -> Any:
+@st.cache_data(max_entries=256, show_spinner=False)
+def _call(target: str, path: str, version: str, filters: Filters, kwargs: tuple) -> Any:
+    return _run(target, path, version, filters, kwargs)
+
+
+# Large results (a frame per customer) are kept as objects, not pickles: st.cache_data
+# unpickles its value on every hit, 0.3-0.5 s per million-row frame on every rerun of a page.
+@st.cache_resource(max_entries=24, show_spinner=False)
+def _call_shared(target: str, path: str, version: str, filters: Filters, kwargs: tuple) -> Any:
+    return _run(target, path, version, filters, kwargs)
+
+
+def compute(target: str, *, unfiltered: bool = False, shared: bool = False, **kwargs) -> Any:
     """Call ``module:function(cursor, **kwargs)`` on the current dataset, cached.
 
     The cursor sees the global filters unless ``unfiltered`` (used to compute the filters'
     own customer lists and the dataset's bounds).
+
+    ``shared``: keep the result as one object shared by every session instead of a pickled copy
+    per call, for large per-customer frames read on every rerun. Frames (alone or as fields of a
+    dataclass result) come back as shallow copies: under pandas' copy-on-write a caller's change
+    never reaches the cached frame. Anything else in a shared result must be treated as
+    read-only.
     """
     ds = current_dataset()
     filters = Filters() if unfiltered else current_filters()
-    return _call(target, str(ds.path), ds.version, filters, tuple(sorted(kwargs.items())))
+    args = (target, str(ds.path), ds.version, filters, tuple(sorted(kwargs.items())))
+    if not shared:
+        return _call(*args)
+    return _fresh(_call_shared(*args))
+
+
+def _fresh(result: Any) -> Any:
+    """A shared result with its frames shallow-copied: the caller may add or change columns
+    (copy-on-write copies what it changes) without touching the cached object."""
+    if isinstance(result, pd.DataFrame | pd.Series):
+        return result.copy(deep=False)
+    if dataclasses.is_dataclass(result) and not isinstance(result, type):
+        frames = {
+            f.name: getattr(result, f.name).copy(deep=False)
+            for f in dataclasses.fields(result)
+            if f.init and isinstance(getattr(result, f.name), pd.DataFrame | pd.Series)
+        }
+        return dataclasses.replace(result, **frames) if frames else result
+    return result
 
 
 def filtered_customer_ids():

@@ -18,6 +18,7 @@ __all__ = [
     "chart",
     "download_buttons",
     "errors_shown",
+    "keep_open_tabs",
     "lang",
     "presenter",
     "presenter_css",
@@ -25,7 +26,19 @@ __all__ = [
     "require",
     "show_table",
     "t",
+    "TABLE_ROWS",
 ]
+
+
+def keep_open_tabs() -> None:
+    """On a language change, keep each page's open tab: lazy tabs store the label shown, which
+    must become the label in the new language (else the page falls back to its first tab)."""
+    state = st.session_state
+    old, new = state.get("_lang_shown", "en"), lang()
+    for key in [k for k in state if isinstance(k, str) and k.endswith("_tab")]:
+        if isinstance(state[key], str):
+            state[key] = i18n.retranslate(state[key], old, new)
+    state["_lang_shown"] = new
 
 
 def lang() -> str:
@@ -105,9 +118,26 @@ def presenter_css() -> None:
         st.html(_PRESENTER_CSS)
 
 
-def show_table(df, **kwargs) -> None:
-    """st.dataframe with PII masked in presenter mode (and always rendered as text)."""
+# Rows a table sends to the browser. A watchlist of every customer is megabytes of Arrow per
+# rerun at 20k customers and hundreds of MB at 1M; tables are sorted by what matters first and
+# each long one has a download with every row.
+TABLE_ROWS = 1000
+
+
+def show_table(df, *, limit: int = TABLE_ROWS, total: int | None = None, **kwargs) -> None:
+    """st.dataframe of the first ``limit`` rows with PII masked in presenter mode (always
+    rendered as text). ``total``: the row count of the table ``df`` was cut from, when the caller
+    cut it (to prepare fewer rows). A caption says when rows are left out."""
+    total = len(df) if total is None else total
+    if len(df) > limit:
+        df = df.head(limit)
     st.dataframe(mask_frame(df) if presenter() else df, **kwargs)
+    if total > len(df):
+        st.caption(
+            t("Showing the first {n} of {total} rows; the download has every row.").format(
+                n=f"{len(df):,}", total=f"{total:,}"
+            )
+        )
 
 
 def chart(fig, *, key: str, takeaway: str | None = None) -> None:

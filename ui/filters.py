@@ -115,7 +115,7 @@ def _multiselect(label, options, key, fmt=str) -> None:
 def _segment_options():
     """Segments and tiers of the unfiltered dataset (empty when the segments module is absent)."""
     try:
-        seg = compute("clm_core.segments:customer_segments", unfiltered=True)
+        seg = compute("clm_core.segments:customer_segments", unfiltered=True, shared=True)
     except (ImportError, AttributeError):
         return [], [], None
     segs = seg["segment"].dropna().unique().tolist()

@@ -137,4 +137,7 @@ ZH = {
     "created_ts": "创建时间",
     "kind": "类型",
     "text": "内容",
+    "Comparing {n} customer records takes a few minutes.": "比对 {n} 条客户记录需要几分钟。",
+    "Find likely duplicate customers": "查找疑似重复客户",
+    "Comparing customer records...": "正在比对客户记录……",
 }

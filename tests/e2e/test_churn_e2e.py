@@ -41,13 +41,16 @@ def test_churn_page_in_browser(server, page):
     assert values == sorted(values, reverse=True)
 
     wait_app(page)  # a download button click reruns the script
+    # lazy tabs: a click reruns the script, which only then draws the tab
     page.get_by_role("tab", name="Rule alerts").click()
     page.get_by_text("active customers trigger at least one alert").first.wait_for()
+    wait_app(page)
     screenshot(page, "churn-alerts")
 
     page.get_by_role("tab", name="Model").click()
     page.get_by_text("Out of time, the model ranks churners").first.wait_for()
     page.get_by_text("Calibration on the test cutoff").first.wait_for()
+    wait_app(page)
     _tall(page, 3000)
     screenshot(page, "churn-model")
     body = _main(page)

@@ -39,11 +39,15 @@ def test_funnels_page_tabs_in_browser(server, page):
     assert "went on to purchase" in body
     _tall(page, 2600)
     screenshot(page, "funnels-event")
+    # lazy tabs: a click reruns the script, which only then draws the tab
     page.get_by_role("tab", name="Repeat purchasing").click()
     page.get_by_text("made a 2nd purchase").first.wait_for()
+    wait_app(page)
     screenshot(page, "funnels-repeat")
     page.get_by_role("tab", name="Cohort retention").click()
     page.get_by_text("in month 1 after the first purchase").first.wait_for()
+    wait_app(page)
+    page.locator(".js-plotly-plot:visible .heatmaplayer").first.wait_for()
     assert page.locator(".js-plotly-plot .heatmaplayer").count() >= 1
     _tall(page, 3000)
     screenshot(page, "funnels-cohorts")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 from tests.e2e.conftest import screenshot, wait_app
 
@@ -13,9 +14,22 @@ def _tall(page, height: int) -> None:
     page.wait_for_timeout(1500)
 
 
-def _visible_charts(page) -> int:
+def _visible_charts(page, expected: int | None = None) -> int:
+    """Visible Plotly charts; with ``expected``, first give them up to a minute to draw."""
     page.locator(".js-plotly-plot:visible .main-svg").first.wait_for(timeout=60_000)
+    if expected is not None:
+        deadline = time.time() + 60
+        while page.locator(".js-plotly-plot:visible").count() < expected and time.time() < deadline:
+            page.wait_for_timeout(250)
     return page.locator(".js-plotly-plot:visible").count()
+
+
+def _open_tab(page, name: str, phrase: str) -> None:
+    """Click a lazy tab: the click reruns the script, which only then draws the tab. Wait for
+    the tab's text and for the run to end."""
+    page.get_by_role("tab", name=name).click()
+    page.get_by_text(phrase).first.wait_for()
+    wait_app(page)
 
 
 def _main_text(page) -> str:
@@ -43,19 +57,16 @@ def test_segments_page_in_browser(server, page):
         ("Migration", "of existing customers kept their segment", 1, "segments-migration"),
     ]
     for name, phrase, charts, shot in tabs:
-        page.get_by_role("tab", name=name).click()
-        page.get_by_text(phrase).first.wait_for()
-        page.wait_for_timeout(1000)
-        assert _visible_charts(page) == charts, name
+        _open_tab(page, name, phrase)
+        assert _visible_charts(page, charts) == charts, name
         _tall(page, 2400)
         screenshot(page, shot)
     # the cluster scatter is WebGL (Scattergl) and has one trace per cluster
-    page.get_by_role("tab", name="Clusters").click()
-    page.wait_for_timeout(1000)
+    _open_tab(page, "Clusters", "separates customers best")
+    page.locator(".js-plotly-plot:visible canvas").first.wait_for()
     assert page.locator(".js-plotly-plot:visible canvas").count() >= 1
 
-    page.get_by_role("tab", name="Segment rules").click()
-    page.get_by_text("The first matching row names the customer").first.wait_for()
+    _open_tab(page, "Segment rules", "The first matching row names the customer")
     screenshot(page, "segments-rules")
     assert "Traceback" not in _main_text(page)
 
