@@ -15,7 +15,7 @@ from clm_core.formatting import fmt_count, fmt_share
 from clm_core.ingest import LoadRejected, load_file, prepare, preview, quality
 from clm_core.ingest.read import sniff
 from clm_core.privacy import PII_COLUMNS, mask_value
-from ui.cache import compute, current_dataset
+from ui.cache import compute, current_dataset, current_filters
 from ui.common import download_buttons, errors_shown, lang, presenter, show_table, t
 
 UPLOADS = Path(tempfile.gettempdir()) / "clm-uploads"
@@ -53,7 +53,7 @@ def _error_text(e: DataError) -> str:
 def _duplicates() -> None:
     """Likely duplicate customer pairs with merge suggestions (PII masked in presenter mode)."""
     with st.spinner(t("Comparing customer records...")):
-        dups = compute("clm_core.ingest.quality:duplicate_customers")
+        dups = compute("clm_core.ingest.quality:duplicate_customers", unfiltered=True)
     st.write(t("{n} pairs of customer ids look like the same person (name, email or phone at least 90% similar).")
              .format(n=fmt_count(len(dups), lang())))  # fmt: skip
     if len(dups):
@@ -212,10 +212,13 @@ with errors_shown():
 
     st.divider()
     st.header(t("Data quality of {dataset}").format(dataset=current_dataset().name))
+    if current_filters().active:  # the report describes the loaded data, not an analysis
+        st.caption(t("The quality report covers the whole dataset; the sidebar filters apply to "
+                     "the analysis pages."))  # fmt: skip
     if not current_dataset().path.exists():
         st.info(t("This dataset has no data yet: load a file above."))
         st.stop()
-    overview = compute("clm_core.ingest.quality:table_overview")
+    overview = compute("clm_core.ingest.quality:table_overview", unfiltered=True)
     _show(overview)
     if len(overview):
         tx = overview.set_index("table")
@@ -226,7 +229,7 @@ with errors_shown():
                 rows=fmt_count(r["rows"], lang()), start=str(r["date_min"])[:10], end=str(r["date_max"])[:10],
                 dups=fmt_count(r["duplicates"], lang()), returns=fmt_count(r["returns"], lang()),
                 share=fmt_share(r["returns"] / r["rows"] if r["rows"] else 0, lang())))  # fmt: skip
-    comp = compute("clm_core.ingest.quality:completeness")
+    comp = compute("clm_core.ingest.quality:completeness", unfiltered=True)
     flagged = comp[comp["flag"]]
     st.subheader(t("Completeness"))
     st.write(t("{n} columns are filled in fewer than 85% of rows.").format(n=len(flagged))
@@ -234,7 +237,7 @@ with errors_shown():
     _show(comp, completeness=st.column_config.ProgressColumn(
         t("completeness"), min_value=0.0, max_value=1.0, format="percent"))  # fmt: skip
     st.subheader(t("Customers per channel"))
-    channels = compute("clm_core.ingest.quality:customers_per_channel")
+    channels = compute("clm_core.ingest.quality:customers_per_channel", unfiltered=True)
     named = channels[channels["channel"] != "(none)"]
     if len(named):
         top = named.iloc[0]
@@ -256,7 +259,7 @@ with errors_shown():
         if st.button(t("Find likely duplicate customers"), key="data_dups_run"):
             st.session_state[ran_key] = True
             _duplicates()
-    history = compute("clm_core.ingest.quality:load_history")
+    history = compute("clm_core.ingest.quality:load_history", unfiltered=True)
     if len(history):
         st.subheader(t("Load history"))
         _show(history)

@@ -181,3 +181,20 @@ def test_duplicate_matching_of_a_large_dataset_runs_on_request(app, monkeypatch)
     app.run()  # a later rerun keeps showing them, from the cache
     assert "pairs of customer ids look like the same person" in _texts(app)
     assert calls == [1]
+
+
+def test_quality_report_ignores_the_sidebar_filters(at, data_dir):
+    from clm_core.ingest import quality
+
+    con = store.connect(data_dir / "demo-retail.duckdb")
+    try:
+        rows = int(quality.table_overview(con).set_index("table").loc["transactions", "rows"])
+    finally:
+        con.close()
+    before = _texts(at)
+    assert f"{rows:,} transactions from" in before
+    box = at.multiselect(key="f_regions")
+    box.set_value([box.options[0]]).run()
+    assert not at.exception, at.exception
+    assert f"{rows:,} transactions from" in _texts(at)
+    assert any("quality report covers the whole dataset" in c.value for c in at.caption)

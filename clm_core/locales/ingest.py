@@ -140,4 +140,5 @@ ZH = {
     "Comparing {n} customer records takes a few minutes.": "比对 {n} 条客户记录需要几分钟。",
     "Find likely duplicate customers": "查找疑似重复客户",
     "Comparing customer records...": "正在比对客户记录……",
+    "The quality report covers the whole dataset; the sidebar filters apply to the analysis pages.": "质量报告针对整个数据集；侧边栏筛选只作用于分析页面。",
 }
