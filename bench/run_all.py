@@ -48,7 +48,7 @@ QUICK = [
 
 HEADER = """# Benchmarks
 
-Reproduce with `make bench` (all sizes, about 45 minutes on 2 cores) or
+Reproduce with `make bench` (all sizes, about 70 minutes on 2 cores) or
 `.venv/bin/python -m bench.run_all --quick` (smallest sizes). Every row compares CLM Lens with
 its peer measured in the same run on the same machine, each in a fresh process; peak memory is
 the process's peak RSS. Sizes are transactions for the data benchmarks and customers (about
@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     only = [x for x in args.only.split(",") if x]
     OUT.mkdir(exist_ok=True)
     suffix = "-quick" if args.quick else ""
-    runs = {}
+    runs, reused = {}, []
     for name, bench_args in QUICK if args.quick else FULL:
         saved = OUT / f"{name}{suffix}.json"
         if only and name not in only:
@@ -90,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"no saved run of {name}: run it first", file=sys.stderr)
                 return 2
             runs[name] = json.loads(saved.read_text(encoding="utf-8"))
+            stamp = dt.datetime.fromtimestamp(saved.stat().st_mtime).strftime("%Y-%m-%d %H:%M")
+            reused.append(f"{name} ({stamp})")
             continue
         runs[name] = _run(name, bench_args)
         saved.write_text(json.dumps(runs[name]), encoding="utf-8")
@@ -104,7 +106,10 @@ def main(argv: list[str] | None = None) -> int:
         f"load average {os.getloadavg()[0]:.1f} at the end"
     )
     when = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
-    report = HEADER.format(when=when, machine=machine) + table(rows) + "\n\n" + "\n".join(details)
+    report = HEADER.format(when=when, machine=machine)
+    if reused:  # --only: say which rows come from an earlier run
+        report += f"Taken from earlier runs (`--only`): {', '.join(reused)}.\n\n"
+    report += table(rows) + "\n\n" + "\n".join(details)
     target = OUT / "README-quick.md" if args.quick else HERE / "README.md"
     target.write_text(report, encoding="utf-8")
     print(f"wrote {target}")

@@ -5,7 +5,7 @@ import streamlit as st
 from clm_core import churn
 from clm_core.charts import churn as charts
 from clm_core.filters import keep_customers
-from ui.cache import compute, current_dataset, cursor, filtered_customer_ids
+from ui.cache import compute, current_dataset, cursor, filtered_customer_ids, stored_models
 from ui.common import chart, download_buttons, errors_shown, lang, require, show_table, t
 
 WATCHLIST_COLUMNS = ("customer_id", "churn_probability", "value_at_risk", "reasons", "tier",
@@ -43,7 +43,7 @@ with errors_shown():
 
     ds = current_dataset()
     trained_key = (str(ds.path), ds.version, as_of, horizon)
-    if state.get("_churn_trained") != trained_key:  # checked once per session and settings
+    if trained_key not in stored_models():  # checked once per server process and settings
         cur = cursor()  # unfiltered, like compute(..., unfiltered=True): training with progress
         if not churn.is_trained(cur, as_of=as_of, horizon_days=horizon):
             with st.status(t("Training the churn model..."), expanded=True) as status:
@@ -52,7 +52,7 @@ with errors_shown():
                                 progress=lambda f, msg: bar.progress(f, text=t(msg)))  # fmt: skip
                 status.update(label=t("Model trained and stored"), state="complete",
                               expanded=False)  # fmt: skip
-        state["_churn_trained"] = trained_key
+        stored_models().add(trained_key)
     fit = compute("clm_core.churn:fit_churn", unfiltered=True, shared=True, as_of=as_of,
                   horizon_days=horizon)  # fmt: skip
     wl_all = compute("clm_core.churn:watchlist", unfiltered=True, shared=True, as_of=as_of,

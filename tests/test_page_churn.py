@@ -208,3 +208,18 @@ def test_filter_change_shows_filtered_customers_without_retraining(app, data_dir
     trained = churn.TRAINED_ON_ALL.format(n=f"{fit_all.n_test:,}")
     assert trained in [c.value for c in at.caption]
     assert any(f"of {len(expected):,} active customers" in c.value for c in at.caption)
+
+
+def test_a_new_session_does_not_recheck_the_stored_model(app, data_dir, monkeypatch):
+    """Checking for a stored model derives its settings from the data (seconds at 1M
+    customers); the server checks once per dataset version and settings, not per session."""
+    _open(app)  # trains and stores the model
+    checks = []
+    real = churn.is_trained
+    monkeypatch.setattr(churn, "is_trained", lambda *a, **k: checks.append(1) or real(*a, **k))
+    second = AppTest.from_file(APP, default_timeout=TIMEOUT)  # another browser session
+    second.run()
+    second.switch_page(PAGE).run()
+    assert not second.exception, second.exception
+    assert checks == []
+    assert chart_keys(second) == TAB_CHARTS["Watchlist"]

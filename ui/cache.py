@@ -27,6 +27,7 @@ __all__ = [
     "cursor",
     "dataset_list",
     "filtered_customer_ids",
+    "stored_models",
     "tables",
 ]
 
@@ -122,6 +123,15 @@ def _fresh(result: Any) -> Any:
         }
         return dataclasses.replace(result, **frames) if frames else result
     return result
+
+
+@st.cache_resource(show_spinner=False)
+def stored_models() -> set:
+    """Keys (path, version, settings) of models known to be stored with their dataset, for the
+    whole server process: checking means deriving the settings from the data (seconds at 1M
+    customers), which every new browser session would otherwise pay. A stored model is never
+    removed from its dataset version, so a key once added stays true."""
+    return set()
 
 
 def filtered_customer_ids():
