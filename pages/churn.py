@@ -79,7 +79,8 @@ with errors_shown():
                                   ("owner", f3, "owners"), ("stage", f4, "stages")):  # fmt: skip
                 options = sorted(wl[col].dropna().unique().tolist())
                 pick[key] = tuple(box.multiselect(t(col.title()), options, format_func=t,
-                                                  key=f"churn_f_{col}", disabled=not options))  # fmt: skip
+                                                  key=f"churn_f_{col}", disabled=not options,
+                                                  placeholder=t("All")))  # fmt: skip
             min_p = f5.slider(t("Minimum risk"), 0.0, 1.0, 0.0, 0.05, key="churn_min_p")
             picked = churn.filter_watchlist(wl, min_probability=min_p, **pick)
             view = churn.translate_values(picked, L)  # tier, segment and stage names in words

@@ -170,6 +170,7 @@ with errors_shown():
         default=present,
         format_func=lambda k: t(k.capitalize()),
         key="customer_kinds",
+        placeholder=t("Choose options"),
     )
     shown = timeline[timeline["kind"].isin(kinds)].reset_index(drop=True)
     chart(

@@ -46,6 +46,7 @@ with errors_shown():
                     names,
                     default=list(compute("clm_core.funnels:default_steps", unfiltered=True)),
                     key="funnels_steps",
+                    placeholder=t("Choose options"),
                 )
                 c1, c2, c3 = st.columns(3)
                 window = c1.number_input(

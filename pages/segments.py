@@ -91,7 +91,11 @@ with errors_shown():
             if compute("clm_core.segments:discount_available"):
                 options.append("discount_share")
             extra = c3.multiselect(
-                t("Extra features"), options, format_func=t, key="segments_extra"
+                t("Extra features"),
+                options,
+                format_func=t,
+                key="segments_extra",
+                placeholder=t("Choose options"),
             )
             result = compute("clm_core.segments:customer_clusters", as_of=as_of,
                              k=None if auto else k, extra=tuple(extra))  # fmt: skip

@@ -198,3 +198,10 @@ def test_quality_report_ignores_the_sidebar_filters(at, data_dir):
     assert not at.exception, at.exception
     assert f"{rows:,} transactions from" in _texts(at)
     assert any("quality report covers the whole dataset" in c.value for c in at.caption)
+
+
+def test_multiselect_placeholders_are_translated(at):
+    """Streamlit's default placeholder ("Choose options") is English; ours follow the language."""
+    at.radio(key="lang").set_value("zh").run()
+    assert not at.exception, at.exception
+    assert at.multiselect(key="f_regions").proto.placeholder == "全部"

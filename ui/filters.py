@@ -109,7 +109,7 @@ def _multiselect(label, options, key, fmt=str) -> None:
         return
     current = [v for v in st.session_state.get(key) or [] if v in options]
     st.session_state[key] = current
-    st.multiselect(label, options, key=key, format_func=fmt)
+    st.multiselect(label, options, key=key, format_func=fmt, placeholder=t("All"))
 
 
 def _segment_options():

@@ -19,6 +19,8 @@ ZH = {
 ZH.update(
     {
         "Takeaway": "要点",
+        "All": "全部",
+        "Choose options": "请选择",
         "Report of this page": "本页报告",
         "CLM Lens report": "CLM Lens 报告",
         "Showing the first {n} of {total} rows; the download has every row.": "显示前 {n} 行，共 {total} 行；下载文件包含全部行。",
