@@ -7,7 +7,6 @@ from clm_core import funnels as fn
 from clm_core.charts import cohorts as cfigs
 from clm_core.charts import funnels as ffigs
 from clm_core.errors import MissingTableError
-from clm_core.exports import to_csv_bytes
 from clm_core.formatting import fmt_money
 from clm_core.lifecycle import localize
 from ui.cache import compute, tables
@@ -179,11 +178,5 @@ with errors_shown():
                 )
                 table = by_channel
             show_table(localize(table, lang()), hide_index=True)
-            st.download_button(  # built on click only: weekly cohort tables get long
-                t("Download CSV"),
-                data=lambda: to_csv_bytes(table),
-                file_name="cohorts.csv",
-                mime="text/csv",
-                key="funnels_cohorts_csv",
-                on_click="ignore",
-            )
+            # CSV only: weekly cohort tables get long.
+            download_buttons(table, "cohorts", key="funnels_cohorts", xlsx=False)

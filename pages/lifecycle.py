@@ -6,7 +6,6 @@ import streamlit as st
 
 from clm_core import lifecycle as lc
 from clm_core.charts import lifecycle as figs
-from clm_core.exports import to_csv_bytes
 from ui.cache import compute, current_dataset
 from ui.common import (
     TABLE_ROWS,
@@ -155,11 +154,5 @@ with errors_shown():
 
     st.subheader(t("Every customer's stage"))
     show_table(lc.localize(details.head(TABLE_ROWS), lang()), hide_index=True, total=len(details))
-    st.download_button(  # built on click only: an XLSX of every customer takes long
-        t("Download CSV"),
-        data=lambda: to_csv_bytes(details),
-        file_name="lifecycle-stages.csv",
-        mime="text/csv",
-        key="lifecycle_details_csv",
-        on_click="ignore",
-    )
+    # CSV only: with prospects the table can outgrow a spreadsheet's rows.
+    download_buttons(details, "lifecycle-stages", key="lifecycle_details", xlsx=False)

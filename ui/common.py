@@ -74,29 +74,25 @@ def require(*needed: str, feature: str = "this page") -> None:
             st.stop()
 
 
-def download_buttons(df, name: str, key: str) -> None:
-    """CSV and XLSX downloads with spreadsheet formula injection neutralised (PII masked in
-    presenter mode)."""
-    if presenter():
-        df = mask_frame(df)
-    # Built on click: an XLSX of a big table takes seconds, not worth paying on every rerun.
-    c1, c2 = st.columns(2)
-    c1.download_button(
-        t("Download CSV"),
-        lambda: to_csv_bytes(df),
-        f"{name}.csv",
-        "text/csv",
-        key=f"{key}_csv",
-        on_click="ignore",
-    )
-    c2.download_button(
-        t("Download XLSX"),
-        lambda: to_xlsx_bytes(df),
-        f"{name}.xlsx",
-        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        key=f"{key}_xlsx",
-        on_click="ignore",
-    )
+def download_buttons(df, name: str, key: str, *, xlsx: bool = True) -> None:
+    """CSV (and XLSX unless ``xlsx=False``: tables that can outgrow a sheet's 1,048,576 rows)
+    downloads with spreadsheet formula injection neutralised (PII masked in presenter mode).
+
+    Files are built on click: an XLSX of a big table takes seconds, and masking a million rows
+    is not worth paying on every rerun either."""
+    masked = presenter()
+
+    def rows():
+        return mask_frame(df) if masked else df
+
+    buttons = [(t("Download CSV"), lambda: to_csv_bytes(rows()), "csv", "text/csv")]
+    if xlsx:
+        buttons.append((t("Download XLSX"), lambda: to_xlsx_bytes(rows()), "xlsx",
+                        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))  # fmt: skip
+    for box, (label, data, ext, mime) in zip(st.columns(2), buttons, strict=False):
+        box.download_button(
+            label, data, f"{name}.{ext}", mime, key=f"{key}_{ext}", on_click="ignore"
+        )
 
 
 def presenter() -> bool:
@@ -124,13 +120,13 @@ def presenter_css() -> None:
 TABLE_ROWS = 1000
 
 
-def show_table(df, *, limit: int = TABLE_ROWS, total: int | None = None, **kwargs) -> None:
-    """st.dataframe of the first ``limit`` rows with PII masked in presenter mode (always
+def show_table(df, *, total: int | None = None, **kwargs) -> None:
+    """st.dataframe of the first ``TABLE_ROWS`` rows with PII masked in presenter mode (always
     rendered as text). ``total``: the row count of the table ``df`` was cut from, when the caller
     cut it (to prepare fewer rows). A caption says when rows are left out."""
     total = len(df) if total is None else total
-    if len(df) > limit:
-        df = df.head(limit)
+    if len(df) > TABLE_ROWS:
+        df = df.head(TABLE_ROWS)
     st.dataframe(mask_frame(df) if presenter() else df, **kwargs)
     if total > len(df):
         st.caption(
