@@ -24,7 +24,14 @@ import pyarrow.compute as pc
 
 from clm_core.store import quote_ident, table_names
 
-__all__ = ["Filters", "apply_filters", "filter_options", "filtered_customer_ids", "keep_customers"]
+__all__ = [
+    "Filters",
+    "apply_filters",
+    "customer_filter_ids",
+    "filter_options",
+    "filtered_customer_ids",
+    "keep_customers",
+]
 
 _TS_COLUMN = {
     "transactions": "order_ts",
@@ -56,6 +63,16 @@ class Filters:
             or self.segments
             or self.tiers
         )
+
+    @property
+    def customer_only(self) -> bool:
+        """Active, and every filter picks customers (region, segment, tier), none picks rows
+        (no date range, no channel): each kept customer keeps all of their rows.
+
+        A result computed from each customer's own rows alone (a stage, a funnel path) is then
+        the unfiltered result restricted to :func:`customer_filter_ids`.
+        """
+        return self.active and not (self.date_from or self.date_to or self.channels)
 
 
 def apply_filters(cur: duckdb.DuckDBPyConnection, filters: Filters | None) -> None:
@@ -128,6 +145,29 @@ def filtered_customer_ids(cur: duckdb.DuckDBPyConnection) -> pd.Series:
         "where customer_id is not null order by 1"
     ).df()["customer_id"]
     return ids.astype(str)
+
+
+def customer_filter_ids(cur: duckdb.DuckDBPyConnection, filters: Filters) -> pd.Series | None:
+    """Ids of the customers a customer-only filter keeps, or None when it keeps every customer.
+
+    The same customers :func:`apply_filters`' views keep: by region those in ``customers`` with
+    a chosen region (no region filter without a ``customers`` table), by segment or tier the
+    caller's ``customer_ids``; both filters keep the customers in both. ``cur`` must be
+    unfiltered.
+    """
+    if not filters.customer_only:
+        raise ValueError("customer_filter_ids needs a filter with customers only.")
+    ids = None
+    if filters.regions and "customers" in table_names(cur):
+        ids = cur.execute(
+            "select distinct cast(customer_id as varchar) as customer_id from customers "
+            "where customer_id is not null and region in (select unnest($regions))",
+            {"regions": list(filters.regions)},
+        ).df()["customer_id"]
+    if filters.segments or filters.tiers:
+        chosen = pd.Series(list(filters.customer_ids), dtype="str", name="customer_id")
+        ids = chosen if ids is None else keep_customers(ids.to_frame(), chosen)["customer_id"]
+    return None if ids is None else ids.astype(str)
 
 
 def keep_customers(df: pd.DataFrame, ids: pd.Series | None) -> pd.DataFrame:

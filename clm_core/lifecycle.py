@@ -31,9 +31,12 @@ import math
 from dataclasses import dataclass
 
 import duckdb
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
-from clm_core.errors import UsageError
+from clm_core.errors import QueryError, UsageError
 from clm_core.i18n import translate
 from clm_core.store import query_df, require_table, table_names
 from clm_core.summary import as_of_default
@@ -46,7 +49,9 @@ __all__ = [
     "THRESHOLD_LABELS",
     "THRESHOLD_MIN",
     "StageThresholds",
+    "StageTimeline",
     "Touchpoint",
+    "counts_of",
     "customer_stages",
     "derive_thresholds",
     "gap_statistics",
@@ -57,6 +62,7 @@ __all__ = [
     "stage_definitions",
     "stage_details",
     "stage_summary",
+    "stage_timeline",
     "stage_transitions",
     "takeaway_activity",
     "takeaway_stability",
@@ -67,6 +73,7 @@ __all__ = [
     "touchpoint_schedule",
     "touchpoints_due",
     "transition_matrix",
+    "transitions_of",
 ]
 
 STAGES = ("Prospect", "New", "Active", "Loyal", "At risk", "Churned", "Won back")
@@ -331,37 +338,104 @@ def _month_ends(con, as_of: dt.date) -> list[dt.date]:
     return [d for d in ends if d < as_of] + [as_of]
 
 
+@dataclass(frozen=True)
+class StageTimeline:
+    """Every known customer's stage at each of ``dates``.
+
+    ``codes[i, j]`` is the index in :data:`STAGES` of customer ``customer_ids[i]``'s stage at
+    ``dates[j]``, or -1 before the customer is known. Customers are in id order. Read-only: a
+    timeline may be shared between callers (``codes`` is not writeable).
+    """
+
+    dates: tuple[dt.date, ...]
+    customer_ids: pd.Series
+    codes: np.ndarray
+
+    def keep(self, ids: pd.Series | None) -> StageTimeline:
+        """The timeline of the customers in ``ids`` only (all of them when ``ids`` is None)."""
+        if ids is None:
+            return self
+        mask = pc.is_in(
+            pa.array(self.customer_ids.astype(str), type=pa.large_string()),
+            value_set=pa.array(ids.astype(str), type=pa.large_string()),
+        ).to_numpy(zero_copy_only=False)
+        codes = self.codes[mask]
+        codes.flags.writeable = False
+        return StageTimeline(self.dates, self.customer_ids[mask].reset_index(drop=True), codes)
+
+
+def stage_timeline(con: duckdb.DuckDBPyConnection, *, as_of=None, **thresholds) -> StageTimeline:
+    """Each customer's stage at every month end up to ``as_of`` and at ``as_of`` itself
+    (:func:`stage_counts` counts it; a customer filter selects its rows without a new query).
+
+    One set of thresholds (derived at ``as_of`` unless given) is used for every date.
+    """
+    as_of = _as_of(con, as_of)
+    th = _thresholds(con, as_of, thresholds)
+    dates = _month_ends(con, as_of)
+    sql, params = _stage_query(con, dates, th)
+    known = _known_sql(table_names(con))
+    con.execute(
+        f"""create or replace temp table _stage_ids as
+        select cast(customer_id as varchar) as customer_id,
+               cast(row_number() over (order by customer_id) - 1 as integer) as c
+        from ({known}) where known_d <= $last""",
+        {"last": dates[-1]},
+    )
+    try:
+        got = con.sql(
+            f"""
+            with st as ({sql}),
+            d as (select unnest($dates) as as_of, generate_subscripts($dates, 1) - 1 as j)
+            select i.c, cast(d.j as smallint) as j,
+                   cast(list_position($stages, st.stage) - 1 as tinyint) as s
+            from st join _stage_ids i on i.customer_id = cast(st.customer_id as varchar)
+            join d on d.as_of = st.as_of
+            """,
+            params={**params, "stages": list(STAGES)},
+        ).to_arrow_table()
+        ids = con.execute("select customer_id from _stage_ids order by c").df()["customer_id"]
+    except duckdb.Error as e:
+        raise QueryError(f"Query failed: {e}") from e
+    finally:
+        con.execute("drop table if exists _stage_ids")
+    codes = np.full((len(ids), len(dates)), -1, dtype=np.int8)
+    c, j, s = (got.column(k).to_numpy() for k in ("c", "j", "s"))
+    codes[c, j] = s
+    codes.flags.writeable = False
+    return StageTimeline(tuple(dates), ids.astype(str), codes)
+
+
+def counts_of(timeline: StageTimeline) -> pd.DataFrame:
+    """Customers per stage at each of the timeline's dates from the first with a buyer.
+
+    Long format: ``as_of`` (date), ``stage``, ``customers``; every stage at every date (zeros
+    included), stages in :data:`STAGES` order.
+    """
+    per = np.stack([(timeline.codes == k).sum(axis=0) for k in range(len(STAGES))], axis=1)
+    # From the first date with a buyer: the dates a query over these customers' own purchases
+    # starts at (the month of their first purchase), whoever else the timeline holds.
+    buyers = per[:, 1:].sum(axis=1) > 0
+    known = np.logical_or.accumulate(buyers) if len(buyers) else buyers
+    dates = [d for d, k in zip(timeline.dates, known, strict=True) if k]
+    return pd.DataFrame(
+        {
+            "as_of": np.repeat(np.array(dates, dtype="datetime64[D]"), len(STAGES)).astype(
+                "datetime64[us]"
+            ),
+            "stage": list(STAGES) * len(dates),
+            "customers": per[known].ravel().astype("int64"),
+        }
+    )
+
+
 def stage_counts(con: duckdb.DuckDBPyConnection, *, as_of=None, **thresholds) -> pd.DataFrame:
     """Customers per stage at every month end up to ``as_of`` (and at ``as_of`` itself).
 
     Long format: ``as_of`` (date), ``stage``, ``customers``; every stage at every date (zeros
     included). One set of thresholds (derived at ``as_of``) is used for every date.
     """
-    as_of = _as_of(con, as_of)
-    th = _thresholds(con, as_of, thresholds)
-    dates = _month_ends(con, as_of)
-    sql, params = _stage_query(con, dates, th)
-    params["stages"] = list(STAGES)
-    df = query_df(
-        con,
-        f"""
-        with st as ({sql}),
-        grid as (
-            select s.as_of, g.stage, g.ord
-            from (select distinct as_of from st) s
-            cross join (select unnest($stages) as stage,
-                               generate_subscripts($stages, 1) as ord) g
-        )
-        select g.as_of, g.stage, count(st.customer_id) as customers
-        from grid g left join st on st.as_of = g.as_of and st.stage = g.stage
-        group by g.as_of, g.stage, g.ord
-        order by g.as_of, g.ord
-        """,
-        params,
-    )
-    df["as_of"] = pd.to_datetime(df["as_of"])
-    df["customers"] = df["customers"].astype("int64")
-    return df
+    return counts_of(stage_timeline(con, as_of=as_of, **thresholds))
 
 
 _PERIOD = {"M": ("month", "interval 1 month"), "W": ("week", "interval 7 day")}
@@ -447,23 +521,28 @@ def stage_transitions(con: duckdb.DuckDBPyConnection, *, start, end, **threshold
     if end <= start:
         raise UsageError(f"The second date ({end}) must be after the first ({start}).")
     require_table(con, "transactions", "lifecycle stages")
-    th = _thresholds(con, end, thresholds)
-    sql, params = _stage_query(con, [start, end], th)
-    params.update(start=start, end=end, order=[NOT_YET_KNOWN, *STAGES])
-    df = query_df(
-        con,
-        f"""
-        with st as ({sql}),
-        b as (select customer_id, stage from st where as_of = $end),
-        a as (select customer_id, stage from st where as_of = $start)
-        select coalesce(a.stage, $not_yet) as from_stage, b.stage as to_stage,
-               count(*) as customers
-        from b left join a using (customer_id)
-        group by 1, 2
-        order by list_position($order, from_stage), list_position($order, to_stage)
-        """,
-        {**params, "not_yet": NOT_YET_KNOWN},
+    th = _thresholds(con, end, thresholds).as_dict()
+    return transitions_of(
+        stage_details(con, as_of=start, **th), stage_details(con, as_of=end, **th)
     )
+
+
+def transitions_of(before: pd.DataFrame, after: pd.DataFrame) -> pd.DataFrame:
+    """:func:`stage_transitions` from two :func:`stage_details` frames (the same thresholds,
+    ``before`` at the earlier date): every customer of ``after`` counted once, from their stage
+    in ``before`` (:data:`NOT_YET_KNOWN` when not there) to their stage in ``after``."""
+    was = pd.Series(before["stage"].to_numpy(), index=before["customer_id"].to_numpy())
+    moves = pd.DataFrame(
+        {
+            "from_stage": after["customer_id"].map(was).fillna(NOT_YET_KNOWN).to_numpy(),
+            "to_stage": after["stage"].to_numpy(),
+        }
+    )
+    df = moves.value_counts(sort=False).rename("customers").reset_index()
+    order = {s: i for i, s in enumerate((NOT_YET_KNOWN, *STAGES))}
+    df = df.sort_values(
+        ["from_stage", "to_stage"], key=lambda c: c.map(order), kind="stable"
+    ).reset_index(drop=True)
     df["customers"] = df["customers"].astype("int64")
     return df
 

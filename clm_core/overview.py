@@ -182,12 +182,18 @@ def monthly_trend(
 
 
 def lifecycle_snapshot(
-    con: duckdb.DuckDBPyConnection, *, as_of: dt.date | str | None = None
+    con: duckdb.DuckDBPyConnection, *, as_of: dt.date | str | None = None, **thresholds
 ) -> pd.DataFrame:
-    """Customers per lifecycle stage at ``as_of`` (the Lifecycle page's definitions)."""
+    """Customers per lifecycle stage at ``as_of`` (the Lifecycle page's definitions).
+
+    Thresholds not given are derived at the last transaction date, as the Lifecycle page's
+    defaults, so snapshots at two dates apply the same rules.
+    """
     from clm_core import lifecycle
 
-    return lifecycle.stage_summary(lifecycle.stage_details(con, as_of=as_of))
+    given = {k: v for k, v in thresholds.items() if v is not None}
+    th = {**lifecycle.derive_thresholds(con).as_dict(), **given}
+    return lifecycle.stage_summary(lifecycle.stage_details(con, as_of=as_of, **th))
 
 
 # ------------------------------------------------------------------------------ value KPIs
@@ -411,6 +417,9 @@ def top_alerts(
         _quality_alert(con, lang),
     ]
     if with_stages:
-        before = lifecycle_snapshot(con, as_of=end - dt.timedelta(days=days))
-        found.append(stage_alert(lifecycle_snapshot(con, as_of=end), before, days, lang))
+        from clm_core.lifecycle import derive_thresholds
+
+        th = derive_thresholds(con).as_dict()  # one set of rules for both dates
+        before = lifecycle_snapshot(con, as_of=end - dt.timedelta(days=days), **th)
+        found.append(stage_alert(lifecycle_snapshot(con, as_of=end, **th), before, days, lang))
     return rank_alerts(found, limit)

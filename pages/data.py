@@ -39,7 +39,7 @@ def _upload_path(up) -> Path:
 def _error_text(e: DataError) -> str:
     first = e.result.errors[0] if isinstance(e, LoadRejected) and e.result.errors else {}
     parts = [f"{t('File')}: {e.file}"] if e.file else []
-    for label, value in (("Row", e.row), ("Column", e.column), ("Value", e.value)):
+    for label, value in (("Row", e.row), ("Column", e.column), ("Cell value", e.value)):
         if value is not None:
             parts.append(f"{t(label)}: {value}")
     reason = t(first.get("reason", e.reason))

@@ -6,7 +6,7 @@ import streamlit as st
 
 from clm_core import lifecycle as lc
 from clm_core.charts import lifecycle as figs
-from ui.cache import compute, current_dataset
+from ui.cache import compute, current_dataset, per_customer
 from ui.common import (
     TABLE_ROWS,
     chart,
@@ -67,92 +67,113 @@ with errors_shown():
     st.markdown(t("**Stage rules** (the first that matches wins):"))
     st.markdown("\n".join(f"1. **{s}**: {d}" for s, d in lc.stage_definitions(th, lang())))
 
-    # 1. Stages at the as-of date
-    st.subheader(t("Stages on {date}").format(date=as_of))
-    details = compute("clm_core.lifecycle:stage_details", shared=True, as_of=as_of, **th.as_dict())
-    summary = lc.stage_summary(details)
     show_prospects = st.toggle(t("Show prospects in the charts"), key="lifecycle_prospects")
     hide = () if show_prospects else ("Prospect",)
-    chart(
-        figs.stage_bar_figure(summary, lang=lang(), hide=hide),
-        key="lifecycle_stages",
-        takeaway=lc.takeaway_stages(summary, lang()),
-    )
-    counts = compute("clm_core.lifecycle:stage_counts", as_of=as_of, **th.as_dict())
-    chart(
-        figs.stage_trend_figure(counts, lang=lang(), hide=hide),
-        key="lifecycle_trend",
-        takeaway=lc.takeaway_stage_trend(counts, lang()),
+    rules = th.as_dict()
+
+    # Lazy tabs: only the open tab runs and is sent to the browser. Stage results are per
+    # customer (per_customer): a region, segment or tier filter selects rows of the unfiltered
+    # result instead of recomputing every stage.
+    tab_st, tab_act, tab_tr, tab_tp = st.tabs(
+        [t("Stages"), t("Gained and lost"), t("Transitions"), t("Touchpoints")],
+        key="lifecycle_tab",
+        on_change="rerun",
     )
 
-    # 2. Lifecycle: new, returning, resurrecting, dormant
-    st.subheader(t("Customers gained and lost per period"))
-    freq = st.radio(
-        t("Period"),
-        ["M", "W"],
-        format_func=lambda f: t({"M": "Months", "W": "Weeks"}[f]),
-        horizontal=True,
-        key="lifecycle_freq",
-    )
-    activity = compute("clm_core.lifecycle:lifecycle_activity", as_of=as_of, freq=freq)
-    st.caption(
-        t(
-            "New: first purchase in the period. Returning: bought in the previous period too. "
-            "Resurrecting: bought again after skipping at least one period. Dormant: bought in "
-            "the previous period but not in this one. Only complete periods are shown."
-        )
-    )
-    chart(
-        figs.lifecycle_figure(activity, lang=lang()),
-        key="lifecycle_activity",
-        takeaway=lc.takeaway_activity(activity, lang(), freq),
-    )
+    with tab_st:
+        if tab_st.open:
+            st.subheader(t("Stages on {date}").format(date=as_of))
+            details = per_customer("clm_core.lifecycle:stage_details", as_of=as_of, **rules)
+            summary = lc.stage_summary(details)
+            chart(
+                figs.stage_bar_figure(summary, lang=lang(), hide=hide),
+                key="lifecycle_stages",
+                takeaway=lc.takeaway_stages(summary, lang()),
+            )
+            timeline = per_customer("clm_core.lifecycle:stage_timeline", as_of=as_of, **rules)
+            counts = lc.counts_of(timeline)
+            chart(
+                figs.stage_trend_figure(counts, lang=lang(), hide=hide),
+                key="lifecycle_trend",
+                takeaway=lc.takeaway_stage_trend(counts, lang()),
+            )
+            st.subheader(t("Every customer's stage"))
+            show_table(
+                lc.localize(details.head(TABLE_ROWS), lang()), hide_index=True, total=len(details)
+            )
+            # CSV only: with prospects the table can outgrow a spreadsheet's rows.
+            download_buttons(details, "lifecycle-stages", key="lifecycle_details", xlsx=False)
 
-    # 3. Transitions between two dates
-    st.subheader(t("Stage transitions"))
-    c1, c2 = st.columns(2)
-    start = c1.date_input(
-        t("From"),
-        value=max(first, as_of - dt.timedelta(days=90)),
-        min_value=first,
-        max_value=last,
-        key="lifecycle_from",
-    )
-    end = c2.date_input(t("To"), value=as_of, min_value=first, max_value=last, key="lifecycle_to")
-    if end <= start:
-        st.info(t("Pick a second date after the first one."))
-    else:
-        moves = compute(
-            "clm_core.lifecycle:stage_transitions", start=start, end=end, **th.as_dict()
-        )
-        chart(
-            figs.transition_sankey_figure(moves, lang=lang(), hide=hide),
-            key="lifecycle_sankey",
-            takeaway=lc.takeaway_transitions(moves, lang()),
-        )
-        share = lc.transition_matrix(moves, share=True)
-        chart(
-            figs.transition_heatmap_figure(share, lang=lang()),
-            key="lifecycle_matrix",
-            takeaway=lc.takeaway_stability(share, lang()),
-        )
-        matrix = lc.localize(lc.transition_matrix(moves).reset_index(), lang(), ("from_stage",))
-        show_table(matrix, hide_index=True)
+    with tab_act:
+        if tab_act.open:
+            st.subheader(t("Customers gained and lost per period"))
+            freq = st.radio(
+                t("Period"),
+                ["M", "W"],
+                format_func=lambda f: t({"M": "Months", "W": "Weeks"}[f]),
+                horizontal=True,
+                key="lifecycle_freq",
+            )
+            activity = compute("clm_core.lifecycle:lifecycle_activity", as_of=as_of, freq=freq)
+            st.caption(
+                t(
+                    "New: first purchase in the period. Returning: bought in the previous period "
+                    "too. Resurrecting: bought again after skipping at least one period. Dormant: "
+                    "bought in the previous period but not in this one. Only complete periods are "
+                    "shown."
+                )
+            )
+            chart(
+                figs.lifecycle_figure(activity, lang=lang()),
+                key="lifecycle_activity",
+                takeaway=lc.takeaway_activity(activity, lang(), freq),
+            )
 
-    # 4. Touchpoints due in the week starting at the as-of date
-    st.subheader(t("Touchpoints due this week"))
-    st.caption(
-        t("Contacts due from {start} to {end}, by the rules below.").format(
-            start=as_of, end=as_of + dt.timedelta(days=6)
-        )
-    )
-    show_table(lc.touchpoint_schedule(th, lang=lang()), hide_index=True)
-    due = compute("clm_core.lifecycle:touchpoints_due", as_of=as_of, **th.as_dict())
-    st.markdown(f"**{t('Takeaway')}:** {lc.takeaway_touchpoints(due, lang())}")
-    show_table(lc.localize(due.head(TABLE_ROWS), lang()), hide_index=True, total=len(due))
-    download_buttons(due, "touchpoints-due", key="lifecycle_due")
+    with tab_tr:
+        if tab_tr.open:
+            st.subheader(t("Stage transitions"))
+            c1, c2 = st.columns(2)
+            start = c1.date_input(
+                t("From"),
+                value=max(first, as_of - dt.timedelta(days=90)),
+                min_value=first,
+                max_value=last,
+                key="lifecycle_from",
+            )
+            end = c2.date_input(
+                t("To"), value=as_of, min_value=first, max_value=last, key="lifecycle_to"
+            )
+            if end <= start:
+                st.info(t("Pick a second date after the first one."))
+            else:
+                moves = lc.transitions_of(
+                    per_customer("clm_core.lifecycle:stage_details", as_of=start, **rules),
+                    per_customer("clm_core.lifecycle:stage_details", as_of=end, **rules),
+                )
+                chart(
+                    figs.transition_sankey_figure(moves, lang=lang(), hide=hide),
+                    key="lifecycle_sankey",
+                    takeaway=lc.takeaway_transitions(moves, lang()),
+                )
+                share = lc.transition_matrix(moves, share=True)
+                chart(
+                    figs.transition_heatmap_figure(share, lang=lang()),
+                    key="lifecycle_matrix",
+                    takeaway=lc.takeaway_stability(share, lang()),
+                )
+                matrix = lc.transition_matrix(moves).reset_index()
+                show_table(lc.localize(matrix, lang(), ("from_stage",)), hide_index=True)
 
-    st.subheader(t("Every customer's stage"))
-    show_table(lc.localize(details.head(TABLE_ROWS), lang()), hide_index=True, total=len(details))
-    # CSV only: with prospects the table can outgrow a spreadsheet's rows.
-    download_buttons(details, "lifecycle-stages", key="lifecycle_details", xlsx=False)
+    with tab_tp:
+        if tab_tp.open:
+            st.subheader(t("Touchpoints due this week"))
+            st.caption(
+                t("Contacts due from {start} to {end}, by the rules below.").format(
+                    start=as_of, end=as_of + dt.timedelta(days=6)
+                )
+            )
+            show_table(lc.touchpoint_schedule(th, lang=lang()), hide_index=True)
+            due = per_customer("clm_core.lifecycle:touchpoints_due", as_of=as_of, **rules)
+            st.markdown(f"**{t('Takeaway')}:** {lc.takeaway_touchpoints(due, lang())}")
+            show_table(lc.localize(due.head(TABLE_ROWS), lang()), hide_index=True, total=len(due))
+            download_buttons(due, "touchpoints-due", key="lifecycle_due")

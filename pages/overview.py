@@ -9,9 +9,9 @@ from clm_core.charts.overview import trend_figure
 from clm_core.clv import for_customers
 from clm_core.errors import NotEnoughData
 from clm_core.formatting import fmt_count, fmt_money, fmt_share
-from clm_core.lifecycle import takeaway_stages
+from clm_core.lifecycle import stage_summary, takeaway_stages
 from clm_core.overview import kpi_alerts, rank_alerts, stage_alert, value_kpis
-from ui.cache import compute, filtered_customer_ids
+from ui.cache import compute, filtered_customer_ids, per_customer
 from ui.common import chart, errors_shown, escape_md, lang, require, t
 from ui.nav import page_file
 
@@ -95,9 +95,12 @@ with errors_shown():
     )
 
     st.subheader(t("Top alerts"))
-    snapshot = compute("clm_core.overview:lifecycle_snapshot", as_of=as_of)
-    snap_before = compute(
-        "clm_core.overview:lifecycle_snapshot", as_of=as_of - dt.timedelta(days=days)
+    # The Lifecycle page's stages with its default rules (derived once per dataset), the same
+    # rules at both dates; per customer, so a customer filter reuses the unfiltered stages.
+    rules = compute("clm_core.lifecycle:derive_thresholds", unfiltered=True).as_dict()
+    snapshot, snap_before = (
+        stage_summary(per_customer("clm_core.lifecycle:stage_details", as_of=d, **rules))
+        for d in (as_of, as_of - dt.timedelta(days=days))
     )
     alerts = compute(
         "clm_core.overview:top_alerts", as_of=as_of, days=days, churn_days=churn_days,

@@ -11,6 +11,7 @@ from clm_core import store
 from clm_core.filters import (
     Filters,
     apply_filters,
+    customer_filter_ids,
     filter_options,
     filtered_customer_ids,
     keep_customers,
@@ -121,3 +122,24 @@ def test_filtered_customer_ids_and_keep_customers(dataset):
     rows = pd.DataFrame({"customer_id": ["c", "b", "a"], "x": [1, 2, 3]})
     assert keep_customers(rows, ids)["x"].tolist() == [2, 3]
     assert keep_customers(rows, None) is rows
+
+
+def test_customer_only_filters_and_the_customers_they_keep(dataset):
+    cur = store.cursor(dataset)
+    assert not Filters().customer_only
+    assert Filters(regions=("华东",)).customer_only
+    assert Filters(segments=("Champions",), customer_ids=("a",)).customer_only
+    assert not Filters(regions=("华东",), channels=("web",)).customer_only
+    assert not Filters(regions=("华东",), date_from=dt.date(2024, 1, 1)).customer_only
+    assert customer_filter_ids(cur, Filters(regions=("华东",))).tolist() == ["a", "c"]
+    # region and segment: customers in both; a segment alone: its list as given
+    both = Filters(regions=("华东",), segments=("x",), customer_ids=("c", "b"))
+    assert customer_filter_ids(cur, both).tolist() == ["c"]
+    assert customer_filter_ids(cur, Filters(tiers=("gold",), customer_ids=("b",))).tolist() == ["b"]
+    with pytest.raises(ValueError, match="customers only"):
+        customer_filter_ids(cur, Filters(channels=("web",)))
+    # the same customers the filtered views keep
+    for f in (Filters(regions=("华南",)), both):
+        view = store.cursor(dataset)
+        apply_filters(view, f)
+        assert filtered_customer_ids(view).tolist() == sorted(customer_filter_ids(cur, f))

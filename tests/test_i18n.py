@@ -49,3 +49,21 @@ def test_translate_falls_back_to_english():
     assert i18n.translate("Revenue", "zh") == "收入"
     assert i18n.translate("Revenue", "en") == "Revenue"
     assert i18n.translate("no such label", "zh") == "no such label"
+
+
+def test_no_english_text_has_two_translations():
+    # Locale modules are merged into one dict: a text translated twice keeps whichever module
+    # loads last (the CLV tab "Value" showed the data page's 值, a cell value, for 价值).
+    import importlib
+    import pkgutil
+
+    from clm_core import locales
+
+    seen, clashes = {}, []
+    for mod in pkgutil.iter_modules(locales.__path__):
+        for en, zh in importlib.import_module(f"clm_core.locales.{mod.name}").ZH.items():
+            if en in seen and seen[en][1] != zh:
+                clashes.append(f"{en!r}: {seen[en]} vs {(mod.name, zh)}")
+            seen.setdefault(en, (mod.name, zh))
+    assert not clashes, "\n".join(clashes)
+    assert i18n.translate("Value", "zh") == "价值"

@@ -354,3 +354,55 @@ def test_definitions_takeaways_and_labels_are_translated(con):
         assert tp.name in ZH and tp.purpose in ZH
     for name in (*lc.STAGES, lc.NOT_YET_KNOWN, *lc.LIFECYCLE_STATUSES):
         assert name in ZH
+
+
+def test_stage_timeline_holds_each_customers_stage_at_each_date(con):
+    tl = lc.stage_timeline(con, as_of=AS_OF, **TH)
+    assert tl.dates[-1] == AS_OF and tl.dates[-2] == dt.date(2024, 5, 31)
+    assert tl.customer_ids.tolist() == sorted(tl.customer_ids)
+    assert not tl.codes.flags.writeable  # shared between callers
+    for j in (0, 6, len(tl.dates) - 1):
+        stages = lc.customer_stages(con, as_of=tl.dates[j], **TH).set_index("customer_id")
+        row = dict(zip(tl.customer_ids, tl.codes[:, j], strict=True))
+        for cid, code in row.items():
+            expected = stages["stage"].get(cid)
+            assert (lc.STAGES[code] if code >= 0 else None) == expected, (cid, tl.dates[j])
+    kept = tl.keep(pd.Series(["zz-unknown", tl.customer_ids[1]]))
+    assert kept.customer_ids.tolist() == [tl.customer_ids[1]]
+    assert (kept.codes[0] == tl.codes[1]).all()
+    assert tl.keep(None) is tl
+
+
+def test_region_filter_equals_the_unfiltered_result_restricted(demo_template):
+    """Stages are per customer: under a customer-only filter the unfiltered timeline, details
+    and transitions restricted to the kept customers equal those computed on filtered data."""
+    from clm_core.filters import (
+        Filters,
+        apply_filters,
+        customer_filter_ids,
+        filter_options,
+        keep_customers,
+    )
+
+    base = store.connect(demo_template)
+    rules = lc.derive_thresholds(base).as_dict()
+    last = lc.purchase_date_range(base)[1]
+    start = last - dt.timedelta(days=120)
+    for region in filter_options(base)["regions"][:2]:
+        f = Filters(regions=(region,))
+        ids = customer_filter_ids(base, f)
+        cur = store.cursor(base)
+        apply_filters(cur, f)
+        assert_frame_equal(
+            lc.counts_of(lc.stage_timeline(base, as_of=last, **rules).keep(ids)),
+            lc.stage_counts(cur, as_of=last, **rules),
+        )
+        filtered = lc.stage_details(cur, as_of=last, **rules)
+        assert_frame_equal(
+            keep_customers(lc.stage_details(base, as_of=last, **rules), ids), filtered
+        )
+        moves = lc.transitions_of(
+            keep_customers(lc.stage_details(base, as_of=start, **rules), ids), filtered
+        )
+        assert_frame_equal(moves, lc.stage_transitions(cur, start=start, end=last, **rules))
+        assert moves["customers"].sum() == len(filtered)

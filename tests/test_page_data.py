@@ -87,7 +87,7 @@ def test_failed_load_shows_the_cell_and_keeps_the_data(at, data_dir):
     at.button(key="data_load").click().run()
     assert not at.exception, at.exception
     assert at.error[0].value == (
-        "File: bad.csv · Row: 4 · Column: 下单时间 · Value: 明天 — 1 of 2 rows cannot be used "
+        "File: bad.csv · Row: 4 · Column: 下单时间 · Cell value: 明天 — 1 of 2 rows cannot be used "
         "(not a date); nothing was loaded."
     )
     assert hashlib.sha256(db.read_bytes()).hexdigest() == before

@@ -11,10 +11,17 @@ from streamlit.testing.v1 import AppTest
 
 from clm_core import lifecycle as lc
 from clm_core import store
-from tests.conftest import APP
+from tests.conftest import APP, chart_keys, open_tab
 from ui.common import TABLE_ROWS
 
 PAGE = "pages/lifecycle.py"
+# lazy tabs: (label, charts drawn, takeaways written)
+TABS = {
+    "Stages": (["lifecycle_stages", "lifecycle_trend"], 2),
+    "Gained and lost": (["lifecycle_activity"], 1),
+    "Transitions": (["lifecycle_sankey", "lifecycle_matrix"], 2),
+    "Touchpoints": ([], 1),
+}
 
 
 def takeaways(at) -> list[str]:
@@ -35,8 +42,9 @@ def lifecycle(app):
 def test_page_shows_stages_that_match_the_core(lifecycle, data_dir):
     at = lifecycle
     assert at.title[0].value == "Lifecycle"
+    assert at.session_state["lifecycle_tab"] == "Stages"  # the first tab opens by default
     notes = takeaways(at)
-    assert len(notes) == 6, notes
+    assert len(notes) == 2, notes
     con = store.connect(data_dir / "demo-retail.duckdb")
     stages = lc.customer_stages(con)  # the page starts with data-derived thresholds
     buyers = int((stages["stage"] != "Prospect").sum())
@@ -47,7 +55,14 @@ def test_page_shows_stages_that_match_the_core(lifecycle, data_dir):
     th = lc.derive_thresholds(con)
     rules = " ".join(m.value for m in at.markdown)
     assert f"no purchase for more than {th.churn_days} days" in rules
-    assert len(at.get("plotly_chart")) == 5
+
+
+def test_each_tab_draws_only_its_own_charts(lifecycle):
+    at = lifecycle
+    for label, (charts, notes) in TABS.items():
+        open_tab(at, "lifecycle_tab", label)
+        assert chart_keys(at) == charts, label
+        assert len(takeaways(at)) == notes, label
 
 
 def test_editing_a_threshold_changes_the_stages(lifecycle):
@@ -63,7 +78,7 @@ def test_editing_a_threshold_changes_the_stages(lifecycle):
 
 
 def test_transition_dates_in_the_wrong_order_ask_again(lifecycle):
-    at = lifecycle
+    at = open_tab(lifecycle, "lifecycle_tab", "Transitions")
     to = at.date_input("lifecycle_to").value
     at.date_input("lifecycle_from").set_value(to).run()
     assert not at.exception
@@ -71,7 +86,7 @@ def test_transition_dates_in_the_wrong_order_ask_again(lifecycle):
 
 
 def test_touchpoints_table_lists_customers_due(lifecycle, data_dir):
-    at = lifecycle
+    at = open_tab(lifecycle, "lifecycle_tab", "Touchpoints")
     con = store.connect(data_dir / "demo-retail.duckdb")
     due = lc.touchpoints_due(con)
     note = next(n for n in takeaways(at) if "contacts due" in n or "No touchpoint" in n)
@@ -87,6 +102,7 @@ def test_page_in_chinese(app):
     app.switch_page(PAGE).run()
     assert not app.exception
     assert app.title[0].value == "生命周期"
+    assert app.session_state["lifecycle_tab"] == "阶段"
     text = " ".join(m.value for m in app.markdown)
     assert "超过" in text and "Churned" not in text
 
@@ -102,7 +118,10 @@ def test_works_with_transactions_only(data_dir, monkeypatch):
     at = AppTest.from_file(APP, default_timeout=60).run()
     at.switch_page(PAGE).run()
     assert not at.exception, at.exception
-    assert len(takeaways(at)) == 6
+    for label, (charts, notes) in TABS.items():
+        open_tab(at, "lifecycle_tab", label)
+        assert chart_keys(at) == charts, label
+        assert len(takeaways(at)) == notes, label
 
 
 def test_without_transactions_says_what_to_upload(data_dir, monkeypatch):
@@ -160,3 +179,62 @@ def test_long_table_shows_the_first_rows_and_the_download_has_every_row(data_dir
     rows = pd.read_csv(io.BytesIO(entry["callable"]()), encoding="utf-8-sig")
     assert len(rows) == len(details)
     assert rows["customer_id"].tolist() == details["customer_id"].tolist()
+
+
+def _filtered(con, region):
+    from clm_core.filters import Filters, apply_filters
+
+    cur = store.cursor(con)
+    apply_filters(cur, Filters(regions=(region,)))
+    return cur
+
+
+def test_a_region_filter_shows_the_filtered_customers_stages(lifecycle, data_dir):
+    """Under a region filter the page selects rows of the unfiltered stages (per_customer):
+    the numbers must be those of the stages computed on the filtered data."""
+    from clm_core.filters import filter_options
+
+    at = lifecycle
+    con = store.connect(data_dir / "demo-retail.duckdb")
+    region = filter_options(con)["regions"][0]
+    rules = lc.derive_thresholds(con).as_dict()  # the page's defaults: the unfiltered data's
+    at.multiselect("f_regions").set_value([region]).run()
+    assert not at.exception, at.exception
+    cur = _filtered(con, region)
+    details = lc.stage_details(cur, **rules)
+    counts = lc.stage_counts(cur, **rules)
+    notes = takeaways(at)
+    buyers = int((details["stage"] != "Prospect").sum())
+    assert _number(notes[0], r"Of ([\d,]+) buyers") == buyers
+    shown = at.dataframe[-1].value
+    assert len(shown) == min(len(details), TABLE_ROWS)
+    assert shown["customer_id"].tolist() == details["customer_id"].head(TABLE_ROWS).tolist()
+    trend = next(c for c in at.get("plotly_chart") if c.proto.id.endswith("-lifecycle_trend"))
+    import base64
+    import json
+
+    import numpy as np
+
+    def values(y):  # plotly sends numeric arrays as {"dtype", "bdata": base64}
+        if isinstance(y, dict):
+            return np.frombuffer(base64.b64decode(y["bdata"]), dtype=y["dtype"])
+        return np.asarray(y)
+
+    fig = json.loads(trend.proto.spec)
+    last = counts[counts["as_of"] == counts["as_of"].max()].set_index("stage")["customers"]
+    drawn = {tr["name"]: int(values(tr["y"])[-1]) for tr in fig["data"]}
+    assert drawn  # the stages drawn (prospects hidden)
+    for stage, n in last.items():
+        if stage in drawn:
+            assert drawn[stage] == n, stage
+
+    open_tab(at, "lifecycle_tab", "Transitions")
+    start, end = at.date_input("lifecycle_from").value, at.date_input("lifecycle_to").value
+    moves = lc.stage_transitions(cur, start=start, end=end, **rules)
+    table = at.dataframe[-1].value
+    assert int(table.drop(columns="from_stage").to_numpy().sum()) == int(moves["customers"].sum())
+
+    open_tab(at, "lifecycle_tab", "Touchpoints")
+    due = lc.touchpoints_due(cur, **rules)
+    assert any(len(f.value) == min(len(due), TABLE_ROWS) and "due_date" in f.value.columns
+               for f in at.dataframe)  # fmt: skip

@@ -87,7 +87,6 @@ ZH = {
     "Actual holdout purchases": "验证期实际购买次数",
     "Fit time (s)": "拟合耗时（秒）",
     "Best": "最佳",
-    "Cohort": "分组",
     "Repeat buyers": "复购客户",
     "Status": "状态",
     "Reason": "原因",
