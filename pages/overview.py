@@ -43,7 +43,7 @@ with errors_shown():
     c1, c2 = st.columns(2)
     as_of = c1.date_input(t("As of"), value=last, max_value=last, key="overview_as_of")
     days = c2.selectbox(t("Period length (days)"), [7, 30, 90, 365], index=1, key="overview_days")
-    churn_days = compute("clm_core.overview:default_churn_days")
+    churn_days = compute("clm_core.overview:default_churn_days", unfiltered=True)
     kpis = compute("clm_core.overview:kpis", as_of=as_of, days=days, churn_days=churn_days)
 
     def show(k):
