@@ -17,9 +17,14 @@ good attempts go to the earliest. Breakdowns group customers by the ``channel`` 
 that started their best attempt, by a ``customers`` column, or by the customer's RFM segment or
 lifecycle stage at the last transaction date.
 
+The event funnel comes in two halves: :func:`funnel_paths` finds each customer's best attempt
+in DuckDB SQL (ASOF joins, so the cost grows as n log n with the number of events), and
+:func:`funnel_from_paths` counts those rows and takes the medians. A customer's path depends on
+their own events only, so a filter that picks customers (region, segment, tier) can select rows
+of the paths computed once for everyone instead of rescanning the events.
+
 Repeat-purchase funnel (:func:`repeat_purchase_funnel`): a purchase is a day with an order of
-amount >= 0, as in :mod:`clm_core.summary` (returns are not purchases). Everything runs as SQL in DuckDB (ASOF joins, so the cost
-grows as n log n with the number of events).
+amount >= 0, as in :mod:`clm_core.summary` (returns are not purchases); it runs as SQL in DuckDB.
 """
 
 from __future__ import annotations
@@ -27,20 +32,26 @@ from __future__ import annotations
 import datetime as dt
 
 import duckdb
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from clm_core.errors import NotEnoughData, UsageError
 from clm_core.i18n import translate
-from clm_core.store import query_df, require_table
+from clm_core.store import query_df, quote_ident, require_table
 from clm_core.summary import as_of_default
 
 __all__ = [
     "BREAKDOWNS",
     "ORDERS",
     "PURCHASE_STEPS",
+    "breakdown_labels",
     "default_steps",
     "event_funnel",
     "event_names",
+    "funnel_from_paths",
+    "funnel_paths",
     "next_purchase_gaps",
     "next_purchase_histogram",
     "purchase_label",
@@ -53,13 +64,13 @@ __all__ = [
 ]
 
 ORDERS = ("strict", "any")
-# breakdown name -> (table it needs, SQL expression on the best attempt `b` / customers `c`)
+# breakdown name -> the table it needs
 BREAKDOWNS = {
-    "channel": ("events", "b.entry_channel"),
-    "acquisition_channel": ("customers", "c.acquisition_channel"),
-    "region": ("customers", "c.region"),
-    "segment": ("transactions", "c.label"),
-    "stage": ("transactions", "c.label"),
+    "channel": "events",
+    "acquisition_channel": "customers",
+    "region": "customers",
+    "segment": "transactions",
+    "stage": "transactions",
 }
 PURCHASE_STEPS = (1, 2, 3, 5)
 # A typical web/app funnel; used as the default when these events exist.
@@ -149,6 +160,158 @@ def _any_attempts(n: int) -> str:
     return ",\n    ".join(ctes)
 
 
+def funnel_paths(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    steps: tuple[str, ...],
+    window_days: float = 7.0,
+    order: str = "strict",
+    start: dt.date | str | None = None,
+    end: dt.date | str | None = None,
+) -> pd.DataFrame:
+    """Each customer's best attempt at the funnel: the per-customer half of :func:`event_funnel`.
+
+    One row per customer who did step 1 (in any order: one of the steps), for their furthest
+    attempt, the earliest among equals. Columns: customer_id, entry_channel (of the event that
+    started the attempt), reached (1..n), gap_2..gap_n (seconds from step k-1 to step k; in any
+    order between their first occurrences in the window, whichever came first; NULL when step k
+    was not reached). A customer's row depends on their own events only, so the rows of a
+    customer-only filter (region, segment, tier) are these rows restricted to its customers.
+    :func:`funnel_from_paths` aggregates them.
+    """
+    require_table(con, "events", "event funnels")
+    steps = _check_steps(steps, order, window_days)
+    n = len(steps)
+    attempts = _strict_attempts(n, steps) if order == "strict" else _any_attempts(n)
+    gap = "{}" if order == "strict" else "abs({})"
+    gaps = ", ".join(
+        f"case when reached >= {k} then "
+        + gap.format(f"epoch(t{k}) - epoch(t{k - 1})")
+        + f" end as gap_{k}"
+        for k in range(2, n + 1)
+    )
+    sql = f"""
+    with e as (
+        select customer_id, event_name, event_ts, channel from events
+        where customer_id is not null and event_ts is not null
+          and event_name in (select unnest($steps))
+          and event_ts >= $start and epoch(event_ts) - epoch($stop) <= $window_s
+    ),
+    {attempts}
+    select cast(customer_id as varchar) as customer_id, entry_channel,
+           cast(reached as integer) as reached, {gaps}
+    from att where reached > 0
+    -- equally good attempts starting at the same instant differ only by their channel
+    qualify row_number() over (
+        partition by customer_id order by reached desc, start_ts, entry_channel) = 1
+    """
+    start_ts = pd.Timestamp(start) if start is not None else pd.Timestamp("1900-01-01")
+    stop_ts = (
+        pd.Timestamp(end) + pd.Timedelta(days=1) if end is not None else pd.Timestamp("2200-01-01")
+    )
+    params = {
+        "steps": list(steps),
+        "window_s": float(window_days) * 86400.0,
+        "start": start_ts.to_pydatetime(),
+        "stop": stop_ts.to_pydatetime(),
+        **{f"step_{k}": s for k, s in enumerate(steps, start=1)},
+    }
+    return query_df(con, sql, params)
+
+
+def _check_breakdown(con: duckdb.DuckDBPyConnection, breakdown: str) -> None:
+    if breakdown not in BREAKDOWNS:
+        raise UsageError(f"breakdown must be one of {', '.join(BREAKDOWNS)}, not {breakdown!r}.")
+    require_table(con, BREAKDOWNS[breakdown], f"a funnel breakdown by {breakdown}")
+
+
+def breakdown_labels(con: duckdb.DuckDBPyConnection, *, breakdown: str) -> pd.DataFrame:
+    """customer_id -> label for a breakdown other than ``channel`` (which comes with the paths).
+
+    ``acquisition_channel`` and ``region`` come from ``customers``; ``segment`` (RFM, with the
+    rules stored with the dataset) and ``stage`` are scored at the last transaction date
+    against the customers ``con`` sees (quintiles, derived thresholds), so under a filter they
+    are the filtered customers' labels. Columns: customer_id, label.
+    """
+    _check_breakdown(con, breakdown)
+    if breakdown == "channel":
+        raise UsageError("The channel breakdown needs no labels: it is the paths' entry_channel.")
+    if breakdown in ("segment", "stage"):
+        return _customer_labels(con, breakdown)
+    return query_df(
+        con,
+        f"""
+        select cast(customer_id as varchar) as customer_id,
+               cast(any_value({quote_ident(breakdown)}) as varchar) as label
+        from customers where customer_id is not null group by customer_id
+        """,
+    )
+
+
+def funnel_from_paths(
+    paths: pd.DataFrame,
+    steps: tuple[str, ...],
+    *,
+    breakdown: str | None = None,
+    labels: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """The funnel of :func:`funnel_paths` rows: counts reaching each step and median hours.
+
+    ``labels`` (customer_id, label; from :func:`breakdown_labels`) are needed for every
+    ``breakdown`` but ``channel``; customers without a label fall in "(none)". Groups come
+    largest first. Columns as :func:`event_funnel`. ``paths`` is not modified.
+    """
+    steps = tuple(str(s) for s in steps)
+    n = len(steps)
+    if n < 2:
+        raise UsageError("A funnel needs at least two steps.")
+    missing = [f"gap_{k}" for k in range(2, n + 1) if f"gap_{k}" not in paths.columns]
+    if missing:
+        raise UsageError(f"These paths are not of a {n}-step funnel (no {', '.join(missing)}).")
+    if breakdown not in (None, "channel", *BREAKDOWNS):
+        raise UsageError(f"breakdown must be one of {', '.join(BREAKDOWNS)}, not {breakdown!r}.")
+    if breakdown not in (None, "channel") and labels is None:
+        raise UsageError(f"A funnel breakdown by {breakdown} needs the customers' labels.")
+    codes, groups = _groups(paths, breakdown, labels)
+    reached = paths["reached"].to_numpy()
+    wide = pd.DataFrame({"grp": pd.Series(list(groups), dtype=object)})
+    for k in range(1, n + 1):
+        wide[f"c{k}"] = np.bincount(codes[reached >= k], minlength=len(groups)).astype("int64")
+    # pandas' median is DuckDB's: NULLs skipped, the mean of the two middle values
+    gaps = pd.DataFrame(
+        {f"h{k}": paths[f"gap_{k}"].to_numpy("float64", na_value=np.nan) for k in range(2, n + 1)}
+    )
+    hours = gaps.groupby(codes).median().reindex(range(len(groups))) / 3600.0
+    wide = pd.concat([wide, hours.reset_index(drop=True)], axis=1)
+    wide = wide[wide["c1"] > 0]  # every path reached step 1: the groups with customers
+    wide = wide.sort_values(["c1", "grp"], ascending=[False, True], kind="stable")
+    return _long_funnel(wide.reset_index(drop=True), steps, breakdown)
+
+
+def _groups(
+    paths: pd.DataFrame, breakdown: str | None, labels: pd.DataFrame | None
+) -> tuple[np.ndarray, list[str]]:
+    """Each path's group number and the group names (some may have no path)."""
+    if breakdown is None:
+        return np.zeros(len(paths), dtype="int64"), ["All"]
+    if breakdown == "channel":
+        codes, groups = pd.factorize(paths["entry_channel"].astype("string").fillna(_MISSING))
+        return codes, [str(g) for g in groups]
+    label_codes, groups = pd.factorize(labels["label"].astype("string").fillna(_MISSING))
+    groups = [str(g) for g in groups]
+    if _MISSING not in groups:
+        groups.append(_MISSING)  # customers without a label
+    # Each path's row in labels (the first, when a customer is listed twice). pyarrow's
+    # index_in: mapping a million string ids through pandas takes seconds.
+    at = pc.index_in(
+        pa.array(paths["customer_id"].astype(str), type=pa.large_string()),
+        value_set=pa.array(labels["customer_id"].astype("string"), type=pa.large_string()),
+    )
+    at = at.fill_null(-1).to_numpy(zero_copy_only=False)
+    codes = np.append(label_codes, groups.index(_MISSING))[at]  # -1: the last, "(none)"
+    return codes, groups
+
+
 def event_funnel(
     con: duckdb.DuckDBPyConnection,
     *,
@@ -165,76 +328,20 @@ def event_funnel(
     up to ``window_days`` after. Columns: [breakdown,] step (1..n), event, customers,
     step_conversion (of the previous step), overall_conversion (of step 1), drop_off
     (customers lost since the previous step), median_hours_from_previous.
+
+    :func:`funnel_from_paths` of :func:`funnel_paths` (with :func:`breakdown_labels`).
     """
     require_table(con, "events", "event funnels")
     steps = _check_steps(steps, order, window_days)
-    n = len(steps)
-    group_expr, join_customers, labels = "'All'", "", None
+    labels = None
     if breakdown is not None:
-        if breakdown not in BREAKDOWNS:
-            raise UsageError(
-                f"breakdown must be one of {', '.join(BREAKDOWNS)}, not {breakdown!r}."
-            )
-        table, group_expr = BREAKDOWNS[breakdown]
-        require_table(con, table, f"a funnel breakdown by {breakdown}")
-        if breakdown in ("segment", "stage"):
-            labels = _customer_labels(con, breakdown)
-            join_customers = "left join _funnel_labels c using (customer_id)"
-        elif table == "customers":
-            join_customers = (
-                "left join (select customer_id, any_value(acquisition_channel) as "
-                "acquisition_channel, any_value(region) as region from customers "
-                "group by customer_id) c using (customer_id)"
-            )
-    attempts = _strict_attempts(n, steps) if order == "strict" else _any_attempts(n)
-    if order == "strict":
-        gap = [f"epoch(t{k}) - epoch(t{k - 1})" for k in range(2, n + 1)]
-    else:
-        gap = [f"abs(epoch(t{k}) - epoch(t{k - 1}))" for k in range(2, n + 1)]
-    aggs = ", ".join(
-        [f"count(*) filter (where reached >= {k}) as c{k}" for k in range(1, n + 1)]
-        + [
-            f"median({g}) filter (where reached >= {k}) / 3600.0 as h{k}"
-            for k, g in zip(range(2, n + 1), gap, strict=True)
-        ]
+        _check_breakdown(con, breakdown)
+        if breakdown != "channel":
+            labels = breakdown_labels(con, breakdown=breakdown)
+    paths = funnel_paths(
+        con, steps=steps, window_days=window_days, order=order, start=start, end=end
     )
-    sql = f"""
-    with e as (
-        select customer_id, event_name, event_ts, channel from events
-        where customer_id is not null and event_ts is not null
-          and event_name in (select unnest($steps))
-          and event_ts >= $start and epoch(event_ts) - epoch($stop) <= $window_s
-    ),
-    {attempts},
-    best as (
-        select * from att where reached > 0
-        qualify row_number() over (
-            partition by customer_id order by reached desc, start_ts) = 1
-    )
-    select coalesce(cast({group_expr} as varchar), $missing) as grp, {aggs}
-    from best b {join_customers}
-    group by 1 order by c1 desc, grp
-    """
-    start_ts = pd.Timestamp(start) if start is not None else pd.Timestamp("1900-01-01")
-    stop_ts = (
-        pd.Timestamp(end) + pd.Timedelta(days=1) if end is not None else pd.Timestamp("2200-01-01")
-    )
-    params = {
-        "steps": list(steps),
-        "window_s": float(window_days) * 86400.0,
-        "start": start_ts.to_pydatetime(),
-        "stop": stop_ts.to_pydatetime(),
-        "missing": _MISSING,
-        **{f"step_{k}": s for k, s in enumerate(steps, start=1)},
-    }
-    if labels is not None:
-        con.register("_funnel_labels", labels)
-    try:
-        wide = query_df(con, sql, params)
-    finally:
-        if labels is not None:
-            con.unregister("_funnel_labels")
-    return _long_funnel(wide, steps, breakdown)
+    return funnel_from_paths(paths, steps, breakdown=breakdown, labels=labels)
 
 
 def _customer_labels(con: duckdb.DuckDBPyConnection, breakdown: str) -> pd.DataFrame:

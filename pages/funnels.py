@@ -9,7 +9,7 @@ from clm_core.charts import funnels as ffigs
 from clm_core.errors import MissingTableError
 from clm_core.formatting import fmt_money
 from clm_core.lifecycle import localize
-from ui.cache import compute, tables
+from ui.cache import compute, per_customer, tables
 from ui.common import chart, download_buttons, errors_shown, lang, require, show_table, t
 
 st.title(t("Funnels & cohorts"))
@@ -85,7 +85,10 @@ with errors_shown():
                     st.info(t("Pick at least two steps."))
                 else:
                     args = {"steps": tuple(steps), "window_days": float(window), "order": order}
-                    funnel = compute("clm_core.funnels:event_funnel", **args)
+                    # Each customer's best attempt, once per dataset: a region, segment or tier
+                    # filter selects rows of it (per_customer) instead of rescanning the events.
+                    paths = per_customer("clm_core.funnels:funnel_paths", **args)
+                    funnel = fn.funnel_from_paths(paths, args["steps"])
                     chart(
                         ffigs.funnel_figure(
                             funnel["event"].tolist(), funnel["customers"].tolist(),
@@ -97,7 +100,16 @@ with errors_shown():
                     show_table(localize(funnel, lang()), hide_index=True)
                     download_buttons(funnel, "event-funnel", key="funnels_events_dl")
                     if by:
-                        split = compute("clm_core.funnels:event_funnel", breakdown=by, **args)
+                        # Labels from the filtered data: segments and stages are scored against
+                        # the customers shown (quintiles, thresholds), so not per customer.
+                        labels = None
+                        if by != "channel":
+                            labels = compute(
+                                "clm_core.funnels:breakdown_labels", shared=True, breakdown=by
+                            )
+                        split = fn.funnel_from_paths(
+                            paths, args["steps"], breakdown=by, labels=labels
+                        )
                         chart(
                             ffigs.breakdown_figure(split, by, lang=lang()),
                             key="funnels_breakdown",

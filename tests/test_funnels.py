@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,6 +13,7 @@ import pytest
 from clm_core import funnels as fn
 from clm_core import store
 from clm_core.errors import MissingTableError, UsageError
+from clm_core.filters import Filters, apply_filters, customer_filter_ids, keep_customers
 from clm_core.i18n import ZH
 
 STEPS = ("visit", "cart", "buy")
@@ -216,6 +218,284 @@ def test_matches_brute_force_on_random_events(seed, order):
     ):
         got = _counts(fn.event_funnel(con, steps=steps, window_days=window, order=order))
         assert got == _reference(events, steps, window * 86400, order), (steps, window)
+
+
+# --- the split: per-customer paths, then the aggregation --------------------------------
+
+
+def _old_event_funnel(
+    con, *, steps, window_days=7.0, order="strict", breakdown=None, start=None, end=None
+):
+    """event_funnel as it was before funnel_paths/funnel_from_paths: one SQL query from the
+    events to the wide counts and medians. The reference the split must reproduce exactly."""
+    breakdowns = {
+        "channel": ("events", "b.entry_channel"),
+        "acquisition_channel": ("customers", "c.acquisition_channel"),
+        "region": ("customers", "c.region"),
+        "segment": ("transactions", "c.label"),
+        "stage": ("transactions", "c.label"),
+    }
+    store.require_table(con, "events", "event funnels")
+    steps = fn._check_steps(steps, order, window_days)
+    n = len(steps)
+    group_expr, join_customers, labels = "'All'", "", None
+    if breakdown is not None:
+        table, group_expr = breakdowns[breakdown]
+        store.require_table(con, table, f"a funnel breakdown by {breakdown}")
+        if breakdown in ("segment", "stage"):
+            labels = fn._customer_labels(con, breakdown)
+            join_customers = "left join _funnel_labels c using (customer_id)"
+        elif table == "customers":
+            join_customers = (
+                "left join (select customer_id, any_value(acquisition_channel) as "
+                "acquisition_channel, any_value(region) as region from customers "
+                "group by customer_id) c using (customer_id)"
+            )
+    attempts = fn._strict_attempts(n, steps) if order == "strict" else fn._any_attempts(n)
+    if order == "strict":
+        gap = [f"epoch(t{k}) - epoch(t{k - 1})" for k in range(2, n + 1)]
+    else:
+        gap = [f"abs(epoch(t{k}) - epoch(t{k - 1}))" for k in range(2, n + 1)]
+    aggs = ", ".join(
+        [f"count(*) filter (where reached >= {k}) as c{k}" for k in range(1, n + 1)]
+        + [
+            f"median({g}) filter (where reached >= {k}) / 3600.0 as h{k}"
+            for k, g in zip(range(2, n + 1), gap, strict=True)
+        ]
+    )
+    sql = f"""
+    with e as (
+        select customer_id, event_name, event_ts, channel from events
+        where customer_id is not null and event_ts is not null
+          and event_name in (select unnest($steps))
+          and event_ts >= $start and epoch(event_ts) - epoch($stop) <= $window_s
+    ),
+    {attempts},
+    best as (
+        select * from att where reached > 0
+        qualify row_number() over (
+            partition by customer_id order by reached desc, start_ts) = 1
+    )
+    select coalesce(cast({group_expr} as varchar), $missing) as grp, {aggs}
+    from best b {join_customers}
+    group by 1 order by c1 desc, grp
+    """
+    start_ts = pd.Timestamp(start) if start is not None else pd.Timestamp("1900-01-01")
+    stop_ts = (
+        pd.Timestamp(end) + pd.Timedelta(days=1) if end is not None else pd.Timestamp("2200-01-01")
+    )
+    params = {
+        "steps": list(steps),
+        "window_s": float(window_days) * 86400.0,
+        "start": start_ts.to_pydatetime(),
+        "stop": stop_ts.to_pydatetime(),
+        "missing": fn._MISSING,
+        **{f"step_{k}": s for k, s in enumerate(steps, start=1)},
+    }
+    if labels is not None:
+        con.register("_funnel_labels", labels)
+    try:
+        wide = store.query_df(con, sql, params)
+    finally:
+        if labels is not None:
+            con.unregister("_funnel_labels")
+    return fn._long_funnel(wide, steps, breakdown)
+
+
+def _split(con, *, breakdown=None, **kw):
+    """The funnel from its two halves, labels fetched as the page does."""
+    paths = fn.funnel_paths(con, **kw)
+    labels = None
+    if breakdown not in (None, "channel"):
+        labels = fn.breakdown_labels(con, breakdown=breakdown)
+    return fn.funnel_from_paths(paths, kw["steps"], breakdown=breakdown, labels=labels)
+
+
+@pytest.fixture()
+def con_tx():
+    """The hand-written events with customers (acquisition channel, region) and a few orders."""
+    customers = pd.DataFrame(
+        {
+            "customer_id": list("abcdef"),
+            "acquisition_channel": ["seo", "seo", "ads", None, "ads", "seo"],
+            "region": ["north", "south", "north", "south", None, "north"],
+        }
+    )
+    tx = pd.DataFrame(
+        {
+            "customer_id": ["a", "a", "b", "c", "e"],
+            "order_ts": pd.to_datetime(
+                ["2024-01-03", "2024-01-20", "2024-01-03", "2023-06-01", "2024-01-12"]
+            ),
+            "amount": [10.0, 10.0, 20.0, 5.0, 8.0],
+        }
+    )
+    return store.from_frames(events=_events(ROWS), customers=customers, transactions=tx)
+
+
+def test_paths_by_hand(con_tx):
+    p = fn.funnel_paths(con_tx, steps=STEPS, window_days=7).set_index("customer_id")
+    assert sorted(p.index) == list("abcde")  # f never visits
+    assert p["reached"].to_dict() == {"a": 3, "b": 1, "c": 2, "d": 1, "e": 3}
+    assert p.loc["c", "entry_channel"] == "ads"  # the second visit's attempt goes further
+    assert p.loc["a", "gap_2"] == 3600 and p.loc["a", "gap_3"] == 37 * 3600
+    assert p.loc["e", "gap_2"] == 0 and p.loc["e", "gap_3"] == 7 * 86400
+    assert np.isnan(p.loc["c", "gap_3"]) and np.isnan(p.loc["b", "gap_2"])  # not reached
+    # any order: b's cart came a day before its visit, counted as 24 h
+    p = fn.funnel_paths(con_tx, steps=STEPS, window_days=7, order="any").set_index("customer_id")
+    assert p.loc["b", "reached"] == 3 and p.loc["b", "gap_2"] == 86400
+    assert p["reached"].dtype.kind == "i" and p["gap_2"].dtype == "float64"
+
+
+SPLIT_CASES = {
+    "strict": {"steps": STEPS},
+    "any": {"steps": STEPS, "order": "any"},
+    "repeated step": {"steps": ("visit", "visit"), "window_days": 30},
+    "window edge in": {"steps": STEPS, "window_days": 7},
+    "window edge out": {"steps": STEPS, "window_days": 6.99},
+    "one hour": {"steps": STEPS, "window_days": 1 / 24, "order": "any"},
+    "dates": {"steps": STEPS, "start": "2024-01-02", "end": "2024-01-10"},
+    "nobody": {"steps": ("nothing", "buy")},
+    "channel": {"steps": STEPS, "breakdown": "channel"},
+    "channel any": {"steps": STEPS, "breakdown": "channel", "order": "any"},
+    "acquisition": {"steps": STEPS, "breakdown": "acquisition_channel"},
+    "region": {"steps": STEPS, "breakdown": "region", "order": "any"},
+    "stage": {"steps": STEPS, "breakdown": "stage"},
+    "segment": {"steps": STEPS, "breakdown": "segment"},
+    "nobody by segment": {"steps": ("nothing", "buy"), "breakdown": "segment"},
+}
+
+
+@pytest.mark.parametrize("case", SPLIT_CASES.values(), ids=SPLIT_CASES.keys())
+def test_split_equals_the_old_single_query(con_tx, case):
+    expected = _old_event_funnel(con_tx, **case)
+    pd.testing.assert_frame_equal(_split(con_tx, **case), expected, check_exact=True)
+    pd.testing.assert_frame_equal(fn.event_funnel(con_tx, **case), expected, check_exact=True)
+
+
+def test_medians_are_duckdbs():
+    # 3,000 groups of two gaps, a few missing: for an even count DuckDB's median is
+    # (lo + hi) / 2, which differs in the last bit from lo + (hi - lo) / 2 for some pairs
+    rng = np.random.default_rng(0)
+    n = 6000
+    paths = pd.DataFrame(
+        {
+            "customer_id": [f"c{i}" for i in range(n)],
+            "entry_channel": [f"ch{i % 3000}" for i in range(n)],
+            "reached": rng.choice([1, 2], n, p=[0.05, 0.95]),
+            "gap_2": rng.uniform(0, 1e6, n) + rng.uniform(0, 1, n) / 7,
+        }
+    )
+    paths["gap_2"] = paths["gap_2"].where(paths["reached"] >= 2)
+    before = paths.copy()
+    got = fn.funnel_from_paths(paths, ("x", "y"), breakdown="channel")
+    pd.testing.assert_frame_equal(paths, before)  # the (maybe shared) paths are untouched
+    duck = duckdb.connect()
+    duck.register("p", paths)
+    want = duck.execute(
+        "select entry_channel as channel, median(gap_2) / 3600.0 as h from p group by 1"
+    ).df()
+    got = got[got["step"] == 2].merge(want, on="channel", validate="1:1")
+    assert len(got) == 3000
+    same = got["median_hours_from_previous"].eq(got["h"]) | got["h"].isna()
+    assert same.all(), got[~same]
+
+
+def test_customers_without_a_label_are_one_group(con_tx):
+    paths = fn.funnel_paths(con_tx, steps=STEPS)  # reached: a 3, b 1, c 2, d 1, e 3
+    labels = pd.DataFrame(
+        {
+            "customer_id": ["a", "c", "d", "e", "zz", "c", None],
+            "label": [None, "x", "x", "y", "z", "y", "w"],
+        }
+    )
+    f = fn.funnel_from_paths(paths, STEPS, breakdown="region", labels=labels)
+    # a (no label) and b (not listed) together; z and w have nobody in the funnel; c counts
+    # once, under its first label
+    assert f["region"].unique().tolist() == ["(none)", "x", "y"]
+    got = f.pivot(index="region", columns="step", values="customers")
+    assert got.to_dict("index") == {
+        "(none)": {1: 2, 2: 1, 3: 1},
+        "x": {1: 2, 2: 1, 3: 0},
+        "y": {1: 1, 2: 1, 3: 1},
+    }
+
+
+def test_aggregation_refuses_what_it_cannot_do(con_tx):
+    paths = fn.funnel_paths(con_tx, steps=STEPS)
+    with pytest.raises(UsageError, match="4-step"):
+        fn.funnel_from_paths(paths, (*STEPS, "again"))
+    with pytest.raises(UsageError, match="needs the customers' labels"):
+        fn.funnel_from_paths(paths, STEPS, breakdown="region")
+    with pytest.raises(UsageError, match="breakdown"):
+        fn.funnel_from_paths(paths, STEPS, breakdown="shoe_size", labels=paths)
+    with pytest.raises(UsageError, match="no labels"):
+        fn.breakdown_labels(con_tx, breakdown="channel")
+
+
+DEMO_STEPS = [
+    ("visit", "signup", "add_to_cart", "purchase"),
+    ("visit", "add_to_cart", "purchase"),
+    ("login", "purchase", "visit"),
+    ("add_to_cart", "add_to_cart", "purchase"),
+]
+
+
+@pytest.fixture(scope="module")
+def demo_con(demo_template):
+    con = store.connect(demo_template)
+    yield con
+    con.close()
+
+
+@pytest.mark.parametrize("order", ["strict", "any"])
+@pytest.mark.parametrize("breakdown", [None, "channel", "region", "segment", "stage"])
+def test_split_equals_the_old_query_on_demo_data(demo_con, order, breakdown):
+    for steps, window in itertools.product(DEMO_STEPS, [0.5, 7.0]):
+        if order == "any" and len(set(steps)) < len(steps):
+            continue
+        kw = {"steps": steps, "window_days": window, "order": order, "breakdown": breakdown}
+        expected = _old_event_funnel(demo_con, **kw)
+        assert expected["customers"].iloc[0] > 100, kw  # a real funnel, not an empty one
+        got = fn.event_funnel(demo_con, **kw)
+        pd.testing.assert_frame_equal(got, expected, check_exact=True, obj=str(kw))
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [
+        lambda regions, seg: Filters(regions=regions[:1]),
+        lambda regions, seg: Filters(regions=regions[1:3]),
+        lambda regions, seg: Filters(segments=("x",), customer_ids=seg),
+        lambda regions, seg: Filters(regions=regions[:2], tiers=("x",), customer_ids=seg),
+    ],
+    ids=["one region", "two regions", "segment", "region and tier"],
+)
+@pytest.mark.parametrize("order", ["strict", "any"])
+def test_customer_filter_selects_rows_of_the_unfiltered_paths(demo_con, filters, order):
+    regions = tuple(
+        r
+        for (r,) in demo_con.execute("select distinct region from customers order by 1").fetchall()
+    )
+    some = demo_con.execute(
+        "select customer_id from customers where hash(customer_id) % 3 = 0 order by 1"
+    ).df()["customer_id"]
+    f = filters(regions, tuple(some))
+    assert f.customer_only
+    kw = {"steps": DEMO_STEPS[0], "window_days": 7.0, "order": order}
+    kept = keep_customers(fn.funnel_paths(demo_con, **kw), customer_filter_ids(demo_con, f))
+    cur = store.cursor(demo_con)
+    apply_filters(cur, f)
+    try:
+        expected = fn.event_funnel(cur, **kw)
+        by_channel = fn.event_funnel(cur, breakdown="channel", **kw)
+    finally:
+        cur.close()
+    assert 0 < expected["customers"].iloc[0] < len(fn.funnel_paths(demo_con, **kw))
+    pd.testing.assert_frame_equal(fn.funnel_from_paths(kept, kw["steps"]), expected)
+    pd.testing.assert_frame_equal(
+        fn.funnel_from_paths(kept, kw["steps"], breakdown="channel"), by_channel
+    )
 
 
 # --- repeat purchases --------------------------------------------------------------------

@@ -10,6 +10,7 @@ from streamlit.testing.v1 import AppTest
 from clm_core import cohorts as co
 from clm_core import funnels as fn
 from clm_core import store
+from clm_core.filters import Filters, apply_filters
 from tests.conftest import APP, chart_keys, open_tab
 
 PAGE = "pages/funnels.py"
@@ -93,6 +94,37 @@ def test_one_step_asks_for_more_and_breakdown_adds_a_chart(funnels):
     at.multiselect("funnels_steps").set_value(["visit"]).run()
     assert not at.exception
     assert any("Pick at least two steps" in i.value for i in at.info)
+
+
+def test_region_filter_selects_rows_of_the_unfiltered_paths(app, data_dir, monkeypatch):
+    """A customer-only filter shows the filtered funnel without recomputing anyone's path."""
+    runs = []
+    paths = fn.funnel_paths
+    monkeypatch.setattr(fn, "funnel_paths", lambda con, **kw: runs.append(kw) or paths(con, **kw))
+    at = app.switch_page(PAGE).run()
+    assert not at.exception, at.exception
+    assert len(runs) == 1  # every customer's path, once
+    region = at.multiselect(key="f_regions").options[0]
+    at.multiselect(key="f_regions").set_value([region]).run()
+    at.selectbox("funnels_by").set_value("segment").run()
+    assert not at.exception, at.exception
+    assert len(runs) == 1  # the filter picked rows of those paths
+
+    con = store.connect(data_dir / "demo-retail.duckdb")
+    cur = store.cursor(con)
+    apply_filters(cur, Filters(regions=(region,)))
+    steps = fn.default_steps(con)
+    expected = fn.event_funnel(cur, steps=steps, window_days=7.0)
+    split = fn.event_funnel(cur, steps=steps, window_days=7.0, breakdown="segment")
+    everyone = fn.event_funnel(con, steps=steps, window_days=7.0)
+    con.close()
+    shown = next(df.value for df in at.dataframe if "overall_conversion" in df.value.columns)
+    assert 0 < expected["customers"].iloc[0] < everyone["customers"].iloc[0]
+    assert shown["customers"].tolist() == expected["customers"].tolist()
+    assert shown["drop_off"].tolist() == expected["drop_off"].tolist()
+    notes = [n.replace("\\_", "_") for n in takeaways(at)]  # markdown-escaped underscores
+    assert fn.takeaway_funnel(expected) in notes[0]
+    assert fn.takeaway_breakdown(split, "segment") in notes[1]
 
 
 def test_weekly_cohorts_and_channel_split(funnels):
