@@ -262,16 +262,13 @@ spend as (
     group by s.as_of, t.customer_id
 ),
 base as (
-    select s.as_of, k.customer_id, a.first_d, a.last_d, a.n_days, a.comeback_d,
+    select s.as_of, {base_key} as customer_id, a.first_d, a.last_d, a.n_days, a.comeback_d,
            date_diff('day', a.last_d, s.as_of) as days_since_last,
            date_diff('day', a.first_d, s.as_of) as tenure_days,
            date_diff('day', a.first_d, a.last_d) / nullif(a.n_days - 1, 0) as avg_gap,
            coalesce(sp.recent, 0) as recent_spend,
            coalesce(sp.previous, 0) as previous_spend
-    from snaps s
-    join known k on k.known_d <= s.as_of
-    left join agg a on a.as_of = s.as_of and a.customer_id = k.customer_id
-    left join spend sp on sp.as_of = s.as_of and sp.customer_id = k.customer_id
+    {base_from}
 )
 select as_of, customer_id,
        case
@@ -299,8 +296,24 @@ from base
 """
 
 
-def _stage_query(con, dates: list[dt.date], th: StageThresholds) -> tuple[str, dict]:
-    sql = _STAGE_SQL.format(known=_known_sql(table_names(con)))
+# Every known customer (prospects included), or only those with a purchase by each date.
+_BASE_KNOWN = """from snaps s
+    join known k on k.known_d <= s.as_of
+    left join agg a on a.as_of = s.as_of and a.customer_id = k.customer_id
+    left join spend sp on sp.as_of = s.as_of and sp.customer_id = k.customer_id"""
+_BASE_BUYERS = """from agg a
+    join snaps s on s.as_of = a.as_of
+    left join spend sp on sp.as_of = a.as_of and sp.customer_id = a.customer_id"""
+
+
+def _stage_query(
+    con, dates: list[dt.date], th: StageThresholds, *, buyers_only: bool = False
+) -> tuple[str, dict]:
+    sql = _STAGE_SQL.format(
+        known=_known_sql(table_names(con)),
+        base_from=_BASE_BUYERS if buyers_only else _BASE_KNOWN,
+        base_key="a.customer_id" if buyers_only else "k.customer_id",
+    )
     return sql, {"dates": list(dates), **th.as_dict()}
 
 
@@ -373,11 +386,13 @@ def stage_timeline(con: duckdb.DuckDBPyConnection, *, as_of=None, **thresholds) 
     as_of = _as_of(con, as_of)
     th = _thresholds(con, as_of, thresholds)
     dates = _month_ends(con, as_of)
-    sql, params = _stage_query(con, dates, th)
+    # The query covers buyers only; a customer known (signup, event) before their first
+    # purchase is a prospect from the first date on or after that, filled in here.
+    sql, params = _stage_query(con, dates, th, buyers_only=True)
     known = _known_sql(table_names(con))
     con.execute(
         f"""create or replace temp table _stage_ids as
-        select cast(customer_id as varchar) as customer_id,
+        select cast(customer_id as varchar) as customer_id, known_d,
                cast(row_number() over (order by customer_id) - 1 as integer) as c
         from ({known}) where known_d <= $last""",
         {"last": dates[-1]},
@@ -394,15 +409,21 @@ def stage_timeline(con: duckdb.DuckDBPyConnection, *, as_of=None, **thresholds) 
             """,
             params={**params, "stages": list(STAGES)},
         ).to_arrow_table()
-        ids = con.execute("select customer_id from _stage_ids order by c").df()["customer_id"]
+        ids = con.execute("select customer_id, known_d from _stage_ids order by c").df()
     except duckdb.Error as e:
         raise QueryError(f"Query failed: {e}") from e
     finally:
         con.execute("drop table if exists _stage_ids")
-    codes = np.full((len(ids), len(dates)), -1, dtype=np.int8)
+    first = np.searchsorted(
+        np.array(dates, dtype="datetime64[D]"), ids["known_d"].to_numpy("datetime64[D]")
+    )
+    codes = np.where(
+        np.arange(len(dates))[None, :] >= first[:, None], STAGES.index("Prospect"), -1
+    ).astype(np.int8)
     c, j, s = (got.column(k).to_numpy() for k in ("c", "j", "s"))
     codes[c, j] = s
     codes.flags.writeable = False
+    ids = ids["customer_id"]
     return StageTimeline(tuple(dates), ids.astype(str), codes)
 
 

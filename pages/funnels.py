@@ -87,7 +87,10 @@ with errors_shown():
                     args = {"steps": tuple(steps), "window_days": float(window), "order": order}
                     # Each customer's best attempt, once per dataset: a region, segment or tier
                     # filter selects rows of it (per_customer) instead of rescanning the events.
-                    paths = per_customer("clm_core.funnels:funnel_paths", **args)
+                    # Events only: a channel filter (of transactions) leaves the paths alone.
+                    paths = per_customer(
+                        "clm_core.funnels:funnel_paths", reads_transactions=False, **args
+                    )
                     funnel = fn.funnel_from_paths(paths, args["steps"])
                     chart(
                         ffigs.funnel_figure(

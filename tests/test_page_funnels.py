@@ -127,6 +127,31 @@ def test_region_filter_selects_rows_of_the_unfiltered_paths(app, data_dir, monke
     assert fn.takeaway_breakdown(split, "segment") in notes[1]
 
 
+def test_a_channel_filter_leaves_the_event_paths_alone(app, data_dir, monkeypatch):
+    """The channel filter picks transactions; events have no purchase channel to filter on, so
+    the event funnel under channel (and region) filters reuses the unfiltered paths."""
+    runs = []
+    paths = fn.funnel_paths
+    monkeypatch.setattr(fn, "funnel_paths", lambda con, **kw: runs.append(kw) or paths(con, **kw))
+    at = app.switch_page(PAGE).run()
+    assert len(runs) == 1
+    channel = at.multiselect(key="f_channels").options[0]
+    at.multiselect(key="f_channels").set_value([channel]).run()
+    assert not at.exception, at.exception
+    region = at.multiselect(key="f_regions").options[0]
+    at.multiselect(key="f_regions").set_value([region]).run()
+    assert not at.exception, at.exception
+    assert len(runs) == 1  # neither filter recomputed anyone's path
+
+    con = store.connect(data_dir / "demo-retail.duckdb")
+    cur = store.cursor(con)
+    apply_filters(cur, Filters(channels=(channel,), regions=(region,)))
+    expected = fn.event_funnel(cur, steps=fn.default_steps(con), window_days=7.0)
+    con.close()
+    shown = next(df.value for df in at.dataframe if "overall_conversion" in df.value.columns)
+    assert shown["customers"].tolist() == expected["customers"].tolist()
+
+
 def test_weekly_cohorts_and_channel_split(funnels):
     at = _tab(funnels, "Cohort retention")
     at.radio("funnels_freq").set_value("W").run()

@@ -156,17 +156,18 @@ def _kept_ids(path: str, version: str, filters: Filters) -> pd.Series | None:
         cur.close()
 
 
-def kept_customer_ids() -> pd.Series | None:
-    """Ids of the customers a customer-only filter keeps (``Filters.customer_only``), or None
-    when the filter keeps everyone or is not customer-only. Treat as read-only (shared)."""
-    filters = current_filters()
+def kept_customer_ids(filters: Filters | None = None) -> pd.Series | None:
+    """Ids of the customers a customer-only filter (``Filters.customer_only``; default: the
+    sidebar's) keeps, or None when the filter keeps everyone or is not customer-only. Treat as
+    read-only (shared)."""
+    filters = current_filters() if filters is None else filters
     if not filters.customer_only:
         return None
     ds = current_dataset()
     return _kept_ids(str(ds.path), ds.version, filters)
 
 
-def per_customer(target: str, **kwargs) -> Any:
+def per_customer(target: str, *, reads_transactions: bool = True, **kwargs) -> Any:
     """``compute(target, shared=True, **kwargs)`` for a function whose rows are customers
     (a ``customer_id`` column), each computed from that customer's own rows only.
 
@@ -176,11 +177,19 @@ def per_customer(target: str, **kwargs) -> Any:
     every filter (seconds at a million customers). Filters on dates or channels change what
     each customer did, so the function runs on the filtered data. A result that is not a frame
     selects its customers with its own ``keep(ids)`` (e.g. ``lifecycle.StageTimeline``).
+
+    ``reads_transactions=False`` for a function that never reads ``transactions`` (e.g. funnel
+    paths from events): the channel filter picks transactions only, so it is ignored there.
     """
-    if not current_filters().customer_only:
+    filters = current_filters()
+    if not reads_transactions and filters.channels:
+        filters = dataclasses.replace(filters, channels=())
+    if filters.active and not filters.customer_only:
         return compute(target, shared=True, **kwargs)
     full = compute(target, unfiltered=True, shared=True, **kwargs)
-    ids = kept_customer_ids()
+    if not filters.active:
+        return full
+    ids = kept_customer_ids(filters)
     return full.keep(ids) if hasattr(full, "keep") else keep_customers(full, ids)
 
 
