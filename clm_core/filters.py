@@ -18,6 +18,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -30,6 +31,8 @@ __all__ = [
     "customer_filter_ids",
     "filter_options",
     "filtered_customer_ids",
+    "id_positions",
+    "is_kept",
     "keep_customers",
 ]
 
@@ -174,13 +177,26 @@ def keep_customers(df: pd.DataFrame, ids: pd.Series | None) -> pd.DataFrame:
     """Rows of ``df`` whose ``customer_id`` is in ``ids`` (all rows when ``ids`` is None)."""
     if ids is None:
         return df
+    return df[is_kept(df["customer_id"], ids)].reset_index(drop=True)
+
+
+def _ids(values: pd.Series) -> pa.Array:
+    return pa.array(values.astype(str), type=pa.large_string())
+
+
+def id_positions(customer_ids: pd.Series, ids: pd.Series) -> np.ndarray:
+    """Each of ``customer_ids``' position in ``ids`` (the first when listed twice), -1 when
+    absent; compared as strings. pyarrow's index_in: mapping a million string ids through
+    pandas takes seconds."""
+    at = pc.index_in(_ids(customer_ids), value_set=_ids(ids))
+    return at.fill_null(-1).to_numpy(zero_copy_only=False)
+
+
+def is_kept(customer_ids: pd.Series, ids: pd.Series) -> np.ndarray:
+    """Boolean mask: which of ``customer_ids`` are in ``ids`` (compared as strings)."""
     # pyarrow's is_in: pandas' isin on Arrow strings first copies the values into a Python
     # list (2.6 s for 1M customers against a third of them; this takes 0.1 s).
-    keep = pc.is_in(
-        pa.array(df["customer_id"].astype(str), type=pa.large_string()),
-        value_set=pa.array(ids.astype(str), type=pa.large_string()),
-    )
-    return df[keep.to_numpy(zero_copy_only=False)].reset_index(drop=True)
+    return pc.is_in(_ids(customer_ids), value_set=_ids(ids)).to_numpy(zero_copy_only=False)
 
 
 def filter_options(cur: duckdb.DuckDBPyConnection) -> dict[str, list]:

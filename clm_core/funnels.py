@@ -34,10 +34,9 @@ import datetime as dt
 import duckdb
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from clm_core.errors import NotEnoughData, UsageError
+from clm_core.filters import id_positions
 from clm_core.i18n import translate
 from clm_core.store import query_df, quote_ident, require_table
 from clm_core.summary import as_of_default
@@ -301,13 +300,7 @@ def _groups(
     groups = [str(g) for g in groups]
     if _MISSING not in groups:
         groups.append(_MISSING)  # customers without a label
-    # Each path's row in labels (the first, when a customer is listed twice). pyarrow's
-    # index_in: mapping a million string ids through pandas takes seconds.
-    at = pc.index_in(
-        pa.array(paths["customer_id"].astype(str), type=pa.large_string()),
-        value_set=pa.array(labels["customer_id"].astype("string"), type=pa.large_string()),
-    )
-    at = at.fill_null(-1).to_numpy(zero_copy_only=False)
+    at = id_positions(paths["customer_id"], labels["customer_id"])  # each path's label row
     codes = np.append(label_codes, groups.index(_MISSING))[at]  # -1: the last, "(none)"
     return codes, groups
 

@@ -191,8 +191,7 @@ def lifecycle_snapshot(
     """
     from clm_core import lifecycle
 
-    given = {k: v for k, v in thresholds.items() if v is not None}
-    th = {**lifecycle.derive_thresholds(con).as_dict(), **given}
+    th = lifecycle.stage_rules(con, **thresholds).as_dict()
     return lifecycle.stage_summary(lifecycle.stage_details(con, as_of=as_of, **th))
 
 

@@ -143,3 +143,12 @@ def test_customer_only_filters_and_the_customers_they_keep(dataset):
         view = store.cursor(dataset)
         apply_filters(view, f)
         assert filtered_customer_ids(view).tolist() == sorted(customer_filter_ids(cur, f))
+
+
+def test_id_positions_and_is_kept():
+    from clm_core.filters import id_positions, is_kept
+
+    ids = pd.Series(["b", "a", "b", "7"])
+    got = id_positions(pd.Series(["a", "b", "z", 7]), ids)
+    assert got.tolist() == [1, 0, -1, 3]  # the first "b"; numbers compared as strings
+    assert is_kept(pd.Series(["a", "z"]), ids).tolist() == [True, False]
