@@ -50,6 +50,7 @@ __all__ = [
     "THRESHOLD_LABELS",
     "THRESHOLD_MIN",
     "StageThresholds",
+    "PurchaseHistory",
     "StageTimeline",
     "Touchpoint",
     "counts_of",
@@ -58,6 +59,7 @@ __all__ = [
     "gap_statistics",
     "lifecycle_activity",
     "localize",
+    "purchase_history",
     "purchase_date_range",
     "stage_counts",
     "stage_definitions",
@@ -262,22 +264,25 @@ agg as (
 ),
 spend as (
     select s.as_of, t.customer_id,
-           sum(t.amount) filter (where date_diff('day', t.d, s.as_of) < $spend_window_days)
-               as recent,
-           sum(t.amount) filter (where date_diff('day', t.d, s.as_of) >= $spend_window_days)
-               as previous
+           round(sum(t.amount) filter (where date_diff('day', t.d, s.as_of) < $spend_window_days),
+                 6) as recent,
+           round(sum(t.amount) filter (where date_diff('day', t.d, s.as_of) >= $spend_window_days),
+                 6) as previous
     from snaps s join tx t
       on t.d <= s.as_of and date_diff('day', t.d, s.as_of) < 2 * $spend_window_days
     group by s.as_of, t.customer_id
 ),
 base as (
-    select s.as_of, {base_key} as customer_id, a.first_d, a.last_d, a.n_days, a.comeback_d,
+    select s.as_of, k.customer_id, a.first_d, a.last_d, a.n_days, a.comeback_d,
            date_diff('day', a.last_d, s.as_of) as days_since_last,
            date_diff('day', a.first_d, s.as_of) as tenure_days,
            date_diff('day', a.first_d, a.last_d) / nullif(a.n_days - 1, 0) as avg_gap,
            coalesce(sp.recent, 0) as recent_spend,
            coalesce(sp.previous, 0) as previous_spend
-    {base_from}
+    from snaps s
+    join known k on k.known_d <= s.as_of
+    left join agg a on a.as_of = s.as_of and a.customer_id = k.customer_id
+    left join spend sp on sp.as_of = s.as_of and sp.customer_id = k.customer_id
 )
 select as_of, customer_id,
        case
@@ -305,25 +310,244 @@ from base
 """
 
 
-# Every known customer (prospects included), or only those with a purchase by each date.
-_BASE_KNOWN = """from snaps s
-    join known k on k.known_d <= s.as_of
-    left join agg a on a.as_of = s.as_of and a.customer_id = k.customer_id
-    left join spend sp on sp.as_of = s.as_of and sp.customer_id = k.customer_id"""
-_BASE_BUYERS = """from agg a
-    join snaps s on s.as_of = a.as_of
-    left join spend sp on sp.as_of = a.as_of and sp.customer_id = a.customer_id"""
-
-
-def _stage_query(
-    con, dates: list[dt.date], th: StageThresholds, *, buyers_only: bool = False
-) -> tuple[str, dict]:
-    sql = _STAGE_SQL.format(
-        known=_known_sql(table_names(con)),
-        base_from=_BASE_BUYERS if buyers_only else _BASE_KNOWN,
-        base_key="a.customer_id" if buyers_only else "k.customer_id",
-    )
+def _stage_query(con, dates: list[dt.date], th: StageThresholds) -> tuple[str, dict]:
+    sql = _STAGE_SQL.format(known=_known_sql(table_names(con)))
     return sql, {"dates": list(dates), **th.as_dict()}
+
+
+_EPOCH = dt.date(1970, 1, 1)
+_NONE = np.iinfo(np.int32).min  # "no such day" in the history's day arrays
+
+
+def _day(d: dt.date) -> int:
+    return (d - _EPOCH).days
+
+
+@dataclass(frozen=True, eq=False)
+class PurchaseHistory:
+    """Every known customer's purchase days and transactions as arrays.
+
+    Stages at any number of dates come from it without another query (:meth:`details`,
+    :meth:`timeline`), by the rules of the module docstring; the stage SQL
+    (:func:`touchpoints_due`) applies the same rules and the tests hold the two equal. Customers
+    are numbered in id order; days count from 1970-01-01. Read-only: it may be shared.
+    """
+
+    customer_ids: pd.Series  # str, in id order
+    known: np.ndarray  # the day each customer is first known
+    buy_c: np.ndarray  # purchase days (customer and day with an amount >= 0), in customer
+    buy_d: np.ndarray  # then day order: customer number, day, and days since the customer's
+    buy_gap: np.ndarray  # previous purchase day (-1 on the first)
+    tx_c: np.ndarray  # transactions with an amount (returns too), in day order
+    tx_d: np.ndarray
+    tx_amount: np.ndarray
+
+    def details(self, as_of, **thresholds) -> pd.DataFrame:
+        """:func:`stage_details` at ``as_of``; every threshold must be given."""
+        s = _day(pd.Timestamp(as_of).date())
+        rules = _Rules(self, StageThresholds(**thresholds))
+        rules.count(self.buy_c[self.buy_d <= s])
+        rows = np.flatnonzero(self.known <= s)
+        f = rules.facts(s, rows)
+        bought = f.n > 0
+
+        def days(values):
+            return pd.arrays.IntegerArray(np.where(bought, values, 0).astype("int64"), ~bought)
+
+        def dates(values):
+            out = np.where(bought, values, 0).astype("datetime64[D]").astype("datetime64[us]")
+            out[~bought] = np.datetime64("NaT")
+            return out
+
+        with np.errstate(divide="ignore", invalid="ignore"):
+            avg_gap = np.where(f.n > 1, (f.last - f.first) / (f.n - 1), np.nan)
+        return pd.DataFrame(
+            {
+                "customer_id": self.customer_ids.iloc[rows].reset_index(drop=True),
+                "stage": pd.Series(np.asarray(STAGES, dtype=object)[f.codes()], dtype="str"),
+                "first_purchase": dates(f.first),
+                "last_purchase": dates(f.last),
+                "purchases": f.n.astype("int64"),
+                "days_since_last": days(s - f.last),
+                "tenure_days": days(s - f.first),
+                "avg_gap_days": avg_gap,
+                "recent_spend": f.recent,
+                "previous_spend": f.previous,
+            }
+        )
+
+    def timeline(self, as_of, **thresholds) -> StageTimeline:
+        """:func:`stage_timeline` up to ``as_of``; every threshold must be given."""
+        as_of = pd.Timestamp(as_of).date()
+        return self._timeline(
+            _month_ends(self.first_purchase(), as_of), StageThresholds(**thresholds)
+        )
+
+    def first_purchase(self) -> dt.date | None:
+        """The day of the first purchase of anyone, or None without purchases."""
+        if not len(self.buy_d):
+            return None
+        return _EPOCH + dt.timedelta(days=int(self.buy_d.min()))
+
+    def _timeline(self, dates: list[dt.date], th: StageThresholds) -> StageTimeline:
+        days = np.array([_day(d) for d in dates], dtype=np.int64)
+        rows = np.flatnonzero(self.known <= days[-1])
+        known = self.known[rows]
+        rules = _Rules(self, th)
+        # Purchase days grouped by the first date that counts them (a counting sort).
+        first_date = np.searchsorted(days, self.buy_d, "left").astype(np.int16)
+        order = np.argsort(first_date, kind="stable")
+        bounds = np.searchsorted(first_date[order], np.arange(len(days) + 1))
+        codes = np.empty((len(days), len(rows)), dtype=np.int8)  # one date per row, here
+        prospect = STAGES.index("Prospect")
+        for j, s in enumerate(days.tolist()):
+            rules.count(self.buy_c[order[bounds[j] : bounds[j + 1]]])
+            codes[j] = np.where(known <= s, prospect, -1)  # -1: not yet known
+            buyers = np.flatnonzero(rules.n[rows] > 0)
+            codes[j, buyers] = rules.facts(s, rows[buyers]).codes()
+        codes = np.ascontiguousarray(codes.T)
+        codes.flags.writeable = False
+        return StageTimeline(
+            tuple(dates), self.customer_ids.iloc[rows].reset_index(drop=True), codes
+        )
+
+
+class _Rules:
+    """The stage rules over a :class:`PurchaseHistory` with one set of thresholds: purchase
+    days are counted in (:meth:`count`), then the facts at a date are read (:meth:`facts`)."""
+
+    def __init__(self, h: PurchaseHistory, th: StageThresholds) -> None:
+        size = len(h.known)
+        self.h, self.th = h, th
+        per = np.bincount(h.buy_c, minlength=size)
+        self.start = np.concatenate([[0], np.cumsum(per)])[:-1]
+        # Each purchase day's latest comeback (a purchase after more than churn_days of
+        # silence) up to and including it, of the same customer.
+        at = np.arange(len(h.buy_d))
+        latest = np.maximum.accumulate(np.where(h.buy_gap > th.churn_days, at, -1))
+        own = latest >= self.start[h.buy_c]
+        self.comebacks = np.where(own, h.buy_d[np.maximum(latest, 0)], _NONE)
+        self.first = (
+            np.where(per > 0, h.buy_d[np.minimum(self.start, len(at) - 1)], 0) if len(at) else per
+        )
+        self.n = np.zeros(size, np.int64)
+        self.last = np.zeros(size, np.int64)
+        self.comeback = np.full(size, _NONE, np.int64)
+
+    def count(self, customers: np.ndarray) -> None:
+        """Count one more purchase day of each customer number in ``customers`` (in day order
+        across calls: a customer's purchase days are counted from the first)."""
+        self.n += np.bincount(customers, minlength=len(self.n))
+        pos = self.start[customers] + self.n[customers] - 1
+        self.last[customers] = self.h.buy_d[pos]
+        self.comeback[customers] = self.comebacks[pos]
+
+    def facts(self, s: int, rows: np.ndarray) -> _Facts:
+        """The facts of customers ``rows`` at day ``s`` (after counting their purchases)."""
+        h, w = self.h, self.th.spend_window_days
+        # Spend in the windows (s - 2w, s - w] and (s - w, s], rounded as in the stage SQL so
+        # that the order of summation cannot decide a stage.
+        lo, mid, end = np.searchsorted(h.tx_d, [s - 2 * w, s - w, s], "right")
+
+        def spend(a, b):
+            total = np.bincount(h.tx_c[a:b], weights=h.tx_amount[a:b], minlength=len(self.n))
+            return np.round(total[rows].astype(np.float64), 6)  # int64 when a window is empty
+
+        return _Facts(
+            self.th,
+            s,
+            self.n[rows],
+            self.first[rows],
+            self.last[rows],
+            self.comeback[rows],
+            spend(mid, end),
+            spend(lo, mid),
+        )
+
+
+@dataclass
+class _Facts:
+    th: StageThresholds
+    s: int
+    n: np.ndarray
+    first: np.ndarray
+    last: np.ndarray
+    comeback: np.ndarray
+    recent: np.ndarray
+    previous: np.ndarray
+
+    def codes(self) -> np.ndarray:
+        """Each customer's stage as an index in :data:`STAGES` (the same rules, in the same
+        order, as the stage SQL)."""
+        th, s, n = self.th, self.s, self.n
+        since, tenure = s - self.last, s - self.first
+        with np.errstate(divide="ignore", invalid="ignore"):
+            avg_gap = (self.last - self.first) / np.where(n > 1, n - 1, np.nan)
+        prev, recent = self.previous, self.recent
+        rules = {
+            "Prospect": n == 0,
+            "Churned": since > th.churn_days,
+            "Won back": (self.comeback != _NONE) & (s - self.comeback <= th.activation_days),
+            "New": tenure <= th.activation_days,
+            "At risk": (n == 1)
+            | (since > th.at_risk_factor * avg_gap)
+            | ((prev > 0) & (recent < (1 - th.spend_drop) * prev)),
+            "Loyal": (n >= th.loyal_purchases) & (tenure >= th.loyal_tenure_days),
+        }
+        return np.select(
+            list(rules.values()), [STAGES.index(k) for k in rules], STAGES.index("Active")
+        ).astype(np.int8)
+
+
+def purchase_history(con: duckdb.DuckDBPyConnection) -> PurchaseHistory:
+    """Every known customer's purchases and transactions, for :class:`PurchaseHistory`."""
+    require_table(con, "transactions", "lifecycle stages")
+    known = _known_sql(table_names(con))
+    day = "cast(date_diff('day', date '1970-01-01', {}) as integer)"
+    try:
+        con.execute(
+            f"""create or replace temp table _history_ids as
+            select cast(customer_id as varchar) as customer_id,
+                   {day.format("known_d")} as known
+            from ({known}) order by customer_id"""
+        )  # stored in id order (DuckDB keeps insertion order): a customer's number is its rowid
+        con.execute(
+            f"""create or replace temp table _history_tx as
+            select cast(i.rowid as integer) as c,
+                   {day.format("cast(t.order_ts as date)")} as d, t.amount
+            from transactions t join _history_ids i on i.customer_id = t.customer_id
+            where t.amount is not null and t.order_ts is not null"""
+        )
+        tx = con.sql("select c, d, amount from _history_tx order by d").to_arrow_table()
+        buy = con.sql(
+            """select c, d, coalesce(d - lag(d) over (partition by c order by d), -1) as gap
+            from (select distinct c, d from _history_tx where amount >= 0)
+            order by c, d"""
+        ).to_arrow_table()
+        ids = con.sql("select customer_id, known from _history_ids order by rowid").to_arrow_table()
+    except duckdb.Error as e:
+        raise QueryError(f"Query failed: {e}") from e
+    finally:
+        con.execute("drop table if exists _history_tx")
+        con.execute("drop table if exists _history_ids")
+
+    def col(table, name):
+        out = table.column(name).to_numpy()
+        out.flags.writeable = False
+        return out
+
+    known_days = ids.column("known").to_numpy().astype(np.int64)
+    known_days.flags.writeable = False
+    return PurchaseHistory(
+        ids.column("customer_id").to_pandas().astype("str"),
+        known_days,
+        col(buy, "c"),
+        col(buy, "d"),
+        col(buy, "gap"),
+        col(tx, "c"),
+        col(tx, "d"),
+        col(tx, "amount"),
+    )
 
 
 def stage_details(con: duckdb.DuckDBPyConnection, *, as_of=None, **thresholds) -> pd.DataFrame:
@@ -334,11 +558,7 @@ def stage_details(con: duckdb.DuckDBPyConnection, *, as_of=None, **thresholds) -
     """
     as_of = _as_of(con, as_of)
     th = _thresholds(con, as_of, thresholds)
-    sql, params = _stage_query(con, [as_of], th)
-    df = query_df(con, f"select * exclude (as_of) from ({sql}) order by customer_id", params)
-    for col in ("first_purchase", "last_purchase"):
-        df[col] = pd.to_datetime(df[col])
-    return df
+    return purchase_history(con).details(as_of, **th.as_dict())
 
 
 def customer_stages(con: duckdb.DuckDBPyConnection, *, as_of=None, **thresholds) -> pd.DataFrame:
@@ -351,11 +571,10 @@ def customer_stages(con: duckdb.DuckDBPyConnection, *, as_of=None, **thresholds)
     return stage_details(con, as_of=as_of, **thresholds)[["customer_id", "stage"]]
 
 
-def _month_ends(con, as_of: dt.date) -> list[dt.date]:
-    row = con.execute(
-        "select min(cast(order_ts as date)) from transactions where amount >= 0"
-    ).fetchone()
-    first = row[0] if row and row[0] is not None else as_of
+def _month_ends(first: dt.date | None, as_of: dt.date) -> list[dt.date]:
+    """Every month end from the month of ``first`` (the first purchase) before ``as_of``, and
+    ``as_of``."""
+    first = as_of if first is None else first
     ends = pd.date_range(pd.Timestamp(first), pd.Timestamp(as_of), freq="ME").date.tolist()
     return [d for d in ends if d < as_of] + [as_of]
 
@@ -391,46 +610,7 @@ def stage_timeline(con: duckdb.DuckDBPyConnection, *, as_of=None, **thresholds) 
     """
     as_of = _as_of(con, as_of)
     th = _thresholds(con, as_of, thresholds)
-    dates = _month_ends(con, as_of)
-    # The query covers buyers only; a customer known (signup, event) before their first
-    # purchase is a prospect from the first date on or after that, filled in here.
-    sql, params = _stage_query(con, dates, th, buyers_only=True)
-    known = _known_sql(table_names(con))
-    con.execute(
-        f"""create or replace temp table _stage_ids as
-        select cast(customer_id as varchar) as customer_id, known_d,
-               cast(row_number() over (order by customer_id) - 1 as integer) as c
-        from ({known}) where known_d <= $last""",
-        {"last": dates[-1]},
-    )
-    try:
-        got = con.sql(
-            f"""
-            with st as ({sql}),
-            d as (select unnest($dates) as as_of, generate_subscripts($dates, 1) - 1 as j)
-            select i.c, cast(d.j as smallint) as j,
-                   cast(list_position($stages, st.stage) - 1 as tinyint) as s
-            from st join _stage_ids i on i.customer_id = cast(st.customer_id as varchar)
-            join d on d.as_of = st.as_of
-            """,
-            params={**params, "stages": list(STAGES)},
-        ).to_arrow_table()
-        ids = con.execute("select customer_id, known_d from _stage_ids order by c").df()
-    except duckdb.Error as e:
-        raise QueryError(f"Query failed: {e}") from e
-    finally:
-        con.execute("drop table if exists _stage_ids")
-    first = np.searchsorted(
-        np.array(dates, dtype="datetime64[D]"), ids["known_d"].to_numpy("datetime64[D]")
-    )
-    codes = np.where(
-        np.arange(len(dates))[None, :] >= first[:, None], STAGES.index("Prospect"), -1
-    ).astype(np.int8)
-    c, j, s = (got.column(k).to_numpy() for k in ("c", "j", "s"))
-    codes[c, j] = s
-    codes.flags.writeable = False
-    ids = ids["customer_id"]
-    return StageTimeline(tuple(dates), ids.astype(str), codes)
+    return purchase_history(con).timeline(as_of, **th.as_dict())
 
 
 def counts_of(timeline: StageTimeline) -> pd.DataFrame:
@@ -549,9 +729,8 @@ def stage_transitions(con: duckdb.DuckDBPyConnection, *, start, end, **threshold
         raise UsageError(f"The second date ({end}) must be after the first ({start}).")
     require_table(con, "transactions", "lifecycle stages")
     th = _thresholds(con, end, thresholds).as_dict()
-    return transitions_of(
-        stage_details(con, as_of=start, **th), stage_details(con, as_of=end, **th)
-    )
+    history = purchase_history(con)
+    return transitions_of(history.details(start, **th), history.details(end, **th))
 
 
 def transitions_of(before: pd.DataFrame, after: pd.DataFrame) -> pd.DataFrame:

@@ -6,7 +6,7 @@ import streamlit as st
 
 from clm_core import lifecycle as lc
 from clm_core.charts import lifecycle as figs
-from ui.cache import compute, current_dataset, per_customer
+from ui.cache import compute, current_dataset, per_customer, stages
 from ui.common import (
     TABLE_ROWS,
     chart,
@@ -71,9 +71,9 @@ with errors_shown():
     hide = () if show_prospects else ("Prospect",)
     rules = th.as_dict()
 
-    # Lazy tabs: only the open tab runs and is sent to the browser. Stage results are per
-    # customer (per_customer): a region, segment or tier filter selects rows of the unfiltered
-    # result instead of recomputing every stage.
+    # Lazy tabs: only the open tab runs and is sent to the browser. Stages at every date come
+    # from one purchase history per filter (ui.cache.stages), and are per customer: a region,
+    # segment or tier filter selects rows of the unfiltered result instead of recomputing.
     tab_st, tab_act, tab_tr, tab_tp = st.tabs(
         [t("Stages"), t("Gained and lost"), t("Transitions"), t("Touchpoints")],
         key="lifecycle_tab",
@@ -83,14 +83,14 @@ with errors_shown():
     with tab_st:
         if tab_st.open:
             st.subheader(t("Stages on {date}").format(date=as_of))
-            details = per_customer("clm_core.lifecycle:stage_details", as_of=as_of, **rules)
+            details = stages("details", as_of=as_of, **rules)
             summary = lc.stage_summary(details)
             chart(
                 figs.stage_bar_figure(summary, lang=lang(), hide=hide),
                 key="lifecycle_stages",
                 takeaway=lc.takeaway_stages(summary, lang()),
             )
-            timeline = per_customer("clm_core.lifecycle:stage_timeline", as_of=as_of, **rules)
+            timeline = stages("timeline", as_of=as_of, **rules)
             counts = lc.counts_of(timeline)
             chart(
                 figs.stage_trend_figure(counts, lang=lang(), hide=hide),
@@ -147,8 +147,8 @@ with errors_shown():
                 st.info(t("Pick a second date after the first one."))
             else:
                 moves = lc.transitions_of(
-                    per_customer("clm_core.lifecycle:stage_details", as_of=start, **rules),
-                    per_customer("clm_core.lifecycle:stage_details", as_of=end, **rules),
+                    stages("details", as_of=start, **rules),
+                    stages("details", as_of=end, **rules),
                 )
                 chart(
                     figs.transition_sankey_figure(moves, lang=lang(), hide=hide),

@@ -11,7 +11,7 @@ from clm_core.errors import NotEnoughData
 from clm_core.formatting import fmt_count, fmt_money, fmt_share
 from clm_core.lifecycle import stage_summary, takeaway_stages
 from clm_core.overview import kpi_alerts, rank_alerts, stage_alert, value_kpis
-from ui.cache import compute, filtered_customer_ids, per_customer
+from ui.cache import compute, filtered_customer_ids, stages
 from ui.common import chart, errors_shown, escape_md, lang, require, t
 from ui.nav import page_file
 
@@ -96,10 +96,11 @@ with errors_shown():
 
     st.subheader(t("Top alerts"))
     # The Lifecycle page's stages with its default rules (derived once per dataset), the same
-    # rules at both dates; per customer, so a customer filter reuses the unfiltered stages.
+    # rules at both dates, from one purchase history (ui.cache.stages); per customer, so a
+    # customer filter reuses the unfiltered stages.
     rules = compute("clm_core.lifecycle:derive_thresholds", unfiltered=True).as_dict()
     snapshot, snap_before = (
-        stage_summary(per_customer("clm_core.lifecycle:stage_details", as_of=d, **rules))
+        stage_summary(stages("details", as_of=d, **rules))
         for d in (as_of, as_of - dt.timedelta(days=days))
     )
     alerts = compute(

@@ -406,3 +406,74 @@ def test_region_filter_equals_the_unfiltered_result_restricted(demo_template):
         )
         assert_frame_equal(moves, lc.stage_transitions(cur, start=start, end=last, **rules))
         assert moves["customers"].sum() == len(filtered)
+
+
+def _sql_details(con, as_of, rules) -> pd.DataFrame:
+    """The stage SQL (the reference the array rules must agree with) at one date."""
+    sql, params = lc._stage_query(con, [as_of], lc.StageThresholds(**rules))
+    df = con.execute(f"select * exclude (as_of) from ({sql}) order by customer_id", params).df()
+    for col in ("first_purchase", "last_purchase"):
+        df[col] = pd.to_datetime(df[col])
+    return df
+
+
+def test_purchase_history_agrees_with_the_stage_sql_on_the_hand_cases(con):
+    history = lc.purchase_history(con)
+    for as_of in (AS_OF, dt.date(2024, 3, 31), dt.date(2023, 12, 1), dt.date(2023, 1, 1)):
+        assert_frame_equal(history.details(as_of, **TH), _sql_details(con, as_of, TH))
+    tl = history.timeline(AS_OF, **TH)
+    for j, d in enumerate(tl.dates):
+        sql = _sql_details(con, d, TH)
+        got = pd.Series(tl.codes[:, j], index=tl.customer_ids)
+        known = got[got >= 0]
+        assert known.index.tolist() == sql["customer_id"].tolist(), d
+        assert [lc.STAGES[k] for k in known] == sql["stage"].tolist(), d
+
+
+def test_spend_sums_are_rounded_so_summation_order_cannot_decide_a_stage():
+    """56.11 - 56.11 + 54.24 is 54.239999999999995 in one order of summation and 54.24 in
+    another; 54.24 is exactly half of the previous window's 108.48, which is no drop."""
+    tx = _tx(
+        [
+            ("c", "2024-03-29", 91.91),
+            ("c", "2024-06-17", 108.48),
+            ("c", "2024-10-19", 56.11),
+            ("c", "2024-10-25", -56.11),
+            ("c", "2024-11-27", 54.24),
+        ]
+    )
+    con = store.from_frames(transactions=tx)
+    rules = {**TH, "spend_window_days": 89, "churn_days": 89, "loyal_purchases": 16}
+    for details in (
+        lc.stage_details(con, as_of="2024-11-30", **rules),
+        _sql_details(con, dt.date(2024, 11, 30), rules),
+    ):
+        row = details.iloc[0]
+        assert (row["recent_spend"], row["previous_spend"]) == (54.24, 108.48)
+        assert row["stage"] == "Active"
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [
+        {"channels": ("app",)},
+        {"date_from": dt.date(2024, 3, 1)},
+        {"channels": ("web", "store"), "date_to": dt.date(2025, 6, 30)},
+    ],
+)
+def test_purchase_history_agrees_with_the_stage_sql_on_filtered_demo_data(demo_template, filters):
+    from clm_core.filters import Filters, apply_filters
+
+    base = store.connect(demo_template)
+    rules = lc.derive_thresholds(base).as_dict()
+    cur = store.cursor(base)
+    apply_filters(cur, Filters(**filters))
+    last = lc.purchase_date_range(cur)[1]
+    history = lc.purchase_history(cur)
+    for as_of in (last, last - dt.timedelta(days=90), last - dt.timedelta(days=400)):
+        assert_frame_equal(history.details(as_of, **rules), _sql_details(cur, as_of, rules))
+    tl = history.timeline(last, **rules)
+    for j in (0, len(tl.dates) // 2, len(tl.dates) - 1):
+        sql = _sql_details(cur, tl.dates[j], rules)
+        got = pd.Series(tl.codes[:, j], index=tl.customer_ids)
+        assert [lc.STAGES[k] for k in got[got >= 0]] == sql["stage"].tolist()

@@ -29,6 +29,7 @@ __all__ = [
     "filtered_customer_ids",
     "kept_customer_ids",
     "per_customer",
+    "stages",
     "stored_models",
     "tables",
 ]
@@ -104,8 +105,11 @@ def compute(target: str, *, unfiltered: bool = False, shared: bool = False, **kw
     never reaches the cached frame. Anything else in a shared result must be treated as
     read-only.
     """
+    return _compute(target, Filters() if unfiltered else current_filters(), shared, kwargs)
+
+
+def _compute(target: str, filters: Filters, shared: bool, kwargs: dict) -> Any:
     ds = current_dataset()
-    filters = Filters() if unfiltered else current_filters()
     args = (target, str(ds.path), ds.version, filters, tuple(sorted(kwargs.items())))
     if not shared:
         return _call(*args)
@@ -184,13 +188,44 @@ def per_customer(target: str, *, reads_transactions: bool = True, **kwargs) -> A
     filters = current_filters()
     if not reads_transactions and filters.channels:
         filters = dataclasses.replace(filters, channels=())
+    return _per_customer(lambda f: _compute(target, f, True, kwargs), filters)
+
+
+def _per_customer(call, filters: Filters) -> Any:
+    """``call(filters)``, or under a customer-only filter ``call(Filters())`` restricted to the
+    kept customers (see :func:`per_customer`)."""
     if filters.active and not filters.customer_only:
-        return compute(target, shared=True, **kwargs)
-    full = compute(target, unfiltered=True, shared=True, **kwargs)
+        return call(filters)
+    full = call(Filters())
     if not filters.active:
         return full
     ids = kept_customer_ids(filters)
     return full.keep(ids) if hasattr(full, "keep") else keep_customers(full, ids)
+
+
+# The purchase history behind the stage pages: about 300 MB at a million customers, so a few.
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _history(path: str, version: str, filters: Filters):
+    return _run("clm_core.lifecycle:purchase_history", path, version, filters, ())
+
+
+@st.cache_resource(max_entries=12, show_spinner=False)
+def _stages(method: str, path: str, version: str, filters: Filters, kwargs: tuple) -> Any:
+    return getattr(_history(path, version, filters), method)(**dict(kwargs))
+
+
+def stages(method: str, **kwargs) -> Any:
+    """``lifecycle.PurchaseHistory.<method>(**kwargs)`` ("details" or "timeline", with the date
+    and every threshold) under the sidebar's filters, as :func:`per_customer` computes.
+
+    One purchase history per dataset version and filter serves every date and set of rules: a
+    page that needs the stages at several dates (Overview, Lifecycle) queries the data once.
+    """
+    ds = current_dataset()
+    key = tuple(sorted(kwargs.items()))
+    return _per_customer(
+        lambda f: _fresh(_stages(method, str(ds.path), ds.version, f, key)), current_filters()
+    )
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
