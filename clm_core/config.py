@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 __all__ = [
@@ -100,3 +101,25 @@ def default_db() -> Path:
     """Dataset opened when nothing else is chosen: CLM_DB, else data/demo-retail.duckdb."""
     env = os.environ.get("CLM_DB")
     return Path(env).resolve() if env else data_dir() / DEFAULT_DB.name
+
+
+def duckdb_settings() -> dict[str, str]:
+    """Settings of every DuckDB instance that reads a dataset (:func:`clm_core.store.connect`).
+
+    Each dataset version the app has open is its own DuckDB instance, and DuckDB lets each use
+    80% of the RAM by default, so two large datasets open at once could together ask for more
+    than the machine has. ``memory_limit`` caps one instance (CLM_DUCKDB_MEMORY_LIMIT, e.g.
+    ``8GB``; default 40% of the RAM) and ``temp_directory`` is where it spills beyond that
+    (CLM_DUCKDB_TEMP_DIR; default ``clm-lens-duckdb`` in the system's temporary folder).
+    """
+    limit = os.environ.get("CLM_DUCKDB_MEMORY_LIMIT")
+    if not limit:
+        try:
+            ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        except (AttributeError, ValueError, OSError):
+            ram = 0
+        limit = f"{max(1, int(ram * 0.4) // 2**20)}MiB" if ram else ""
+    temp = os.environ.get("CLM_DUCKDB_TEMP_DIR") or str(
+        Path(tempfile.gettempdir()) / "clm-lens-duckdb"
+    )
+    return {"temp_directory": temp, **({"memory_limit": limit} if limit else {})}

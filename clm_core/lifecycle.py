@@ -20,7 +20,9 @@ first rule that matches, in this order:
 
 "At most N days" includes day N; "more than N days" starts at N + 1. Default thresholds come
 from the data (:func:`derive_thresholds`), and every function takes them as plain keyword
-arguments so a page can cache on them. Everything is computed in DuckDB.
+arguments so a page can cache on them. Data is read with DuckDB; stages at many dates are
+numpy work on one :class:`PurchaseHistory` (the same rules as the stage SQL, held equal by the
+tests).
 """
 
 from __future__ import annotations
@@ -74,6 +76,7 @@ __all__ = [
     "takeaway_stages",
     "takeaway_touchpoints",
     "takeaway_transitions",
+    "timeline_summary",
     "touchpoint_schedule",
     "touchpoints_due",
     "transition_matrix",
@@ -382,6 +385,14 @@ class PurchaseHistory:
         return self._timeline(
             _month_ends(self.first_purchase(), as_of), StageThresholds(**thresholds)
         )
+
+    def at_dates(self, dates, **thresholds) -> StageTimeline:
+        """Every known customer's stage at each of ``dates`` (ascending), as a
+        :class:`StageTimeline`; every threshold must be given."""
+        dates = [pd.Timestamp(d).date() for d in dates]
+        if dates != sorted(set(dates)):
+            raise UsageError("Stage dates must be distinct and in ascending order.")
+        return self._timeline(dates, StageThresholds(**thresholds))
 
     def first_purchase(self) -> dt.date | None:
         """The day of the first purchase of anyone, or None without purchases."""
@@ -961,6 +972,20 @@ def stage_summary(details: pd.DataFrame) -> pd.DataFrame:
             "stage": list(STAGES),
             "customers": counts.to_numpy().astype("int64"),
             "share": counts.to_numpy() / total if total else 0.0,
+        }
+    )
+
+
+def timeline_summary(timeline: StageTimeline, date) -> pd.DataFrame:
+    """:func:`stage_summary` of the customers known at ``date``, one of the timeline's dates."""
+    codes = timeline.codes[:, timeline.dates.index(pd.Timestamp(date).date())]
+    counts = np.bincount(codes[codes >= 0], minlength=len(STAGES))
+    total = int(counts.sum())
+    return pd.DataFrame(
+        {
+            "stage": list(STAGES),
+            "customers": counts.astype("int64"),
+            "share": counts / total if total else 0.0,
         }
     )
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from clm_core.config import data_dir
+from clm_core.config import data_dir, duckdb_settings
 from clm_core.errors import DatasetError, MissingTableError, QueryError, UsageError
 
 __all__ = [
@@ -69,7 +69,7 @@ def connect(path: str | os.PathLike, read_only: bool = True) -> duckdb.DuckDBPyC
     try:
         if not read_only:
             return duckdb.connect(str(path))
-        con = duckdb.connect(":memory:")
+        con = duckdb.connect(":memory:", config=duckdb_settings())
         con.execute(f"ATTACH {_sql_string(str(path))} AS {_ALIAS} (READ_ONLY)")
         con.execute(f"USE {_ALIAS}")
         return con

@@ -9,7 +9,7 @@ from clm_core.charts.overview import trend_figure
 from clm_core.clv import for_customers
 from clm_core.errors import NotEnoughData
 from clm_core.formatting import fmt_count, fmt_money, fmt_share
-from clm_core.lifecycle import stage_summary, takeaway_stages
+from clm_core.lifecycle import takeaway_stages, timeline_summary
 from clm_core.overview import kpi_alerts, rank_alerts, stage_alert, value_kpis
 from ui.cache import compute, filtered_customer_ids, stages
 from ui.common import chart, errors_shown, escape_md, lang, require, t
@@ -99,10 +99,9 @@ with errors_shown():
     # rules at both dates, from one purchase history (ui.cache.stages); per customer, so a
     # customer filter reuses the unfiltered stages.
     rules = compute("clm_core.lifecycle:derive_thresholds", unfiltered=True).as_dict()
-    snapshot, snap_before = (
-        stage_summary(stages("details", as_of=d, **rules))
-        for d in (as_of, as_of - dt.timedelta(days=days))
-    )
+    before = as_of - dt.timedelta(days=days)
+    both = stages("at_dates", dates=(before, as_of), **rules)
+    snapshot, snap_before = (timeline_summary(both, d) for d in (as_of, before))
     alerts = compute(
         "clm_core.overview:top_alerts", as_of=as_of, days=days, churn_days=churn_days,
         currency=currency, lang=lang(), with_stages=False, with_kpis=False,

@@ -477,3 +477,16 @@ def test_purchase_history_agrees_with_the_stage_sql_on_filtered_demo_data(demo_t
         sql = _sql_details(cur, tl.dates[j], rules)
         got = pd.Series(tl.codes[:, j], index=tl.customer_ids)
         assert [lc.STAGES[k] for k in got[got >= 0]] == sql["stage"].tolist()
+
+
+def test_stages_at_any_dates_summarise_like_stage_details(con):
+    history = lc.purchase_history(con)
+    dates = (dt.date(2023, 12, 15), dt.date(2024, 3, 1), AS_OF)
+    both = history.at_dates(dates, **TH)
+    assert both.dates == dates
+    for d in dates:
+        assert_frame_equal(
+            lc.timeline_summary(both, d), lc.stage_summary(lc.stage_details(con, as_of=d, **TH))
+        )
+    with pytest.raises(UsageError, match="ascending"):
+        history.at_dates((AS_OF, dt.date(2024, 1, 1)), **TH)

@@ -137,3 +137,23 @@ def test_from_frames_adds_missing_columns_with_types():
     assert (
         row[0] == "1" and str(row[1]) == "2024-01-05 00:00:00" and row[2] == 2.5 and row[3] is None
     )
+
+
+def test_readers_cap_duckdb_memory_and_spill_to_a_temp_folder(tmp_path, monkeypatch):
+    """Each reader is its own DuckDB instance: without a cap each may take 80% of the RAM."""
+    path = tmp_path / "d.duckdb"
+    _make(path, 1)
+    monkeypatch.setenv("CLM_DUCKDB_MEMORY_LIMIT", "1GB")
+    monkeypatch.setenv("CLM_DUCKDB_TEMP_DIR", str(tmp_path / "spill"))
+    con = store.connect(path)
+    limit = con.execute("select current_setting('memory_limit')").fetchone()[0]
+    assert limit.replace(" ", "") in ("1.0GiB", "953.6MiB", "1GB", "1000.0MB")
+    temp = con.execute("select current_setting('temp_directory')").fetchone()[0]
+    assert temp == str(tmp_path / "spill")
+    assert con.execute("select x from t").fetchone() == (1,)
+    monkeypatch.delenv("CLM_DUCKDB_MEMORY_LIMIT")
+    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    got = store.connect(path).execute("select current_setting('memory_limit')").fetchone()[0]
+    value, unit = float(got.split()[0]), got.split()[1]
+    got_bytes = value * {"KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40}[unit]
+    assert got_bytes == pytest.approx(0.4 * ram, rel=0.02)  # 40% of the RAM by default
