@@ -11,7 +11,13 @@ from clm_core.errors import NotEnoughData
 from clm_core.formatting import fmt_count, fmt_money, fmt_share
 from clm_core.lifecycle import takeaway_stages, timeline_summary
 from clm_core.overview import kpi_alerts, rank_alerts, stage_alert, value_kpis
-from ui.cache import compute, filtered_customer_ids, stages
+from ui.cache import (
+    compute,
+    current_filters,
+    filtered_customer_ids,
+    kept_customer_ids,
+    stages,
+)
 from ui.common import chart, errors_shown, escape_md, lang, require, t
 from ui.nav import page_file
 
@@ -30,7 +36,10 @@ def value_cards(as_of) -> dict:
     except NotEnoughData:
         return {"avg_clv": None, "ltv_cac": None}
     attrs = compute("clm_core.clv:customer_attributes", unfiltered=True, shared=True, as_of=as_of)
-    return value_kpis(for_customers(res, filtered_customer_ids()).customers, attrs)
+    # A customer-only filter (region, segment, tier) keeps customers by id: the same buyers as
+    # the filtered transactions give, without a query over them (0.3 s at 1M customers).
+    ids = kept_customer_ids() if current_filters().customer_only else filtered_customer_ids()
+    return value_kpis(for_customers(res, ids).customers, attrs)
 
 
 st.title(t("Overview"))

@@ -111,3 +111,30 @@ def test_region_filter_snapshot_is_the_filtered_customers_stages(app, data_dir):
     unfiltered = lc.stage_summary(lc.stage_details(con, as_of=as_of, **rules))
     buyers = unfiltered[unfiltered["stage"] != "Prospect"]["customers"].sum()
     assert int(buyers) > int(expected.sum())  # the filter did select
+
+
+def test_value_cards_under_a_customer_filter_average_the_kept_customers(app, data_dir):
+    """Average CLV under a region filter: the whole-dataset fit averaged over the region's
+    buyers, whether they are picked by id (customer-only filter) or by their transactions."""
+    from clm_core import clv, store
+    from clm_core.filters import Filters, apply_filters, filter_options, filtered_customer_ids
+    from clm_core.formatting import fmt_money
+    from clm_core.overview import value_kpis
+
+    con = store.connect(data_dir / "demo-retail.duckdb")
+    region = filter_options(con)["regions"][0]
+    app.multiselect("f_regions").set_value([region]).run()
+    assert not app.exception, app.exception
+    as_of = app.date_input("overview_as_of").value
+    res = clv.fit_clv(
+        con, model="bgnbd", penalizer=0.0, period="W", horizon=52, discount_rate=0.01,
+        as_of=as_of, margin=1.0,
+    )  # fmt: skip
+    cur = store.cursor(con)
+    apply_filters(cur, Filters(regions=(region,)))
+    kept = clv.for_customers(res, filtered_customer_ids(cur)).customers
+    expected = value_kpis(kept, clv.customer_attributes(con, as_of=as_of))
+    currency = store.get_setting(con, "currency", "USD")
+    assert _metric(app, "Average CLV").value == fmt_money(expected["avg_clv"], currency)
+    everyone = value_kpis(res.customers, clv.customer_attributes(con, as_of=as_of))
+    assert expected["avg_clv"] != everyone["avg_clv"]  # the filter did select
