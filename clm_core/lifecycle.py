@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import math
 from dataclasses import dataclass
 
@@ -362,8 +363,6 @@ class PurchaseHistory:
             out[~bought] = np.datetime64("NaT")
             return out
 
-        with np.errstate(divide="ignore", invalid="ignore"):
-            avg_gap = np.where(f.n > 1, (f.last - f.first) / (f.n - 1), np.nan)
         return pd.DataFrame(
             {
                 "customer_id": self.customer_ids.iloc[rows].reset_index(drop=True),
@@ -373,7 +372,7 @@ class PurchaseHistory:
                 "purchases": f.n.astype("int64"),
                 "days_since_last": days(s - f.last),
                 "tenure_days": days(s - f.first),
-                "avg_gap_days": avg_gap,
+                "avg_gap_days": f.avg_gap,
                 "recent_spend": f.recent,
                 "previous_spend": f.previous,
             }
@@ -393,6 +392,20 @@ class PurchaseHistory:
         if dates != sorted(set(dates)):
             raise UsageError("Stage dates must be distinct and in ascending order.")
         return self._timeline(dates, StageThresholds(**thresholds))
+
+    @functools.cached_property
+    def starts(self) -> np.ndarray:
+        """Where each customer's purchase days begin in ``buy_c``/``buy_d``."""
+        per = np.bincount(self.buy_c, minlength=len(self.known))
+        return np.concatenate([[0], np.cumsum(per)])[:-1]
+
+    @functools.cached_property
+    def firsts(self) -> np.ndarray:
+        """Each customer's first purchase day (0 for a customer without one)."""
+        if not len(self.buy_d):
+            return np.zeros(len(self.known), np.int64)
+        has = np.bincount(self.buy_c, minlength=len(self.known)) > 0
+        return np.where(has, self.buy_d[np.minimum(self.starts, len(self.buy_d) - 1)], 0)
 
     def first_purchase(self) -> dt.date | None:
         """The day of the first purchase of anyone, or None without purchases."""
@@ -430,17 +443,13 @@ class _Rules:
     def __init__(self, h: PurchaseHistory, th: StageThresholds) -> None:
         size = len(h.known)
         self.h, self.th = h, th
-        per = np.bincount(h.buy_c, minlength=size)
-        self.start = np.concatenate([[0], np.cumsum(per)])[:-1]
+        self.start, self.first = h.starts, h.firsts
         # Each purchase day's latest comeback (a purchase after more than churn_days of
         # silence) up to and including it, of the same customer.
         at = np.arange(len(h.buy_d))
         latest = np.maximum.accumulate(np.where(h.buy_gap > th.churn_days, at, -1))
         own = latest >= self.start[h.buy_c]
         self.comebacks = np.where(own, h.buy_d[np.maximum(latest, 0)], _NONE)
-        self.first = (
-            np.where(per > 0, h.buy_d[np.minimum(self.start, len(at) - 1)], 0) if len(at) else per
-        )
         self.n = np.zeros(size, np.int64)
         self.last = np.zeros(size, np.int64)
         self.comeback = np.full(size, _NONE, np.int64)
@@ -487,13 +496,18 @@ class _Facts:
     recent: np.ndarray
     previous: np.ndarray
 
+    @property
+    def avg_gap(self) -> np.ndarray:
+        """Days from the first to the last purchase over the gaps between them (NaN below two
+        purchases)."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return (self.last - self.first) / np.where(self.n > 1, self.n - 1, np.nan)
+
     def codes(self) -> np.ndarray:
         """Each customer's stage as an index in :data:`STAGES` (the same rules, in the same
         order, as the stage SQL)."""
         th, s, n = self.th, self.s, self.n
-        since, tenure = s - self.last, s - self.first
-        with np.errstate(divide="ignore", invalid="ignore"):
-            avg_gap = (self.last - self.first) / np.where(n > 1, n - 1, np.nan)
+        since, tenure, avg_gap = s - self.last, s - self.first, self.avg_gap
         prev, recent = self.previous, self.recent
         rules = {
             "Prospect": n == 0,
@@ -966,20 +980,11 @@ def stage_definitions(th: StageThresholds, lang: str = "en") -> list[tuple[str, 
 def stage_summary(details: pd.DataFrame) -> pd.DataFrame:
     """Customers and share per stage (every stage, in :data:`STAGES` order) from stage_details."""
     counts = details["stage"].value_counts().reindex(list(STAGES), fill_value=0)
-    total = int(counts.sum())
-    return pd.DataFrame(
-        {
-            "stage": list(STAGES),
-            "customers": counts.to_numpy().astype("int64"),
-            "share": counts.to_numpy() / total if total else 0.0,
-        }
-    )
+    return _summary(counts.to_numpy())
 
 
-def timeline_summary(timeline: StageTimeline, date) -> pd.DataFrame:
-    """:func:`stage_summary` of the customers known at ``date``, one of the timeline's dates."""
-    codes = timeline.codes[:, timeline.dates.index(pd.Timestamp(date).date())]
-    counts = np.bincount(codes[codes >= 0], minlength=len(STAGES))
+def _summary(counts: np.ndarray) -> pd.DataFrame:
+    """The stage summary frame from customers per stage (in :data:`STAGES` order)."""
     total = int(counts.sum())
     return pd.DataFrame(
         {
@@ -988,6 +993,12 @@ def timeline_summary(timeline: StageTimeline, date) -> pd.DataFrame:
             "share": counts / total if total else 0.0,
         }
     )
+
+
+def timeline_summary(timeline: StageTimeline, date) -> pd.DataFrame:
+    """:func:`stage_summary` of the customers known at ``date``, one of the timeline's dates."""
+    codes = timeline.codes[:, timeline.dates.index(pd.Timestamp(date).date())]
+    return _summary(np.bincount(codes[codes >= 0], minlength=len(STAGES)))
 
 
 def _fmt_n(n) -> str:

@@ -215,8 +215,9 @@ def _stages(method: str, path: str, version: str, filters: Filters, kwargs: tupl
 
 
 def stages(method: str, **kwargs) -> Any:
-    """``lifecycle.PurchaseHistory.<method>(**kwargs)`` ("details" or "timeline", with the date
-    and every threshold) under the sidebar's filters, as :func:`per_customer` computes.
+    """``lifecycle.PurchaseHistory.<method>(**kwargs)`` ("details", "timeline" or "at_dates",
+    with the date(s) and every threshold) under the sidebar's filters, as :func:`per_customer`
+    computes.
 
     One purchase history per dataset version and filter serves every date and set of rules: a
     page that needs the stages at several dates (Overview, Lifecycle) queries the data once.
