@@ -469,14 +469,94 @@ def test_purchase_history_agrees_with_the_stage_sql_on_filtered_demo_data(demo_t
     cur = store.cursor(base)
     apply_filters(cur, Filters(**filters))
     last = lc.purchase_date_range(cur)[1]
-    history = lc.purchase_history(cur)
-    for as_of in (last, last - dt.timedelta(days=90), last - dt.timedelta(days=400)):
-        assert_frame_equal(history.details(as_of, **rules), _sql_details(cur, as_of, rules))
-    tl = history.timeline(last, **rules)
-    for j in (0, len(tl.dates) // 2, len(tl.dates) - 1):
-        sql = _sql_details(cur, tl.dates[j], rules)
-        got = pd.Series(tl.codes[:, j], index=tl.customer_ids)
-        assert [lc.STAGES[k] for k in got[got >= 0]] == sql["stage"].tolist()
+    ledger = lc.transaction_ledger(base)  # unfiltered: the filters are applied to its arrays
+    dated = "date_from" in filters or "date_to" in filters
+    derived = ledger.history(
+        date_from=filters.get("date_from"),
+        date_to=filters.get("date_to"),
+        channels=filters.get("channels"),
+        first_event=lc.first_event_days(cur, ledger) if dated else None,
+    )
+    for history in (lc.purchase_history(cur), derived):
+        for as_of in (last, last - dt.timedelta(days=90), last - dt.timedelta(days=400)):
+            assert_frame_equal(history.details(as_of, **rules), _sql_details(cur, as_of, rules))
+        tl = history.timeline(last, **rules)
+        for j in (0, len(tl.dates) // 2, len(tl.dates) - 1):
+            sql = _sql_details(cur, tl.dates[j], rules)
+            got = pd.Series(tl.codes[:, j], index=tl.customer_ids)
+            assert [lc.STAGES[k] for k in got[got >= 0]] == sql["stage"].tolist()
+
+
+def test_a_ledger_derives_the_filtered_history_by_hand():
+    """The ledger keeps everyone; a filter drops the transactions it does not keep, and with
+    them the customers known only through those transactions."""
+    from clm_core.filters import Filters, apply_filters
+
+    tx = pd.DataFrame(
+        {
+            "customer_id": ["a", "a", "a", "b", "c", "c", "d"],
+            "order_ts": pd.to_datetime(
+                [
+                    "2024-01-05",
+                    "2024-02-01",
+                    "2024-02-01",
+                    "2024-03-01",
+                    "2024-01-10",
+                    "2024-04-01",
+                    "2024-02-15",
+                ]  # fmt: skip
+            ),
+            "amount": [10.0, -4.0, 6.0, 8.0, None, 5.0, 7.0],
+            "channel": ["web", "app", "web", "app", "web", None, "app"],
+        }
+    )
+    customers = pd.DataFrame(
+        {"customer_id": ["b", "e"], "signup_ts": pd.to_datetime(["2024-02-20", None])}
+    )
+    events = pd.DataFrame(
+        {
+            "customer_id": ["d", "d"],
+            "event_name": ["visit", "visit"],
+            "event_ts": pd.to_datetime(["2023-12-01", "2024-03-05"]),
+        }
+    )
+    con = store.from_frames(transactions=tx, customers=customers, events=events)
+    ledger = lc.transaction_ledger(con)
+    assert ledger.customer_ids.tolist() == ["a", "b", "c", "d", "e"]
+    assert set(ledger.channels) == {"web", "app"}
+
+    def day(s):
+        return (dt.date.fromisoformat(s) - dt.date(1970, 1, 1)).days
+
+    web = ledger.history(channels=("web",))
+    # a: two web purchases; c: known by a web order without an amount (no purchase); b and d
+    # have no web order but a signup or an event; e signed up with no date (known always).
+    assert web.customer_ids.tolist() == ["a", "b", "c", "d", "e"]
+    assert web.known.tolist() == [day("2024-01-05"), day("2024-02-20"), day("2024-01-10"),
+                                  day("2023-12-01"), day("0001-01-01")]  # fmt: skip
+    assert web.buy_c.tolist() == [0, 0] and web.buy_gap.tolist() == [-1, 27]
+    assert web.tx_amount.tolist() == [10.0, 6.0]  # c's order has no amount
+
+    cur = store.cursor(con)
+    apply_filters(cur, Filters(date_from=dt.date(2024, 2, 1)))
+    events = lc.first_event_days(cur, ledger)
+    assert events.tolist() == [lc._NEVER] * 3 + [day("2024-03-05"), lc._NEVER]
+    spring = ledger.history(date_from=dt.date(2024, 2, 1), first_event=events)
+    # c is known by its April order now; d by its order on 2024-02-15, before its event.
+    assert spring.customer_ids.tolist() == ["a", "b", "c", "d", "e"]
+    assert spring.known[2:4].tolist() == [day("2024-04-01"), day("2024-02-15")]
+    a = spring.buy_c == 0  # a's return and purchase on 2024-02-01 are one purchase day
+    assert spring.buy_d[a].tolist() == [day("2024-02-01")]
+    none = ledger.history(channels=("store",))
+    assert none.customer_ids.tolist() == ["b", "d", "e"]  # known without a transaction
+    assert len(none.buy_c) == 0 and len(none.tx_c) == 0
+    for as_of in ("2024-02-29", "2024-04-30"):
+        assert_frame_equal(
+            ledger.history().details(as_of, **TH), lc.purchase_history(con).details(as_of, **TH)
+        )
+        assert_frame_equal(
+            spring.details(as_of, **TH), lc.purchase_history(cur).details(as_of, **TH)
+        )
 
 
 def test_stages_at_any_dates_summarise_like_stage_details(con):

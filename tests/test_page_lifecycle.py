@@ -181,26 +181,39 @@ def test_long_table_shows_the_first_rows_and_the_download_has_every_row(data_dir
     assert rows["customer_id"].tolist() == details["customer_id"].tolist()
 
 
-def _filtered(con, region):
+def _filtered(con, **filters):
     from clm_core.filters import Filters, apply_filters
 
     cur = store.cursor(con)
-    apply_filters(cur, Filters(regions=(region,)))
+    apply_filters(cur, Filters(**filters))
     return cur
 
 
-def test_a_region_filter_shows_the_filtered_customers_stages(lifecycle, data_dir):
-    """Under a region filter the page selects rows of the unfiltered stages (per_customer):
-    the numbers must be those of the stages computed on the filtered data."""
+@pytest.mark.parametrize("channel", [False, True], ids=["region", "channel-and-region"])
+def test_a_filter_shows_the_filtered_customers_stages(app, data_dir, monkeypatch, channel):
+    """Under a region filter the page selects rows of the unfiltered stages; under a channel
+    filter too it selects rows of the stages of the channel's purchase history, derived from
+    the unfiltered transactions without another query. Either way the numbers must be those of
+    the stages computed on the filtered data."""
     from clm_core.filters import filter_options
 
-    at = lifecycle
+    queried = []
+    history = lc.purchase_history
+    monkeypatch.setattr(lc, "purchase_history", lambda c: queried.append(1) or history(c))
+    at = app.switch_page(PAGE).run()
+    assert not at.exception, at.exception
     con = store.connect(data_dir / "demo-retail.duckdb")
-    region = filter_options(con)["regions"][0]
+    options = filter_options(con)
+    region = options["regions"][0]
+    filters = {"regions": (region,)}
+    if channel:
+        filters["channels"] = (options["channels"][0],)
+        at.multiselect("f_channels").set_value(list(filters["channels"])).run()
     rules = lc.derive_thresholds(con).as_dict()  # the page's defaults: the unfiltered data's
     at.multiselect("f_regions").set_value([region]).run()
     assert not at.exception, at.exception
-    cur = _filtered(con, region)
+    assert not queried  # every history came from the ledger
+    cur = _filtered(con, **filters)
     details = lc.stage_details(cur, **rules)
     counts = lc.stage_counts(cur, **rules)
     notes = takeaways(at)
