@@ -74,6 +74,12 @@ def test_value_kpis_hand_checked():
     assert v["cac_customers"] == 2
     none = overview.value_kpis(customers, attrs.assign(acquisition_cost=float("nan")))
     assert none["ltv_cac"] is None
+    # customers without attributes, or listed in another order, are matched by id
+    other = overview.value_kpis(customers, attrs.iloc[[2, 1]].assign(acquisition_cost=[15.0, 5.0]))
+    # B and C: mean LTV (20 + 100) / 2 = 60 over mean cost (5 + 15) / 2 = 10
+    assert other["ltv_cac"] == pytest.approx(6.0)
+    assert other["cac_customers"] == 2
+    assert overview.value_kpis(customers.iloc[:0], attrs)["avg_clv"] is None
 
 
 def _kinds(con, **kw):
@@ -149,3 +155,73 @@ def test_stage_alert_when_at_risk_grows():
     assert overview.stage_alert(snap(5), snap(0), 30, "en") is None
     ranked = overview.rank_alerts([None, alert, overview.Alert("x", 3, "t", "data")])
     assert [a.kind for a in ranked] == ["x", "at_risk_up"]
+
+
+# The KPI queries as first written (one query per period, one CTE per KPI): the reference the
+# single pass over both periods must agree with.
+_REFERENCE_PERIOD_SQL = """
+with purchases as (
+    select customer_id, cast(order_ts as date) as d, amount
+    from transactions where amount > 0 and cast(order_ts as date) <= $end
+),
+firsts as (select customer_id, min(d) as first_d from purchases group by customer_id),
+last_before as (
+    select customer_id, max(d) as last_d from purchases where d < $start group by customer_id
+),
+in_period as (select distinct customer_id from purchases where d between $start and $end),
+revenue as (
+    select coalesce(sum(amount), 0) as revenue from transactions
+    where cast(order_ts as date) between $start and $end
+)
+select
+    (select count(*) from in_period) as active,
+    (select count(*) from firsts where first_d between $start and $end) as new,
+    (select count(*) from last_before lb
+       where lb.last_d + cast($churn_days as integer) between $start and $end
+         and lb.customer_id not in (
+            select customer_id from purchases
+            where d >= $start and d < lb.last_d + cast($churn_days as integer)
+         )) as churned,
+    (select revenue from revenue) as revenue,
+    (select count(*) from in_period p join firsts f using (customer_id) where f.first_d < $start)
+        as returning,
+    (select count(*) from last_before where last_d > $start - cast($churn_days as integer))
+        as alive_at_start
+"""
+
+
+@pytest.mark.parametrize("channel", [None, "app"])
+def test_kpis_agree_with_one_query_per_kpi_on_demo_data(demo_template, channel):
+    import datetime as dt
+
+    from clm_core.filters import Filters, apply_filters
+    from clm_core.summary import as_of_default
+
+    cur = store.cursor(store.connect(demo_template))
+    apply_filters(cur, Filters(channels=(channel,) if channel else ()))
+    last = as_of_default(cur)
+    checked = 0
+    for as_of, days, churn_days in [
+        (last, 30, 60),
+        (last - dt.timedelta(days=200), 7, 30),
+        (last - dt.timedelta(days=400), 90, 120),
+        (last, 365, 45),
+    ]:
+        k = overview.kpis(cur, as_of=as_of, days=days, churn_days=churn_days)
+        start = as_of - dt.timedelta(days=days - 1)
+        prev_end = start - dt.timedelta(days=1)
+        for attr, (s, e) in (
+            ("current", (start, as_of)),
+            ("previous", (prev_end - dt.timedelta(days=days - 1), prev_end)),
+        ):
+            params = {"start": s, "end": e, "churn_days": churn_days}
+            ref = cur.execute(_REFERENCE_PERIOD_SQL, params).df().iloc[0]
+            got = {x.name: getattr(x, attr) for x in k}
+            assert got["Active customers"] == ref["active"]
+            assert got["New customers"] == ref["new"]
+            assert got["Churned customers"] == ref["churned"]
+            assert got["Revenue"] == pytest.approx(ref["revenue"])
+            assert got["Churn rate"] * ref["alive_at_start"] == pytest.approx(ref["churned"])
+            assert got["Repeat rate"] * ref["active"] == pytest.approx(ref["returning"])
+            checked += ref["churned"] > 0
+    assert checked >= 4  # churn happened in most of these periods: the comparison has teeth
