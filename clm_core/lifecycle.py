@@ -426,17 +426,19 @@ class PurchaseHistory:
         order = np.argsort(first_date, kind="stable")
         bounds = np.searchsorted(first_date[order], np.arange(len(days) + 1))
         codes = np.empty((len(days), len(rows)), dtype=np.int8)  # one date per row, here
+        counts = np.empty((len(days), len(STAGES)), dtype=np.int64)
         prospect = STAGES.index("Prospect")
         for j, s in enumerate(days.tolist()):
             rules.count(self.buy_c[order[bounds[j] : bounds[j + 1]]])
             codes[j] = np.where(known <= s, prospect, -1)  # -1: not yet known
             buyers = np.flatnonzero(rules.n[rows] > 0)
             codes[j, buyers] = rules.facts(s, rows[buyers]).codes()
+            counts[j] = np.bincount(codes[j] + 1, minlength=len(STAGES) + 1)[1:]
         codes = np.ascontiguousarray(codes.T)
         codes.flags.writeable = False
-        return StageTimeline(
-            tuple(dates), self.customer_ids.iloc[rows].reset_index(drop=True), codes
-        )
+        counts.flags.writeable = False
+        ids = self.customer_ids.iloc[rows].reset_index(drop=True)
+        return StageTimeline(tuple(dates), ids, codes, counts)
 
 
 class _Rules:
@@ -805,6 +807,9 @@ class StageTimeline:
     dates: tuple[dt.date, ...]
     customer_ids: pd.Series
     codes: np.ndarray
+    # Customers per stage (columns in STAGES order) at each date, when the builder counted them
+    # on the way (counting afterwards means passes over the whole codes matrix).
+    counts: np.ndarray | None = dataclasses.field(default=None, repr=False, compare=False)
 
     def keep(self, ids: pd.Series | None) -> StageTimeline:
         """The timeline of the customers in ``ids`` only (all of them when ``ids`` is None)."""
@@ -833,7 +838,9 @@ def counts_of(timeline: StageTimeline) -> pd.DataFrame:
     Long format: ``as_of`` (date), ``stage``, ``customers``; every stage at every date (zeros
     included), stages in :data:`STAGES` order.
     """
-    per = np.stack([(timeline.codes == k).sum(axis=0) for k in range(len(STAGES))], axis=1)
+    per = timeline.counts
+    if per is None:
+        per = np.stack([(timeline.codes == k).sum(axis=0) for k in range(len(STAGES))], axis=1)
     # From the first date with a buyer: the dates a query over these customers' own purchases
     # starts at (the month of their first purchase), whoever else the timeline holds.
     buyers = per[:, 1:].sum(axis=1) > 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import pandas as pd
@@ -231,6 +232,10 @@ def test_stage_counts_match_stages_at_each_month_end(con):
         )
         got = counts[counts["as_of"] == d].set_index("stage")["customers"]
         assert got.to_dict() == expected.to_dict(), at
+    # the timeline counts its stages as it is built; counting its codes gives the same frame
+    tl = lc.stage_timeline(con, as_of=AS_OF, **TH)
+    assert tl.counts is not None and tl.keep(tl.customer_ids[:3]).counts is None
+    assert_frame_equal(lc.counts_of(tl), lc.counts_of(dataclasses.replace(tl, counts=None)))
 
 
 def test_lifecycle_activity_by_hand():
