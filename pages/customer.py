@@ -16,6 +16,7 @@ from clm_core.formatting import fmt_count, fmt_money, fmt_share
 from clm_core.privacy import mask_frame, mask_value
 from ui.cache import compute, cursor
 from ui.common import (
+    MISSING,
     chart,
     download_buttons,
     errors_shown,
@@ -45,7 +46,8 @@ def optional(target: str, **kwargs):
 
 def table(df) -> None:
     """Data as text (never HTML), PII masked in presenter mode, headers translated."""
-    st.dataframe(localise_columns(mask_frame(df) if presenter() else df, L), hide_index=True)
+    shown = localise_columns(mask_frame(df) if presenter() else df, L)
+    st.dataframe(shown, hide_index=True, placeholder=MISSING)
 
 
 with errors_shown():

@@ -220,6 +220,7 @@ def test_a_filter_shows_the_filtered_customers_stages(app, data_dir, monkeypatch
     buyers = int((details["stage"] != "Prospect").sum())
     assert _number(notes[0], r"Of ([\d,]+) buyers") == buyers
     shown = at.dataframe[-1].value
+    assert at.dataframe[-1].proto.placeholder == "—"  # prospects' missing dates: not "None"
     assert len(shown) == min(len(details), TABLE_ROWS)
     assert shown["customer_id"].tolist() == details["customer_id"].head(TABLE_ROWS).tolist()
     trend = next(c for c in at.get("plotly_chart") if c.proto.id.endswith("-lifecycle_trend"))

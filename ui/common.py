@@ -26,6 +26,7 @@ __all__ = [
     "require",
     "show_table",
     "t",
+    "MISSING",
     "TABLE_ROWS",
 ]
 
@@ -118,6 +119,7 @@ def presenter_css() -> None:
 # rerun at 20k customers and hundreds of MB at 1M; tables are sorted by what matters first and
 # each long one has a download with every row.
 TABLE_ROWS = 1000
+MISSING = "—"  # a table cell without a value (Streamlit writes "None" in every language)
 
 
 def show_table(df, *, total: int | None = None, **kwargs) -> None:
@@ -127,7 +129,7 @@ def show_table(df, *, total: int | None = None, **kwargs) -> None:
     total = len(df) if total is None else total
     if len(df) > TABLE_ROWS:
         df = df.head(TABLE_ROWS)
-    st.dataframe(mask_frame(df) if presenter() else df, **kwargs)
+    st.dataframe(mask_frame(df) if presenter() else df, placeholder=MISSING, **kwargs)
     if total > len(df):
         st.caption(
             t("Showing the first {n} of {total} rows; the download has every row.").format(
