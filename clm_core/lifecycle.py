@@ -595,6 +595,7 @@ class TransactionLedger:
     customer_ids: pd.Series  # str, in id order: everyone with a transaction, signup or event
     signup: np.ndarray  # the day a customer row makes each one known (_NEVER without a row)
     first_event: np.ndarray  # the day of each one's first event (_NEVER without an event)
+    last_event: np.ndarray  # and of their last event (_NEVER without an event)
     c: np.ndarray  # transactions with a date, in customer then day order: customer number,
     d: np.ndarray  # day,
     amount: np.ndarray  # amount (NaN when missing)
@@ -613,8 +614,8 @@ class TransactionLedger:
         """:func:`purchase_history` of the data the global filters keep: transactions within
         the inclusive dates and of the ``channels`` (None: any channel).
 
-        A date range also picks events, and this ledger holds only each customer's first:
-        pass ``first_event`` (:func:`first_event_days` on the filtered data) with one.
+        A date range also picks events, and this ledger holds only each customer's first and
+        last: pass ``first_event`` (:func:`first_event_days`) with one.
         """
         keep = np.ones(len(self.d), dtype=bool)
         if date_from is not None:
@@ -703,7 +704,8 @@ def transaction_ledger(con: duckdb.DuckDBPyConnection) -> TransactionLedger:
         con.execute(
             f"""create or replace temp table _ledger_ids as
             select cast(customer_id as varchar) as customer_id,
-                   {day.format("min(s)")} as signup, {day.format("min(e)")} as first_event
+                   {day.format("min(s)")} as signup, {day.format("min(e)")} as first_event,
+                   {day.format("max(e)")} as last_event
             from ({union}) where customer_id is not null group by customer_id
             order by customer_id"""
         )  # stored in id order (DuckDB keeps insertion order): a customer's number is its rowid
@@ -715,7 +717,7 @@ def transaction_ledger(con: duckdb.DuckDBPyConnection) -> TransactionLedger:
             where t.order_ts is not null order by c, d"""
         ).to_arrow_table()
         ids = con.sql(
-            "select customer_id, signup, first_event from _ledger_ids order by rowid"
+            "select customer_id, signup, first_event, last_event from _ledger_ids order by rowid"
         ).to_arrow_table()
     except duckdb.Error as e:
         raise QueryError(f"Query failed: {e}") from e
@@ -731,6 +733,7 @@ def transaction_ledger(con: duckdb.DuckDBPyConnection) -> TransactionLedger:
         customer_ids=ids.column("customer_id").to_pandas().astype("str"),
         signup=days("signup"),
         first_event=days("first_event"),
+        last_event=days("last_event"),
         c=tx.column("c").to_numpy(),
         d=d,
         amount=tx.column("amount").to_numpy(zero_copy_only=False),
@@ -748,21 +751,49 @@ def _day_order(d: np.ndarray) -> np.ndarray:
     return np.argsort(d, kind="stable")
 
 
-def first_event_days(con: duckdb.DuckDBPyConnection, ledger: TransactionLedger) -> np.ndarray:
-    """Each of ``ledger``'s customers' first event day in ``con``'s (filtered) events, or the
-    ledger's "never" when they have none there: the ``first_event`` of
-    :meth:`TransactionLedger.history` under a date range."""
-    out = np.full(len(ledger.customer_ids), _NEVER, dtype=np.int64)
-    if "events" not in table_names(con):
+def first_event_days(
+    con: duckdb.DuckDBPyConnection,
+    ledger: TransactionLedger,
+    *,
+    date_from: dt.date | None = None,
+    date_to: dt.date | None = None,
+) -> np.ndarray:
+    """The day each of ``ledger``'s customers is first known by an event within the inclusive
+    dates (the ledger's "never" for none): the ``first_event`` of
+    :meth:`TransactionLedger.history` under that date range. ``con``: the ledger's data,
+    unfiltered.
+
+    Most customers need no query: a first event within the range is the first in it, and
+    events all before or all after the range have none in it. Only customers with events on
+    both sides of ``date_from`` are looked up, and of those only the ones whose signup does not
+    make them known before the range anyway (a few thousand of two million at a million
+    customers, against a scan of every event for everyone: 1.5 s).
+    """
+    lo = _day(pd.Timestamp(date_from).date()) if date_from is not None else -_NEVER
+    hi = _day(pd.Timestamp(date_to).date()) if date_to is not None else _NEVER
+    first = ledger.first_event
+    out = np.where((first >= lo) & (first <= hi), first, _NEVER)
+    unsure = np.flatnonzero((first < lo) & (ledger.last_event >= lo) & (ledger.signup > lo))
+    if not len(unsure):
         return out
+    ids = ledger.customer_ids.iloc[unsure]
     day = "cast(date_diff('day', date '1970-01-01', min(cast(event_ts as date))) as integer)"
-    got = con.sql(
-        f"""select cast(customer_id as varchar) as customer_id, {day} as d from events
-        where customer_id is not null group by 1"""
-    ).to_arrow_table()
-    at = id_positions(got.column("customer_id").to_pandas(), ledger.customer_ids)
-    found = at >= 0
-    out[at[found]] = got.column("d").to_numpy()[found]
+    try:
+        got = con.sql(
+            f"""select cast(customer_id as varchar) as customer_id, {day} as d from events
+            where cast(customer_id as varchar) in (select unnest($ids))
+              and cast(event_ts as date) between $lo and $hi
+            group by 1""",
+            params={
+                "ids": ids.tolist(),
+                "lo": _EPOCH + dt.timedelta(days=lo),
+                "hi": _EPOCH + dt.timedelta(days=min(hi, _day(dt.date.max))),
+            },
+        ).to_arrow_table()
+    except duckdb.Error as e:
+        raise QueryError(f"Query failed: {e}") from e
+    at = id_positions(got.column("customer_id").to_pandas(), ids)
+    out[unsure[at]] = got.column("d").to_numpy()
     return out
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 
+import numpy as np
 import pandas as pd
 import pytest
 from pandas.testing import assert_frame_equal
@@ -480,7 +481,11 @@ def test_purchase_history_agrees_with_the_stage_sql_on_filtered_demo_data(demo_t
         date_from=filters.get("date_from"),
         date_to=filters.get("date_to"),
         channels=filters.get("channels"),
-        first_event=lc.first_event_days(cur, ledger) if dated else None,
+        first_event=lc.first_event_days(
+            base, ledger, date_from=filters.get("date_from"), date_to=filters.get("date_to")
+        )
+        if dated
+        else None,
     )
     for history in (lc.purchase_history(cur), derived):
         for as_of in (last, last - dt.timedelta(days=90), last - dt.timedelta(days=400)):
@@ -544,7 +549,7 @@ def test_a_ledger_derives_the_filtered_history_by_hand():
 
     cur = store.cursor(con)
     apply_filters(cur, Filters(date_from=dt.date(2024, 2, 1)))
-    events = lc.first_event_days(cur, ledger)
+    events = lc.first_event_days(con, ledger, date_from=dt.date(2024, 2, 1))
     assert events.tolist() == [lc._NEVER] * 3 + [day("2024-03-05"), lc._NEVER]
     spring = ledger.history(date_from=dt.date(2024, 2, 1), first_event=events)
     # c is known by its April order now; d by its order on 2024-02-15, before its event.
@@ -575,3 +580,37 @@ def test_stages_at_any_dates_summarise_like_stage_details(con):
         )
     with pytest.raises(UsageError, match="ascending"):
         history.at_dates((AS_OF, dt.date(2024, 1, 1)), **TH)
+
+
+@pytest.mark.parametrize(
+    "date_from, date_to",
+    [("2024-03-01", None), (None, "2024-06-30"), ("2024-09-15", "2025-02-28"), (None, None)],
+)
+def test_first_event_days_make_customers_known_as_a_scan_of_every_event(
+    demo_template, date_from, date_to
+):
+    """Looked up for a few customers only, the events' first days within a range make everyone
+    known on the same day as the first event in range of every customer (scanned in SQL)."""
+    base = store.connect(demo_template)
+    ledger = lc.transaction_ledger(base)
+    lo = dt.date.fromisoformat(date_from) if date_from else dt.date(1, 1, 1)
+    hi = dt.date.fromisoformat(date_to) if date_to else dt.date(9999, 12, 31)
+    scan = base.execute(
+        """select cast(customer_id as varchar) as customer_id,
+                  cast(date_diff('day', date '1970-01-01', min(cast(event_ts as date))) as int) d
+        from events where cast(event_ts as date) between $lo and $hi group by 1""",
+        {"lo": lo, "hi": hi},
+    ).df()
+    expected = np.full(len(ledger.customer_ids), lc._NEVER, dtype=np.int64)
+    at = ledger.customer_ids.reset_index().set_index("customer_id").loc[scan["customer_id"]]
+    expected[at["index"].to_numpy()] = scan["d"].to_numpy()
+    got = lc.first_event_days(
+        base,
+        ledger,
+        date_from=lo if date_from else None,
+        date_to=hi if date_to else None,
+    )
+    # the day each customer is first known by a signup or an event in range
+    assert (np.minimum(ledger.signup, got) == np.minimum(ledger.signup, expected)).all()
+    assert ((got == expected) | (ledger.signup <= got.clip(max=expected))).all()
+    assert (got != lc._NEVER).sum() > 100  # events in range made customers known

@@ -221,9 +221,11 @@ def _history(path: str, version: str, filters: Filters):
     ledger = _ledger(path, version)
     first_event = None
     if filters.date_from or filters.date_to:  # the date range picks events too
+        dates = (("date_from", filters.date_from), ("date_to", filters.date_to))
         first_event = _run(
-            "clm_core.lifecycle:first_event_days", path, version, filters, (("ledger", ledger),)
-        )
+            "clm_core.lifecycle:first_event_days", path, version, Filters(),
+            (("ledger", ledger), *dates),
+        )  # fmt: skip
     return ledger.history(
         date_from=filters.date_from,
         date_to=filters.date_to,
