@@ -6,7 +6,9 @@ the loaded page, pick a region in the sidebar's Region filter and wait until the
 again. Two filter changes: a region on the unfiltered page (a customer filter: per-customer
 results select the region's rows) and a region on top of a channel filter set through the URL
 (the channel filter changes what each customer bought, so everything is recomputed; the URL load
-itself is timed too). Every page gets a channel set and regions no cache has seen. Run:
+itself is timed too). Last, the page opened by a URL with a date range (the last year or so of
+data; dates pick transactions, events, campaigns and feedback). Every page gets a channel set,
+regions and a date range no cache has seen. Run:
 `python -m bench.bench_pages [--customers N,M]`; for each size it builds a demo dataset in a temp
 folder and starts its own Streamlit server.
 Targets (issue 8): interactive within 2 s after the first load and filter changes within 1 s at
@@ -17,6 +19,7 @@ model (shown with a progress bar), which is cached per dataset version afterward
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import itertools
 import tempfile
 import time
@@ -111,20 +114,22 @@ def _peak_mib(pid: int) -> float | None:
     return None
 
 
-def _filter_values(path: Path) -> list[tuple[tuple[str, ...], str, str]]:
-    """One (channel set, region, region alone) per page, each channel set used once (singles,
-    then pairs), so every page's filter is one no cache has seen."""
+def _filter_values(path: Path) -> list[tuple[tuple[str, ...], str, str, str]]:
+    """One (channel set, region, region alone, date range) per page, each channel set used once
+    (singles, then pairs) and each date range too (the last 365 days, 366, ...), so every
+    page's filter is one no cache has seen."""
     con = store.connect(path)
     try:
         opts = filter_options(store.cursor(con))
     finally:
         con.close()
-    channels, regions = opts["channels"], opts["regions"]
+    channels, regions, last = opts["channels"], opts["regions"], opts["dates"][1]
     sets = [(c,) for c in channels] + list(itertools.combinations(channels, 2))
     return [
-        (sets[i], regions[i % len(regions)], regions[(i + 1) % len(regions)])
+        (sets[i], regions[i % len(regions)], regions[(i + 1) % len(regions)],
+         f"from={(last - dt.timedelta(days=365 + i)).isoformat()}&to={last.isoformat()}")
         for i in range(len(PAGES))
-    ]
+    ]  # fmt: skip
 
 
 def measure(customers: int) -> list[tuple]:
@@ -149,19 +154,21 @@ def measure(customers: int) -> list[tuple]:
                 page = browser.new_page(viewport={"width": 1400, "height": 1000})
                 page.set_default_timeout(1_800_000)
                 _visit(page, url + "/data")  # warm the server process itself
-                for name, (channels, region, alone) in zip(PAGES, values, strict=True):
+                for name, (channels, region, alone, dates) in zip(PAGES, values, strict=True):
                     path = "" if name == "overview" else name  # the default page is "/"
                     cold = _visit(page, f"{url}/{path}")
                     warm = _visit(page, f"{url}/{path}")
                     by_customer = _pick_filter(page, "Region", alone)
                     by_url = _visit(page, f"{url}/{path}?channel={','.join(channels)}")
                     changed = _pick_filter(page, "Region", region)
-                    rows.append((name, cold, warm, by_customer, changed, by_url,
+                    by_date = _visit(page, f"{url}/{path}?{dates}")
+                    rows.append((name, cold, warm, by_customer, changed, by_url, by_date,
                                  _peak_mib(proc.pid)))  # fmt: skip
                     print(f"{name}: cold {cold:.2f} s, warm {warm:.2f} s, region filter "
                           f"{by_customer:.2f} s (region {alone}), filter change {changed:.2f} s "
                           f"(region {region} on channel {'+'.join(channels)}), "
-                          f"filter by URL {by_url:.2f} s", flush=True)  # fmt: skip
+                          f"filter by URL {by_url:.2f} s, date range by URL {by_date:.2f} s "
+                          f"({dates})", flush=True)  # fmt: skip
                 browser.close()
         finally:
             proc.terminate()
@@ -178,11 +185,11 @@ def main(argv=None) -> None:
         target = {20_000: (2.0, 1.0), 1_000_000: (5.0, 5.0)}.get(customers, (None, None))
         print(f"\n| page ({customers:,} customers, {n_tx:,} transactions) | first load s "
               "| revisit s | region filter s | region on a channel filter s "
-              "| channel filter by URL (page load) s |")  # fmt: skip
-        print("|---|---:|---:|---:|---:|---:|")
-        for name, cold, warm, by_customer, filtered, by_url, peak in rows:
+              "| channel filter by URL (page load) s | date range by URL (page load) s |")  # fmt: skip
+        print("|---|---:|---:|---:|---:|---:|---:|")
+        for name, cold, warm, by_customer, filtered, by_url, by_date, peak in rows:
             print(f"| {name} | {cold:.2f} | {warm:.2f} | {by_customer:.2f} | {filtered:.2f} "
-                  f"| {by_url:.2f} |")  # fmt: skip
+                  f"| {by_url:.2f} | {by_date:.2f} |")  # fmt: skip
             size = f"{customers:,} customers ({n_tx:,} transactions)"
             peer = "target" if target[0] else "no target at this size"
             emit(f"page {name}: revisit", size, warm, peak, peer, target[0], None,
@@ -192,6 +199,10 @@ def main(argv=None) -> None:
             emit(f"page {name}: filter change", size, filtered, peak, peer, target[1], None,
                  f"region on a channel filter; first load {cold:.2f} s, by URL "
                  f"{by_url:.2f} s")  # fmt: skip
+            emit(f"page {name}: channel filter by URL", size, by_url, peak, peer, target[0],
+                 None, "page load with a new channel filter in the URL")  # fmt: skip
+            emit(f"page {name}: date range by URL", size, by_date, peak, peer, target[0], None,
+                 "page load with a new date range in the URL")  # fmt: skip
 
 
 if __name__ == "__main__":
