@@ -612,17 +612,21 @@ class TransactionLedger:
         first_event: np.ndarray | None = None,
     ) -> PurchaseHistory:
         """:func:`purchase_history` of the data the global filters keep: transactions within
-        the inclusive dates and of the ``channels`` (None: any channel).
+        the inclusive dates and of the ``channels``.
 
         A date range also picks events, and this ledger holds only each customer's first and
-        last: pass ``first_event`` (:func:`first_event_days`) with one.
+        last: pass ``first_event`` (:func:`first_event_days`) with one. No channels (None or
+        empty), as with the global filters, means any channel.
         """
+        dated = date_from is not None or date_to is not None
+        if dated and first_event is None and (self.first_event != _NEVER).any():
+            raise UsageError("A date range needs the first event days in it (first_event_days).")
         keep = np.ones(len(self.d), dtype=bool)
         if date_from is not None:
             keep &= self.d >= _day(pd.Timestamp(date_from).date())
         if date_to is not None:
             keep &= self.d <= _day(pd.Timestamp(date_to).date())
-        if channels is not None:
+        if channels:
             wanted = [i for i, name in enumerate(self.channels) if name in set(channels)]
             keep &= np.isin(self.channel, wanted)
         everything = bool(keep.all())

@@ -71,20 +71,22 @@ class Kpi:
 # Per customer, one pass over the transactions up to the end of the current period, for both
 # periods ($start{p}, $end{p} with p = 0 current, 1 previous): whether they bought in the
 # period, their last purchase before it, their first purchase from its start on (churned = the
-# churn window after the last purchase ended in the period before they came back), and revenue.
+# churn window after the last purchase ended in the period before they came back), and revenue
+# (of every transaction; the counts leave out transactions without a customer id).
 _PERIOD_COLUMNS = """
     bool_or(amount > 0 and d between $start{p} and $end{p}) as active{p},
     max(d) filter (where amount > 0 and d < $start{p}) as last_before{p},
     min(d) filter (where amount > 0 and d >= $start{p}) as next{p},
     sum(amount) filter (where d between $start{p} and $end{p}) as revenue{p}"""
 _PERIOD_COUNTS = """
-    count(*) filter (where active{p}) as active{p},
-    count(*) filter (where first_d between $start{p} and $end{p}) as new{p},
-    count(*) filter (where last_before{p} + $churn between $start{p} and $end{p}
-                       and (next{p} is null or next{p} >= last_before{p} + $churn)) as churned{p},
+    count(customer_id) filter (where active{p}) as active{p},
+    count(customer_id) filter (where first_d between $start{p} and $end{p}) as new{p},
+    count(customer_id) filter (
+        where last_before{p} + $churn between $start{p} and $end{p}
+          and (next{p} is null or next{p} >= last_before{p} + $churn)) as churned{p},
     coalesce(sum(revenue{p}), 0) as revenue{p},
-    count(*) filter (where active{p} and first_d < $start{p}) as returning{p},
-    count(*) filter (where last_before{p} > $start{p} - $churn) as alive_at_start{p}"""
+    count(customer_id) filter (where active{p} and first_d < $start{p}) as returning{p},
+    count(customer_id) filter (where last_before{p} > $start{p} - $churn) as alive_at_start{p}"""
 _PERIOD_SQL = f"""
 with per as (
     select customer_id, min(d) filter (where amount > 0) as first_d,
@@ -223,7 +225,7 @@ def value_kpis(customers: pd.DataFrame, attributes: pd.DataFrame) -> dict[str, f
     ltv = customers["revenue"].to_numpy(dtype=float)[has] + customers["clv"].to_numpy(float)[has]
     return {
         "avg_clv": avg_clv,
-        "ltv_cac": float(ltv.mean() / cost[has].mean()),
+        "ltv_cac": float(pd.Series(ltv).mean() / cost[has].mean()),  # a missing LTV skipped
         "cac_customers": int(has.sum()),
     }
 

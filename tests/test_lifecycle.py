@@ -557,6 +557,9 @@ def test_a_ledger_derives_the_filtered_history_by_hand():
     assert spring.known[2:4].tolist() == [day("2024-04-01"), day("2024-02-15")]
     a = spring.buy_c == 0  # a's return and purchase on 2024-02-01 are one purchase day
     assert spring.buy_d[a].tolist() == [day("2024-02-01")]
+    assert ledger.history(channels=()).customer_ids.equals(ledger.history().customer_ids)
+    with pytest.raises(UsageError, match="first event"):  # the ledger's events are unfiltered
+        ledger.history(date_from=dt.date(2024, 2, 1))
     none = ledger.history(channels=("store",))
     assert none.customer_ids.tolist() == ["b", "d", "e"]  # known without a transaction
     assert len(none.buy_c) == 0 and len(none.tx_c) == 0

@@ -48,6 +48,23 @@ def test_customer_who_buys_before_threshold_is_not_churned(con):
     assert k["Churned customers"].current == 1
 
 
+def test_transactions_without_a_customer_count_in_revenue_only():
+    df = pd.DataFrame(
+        {
+            "customer_id": pd.Series([None, None, "a"], dtype=object),
+            "order_ts": pd.to_datetime(["2024-01-01", "2024-01-20", "2024-01-05"]),
+            "amount": [5.0, 5.0, 5.0],
+        }
+    )
+    con = store.from_frames(transactions=df)
+    k = {x.name: x for x in overview.kpis(con, as_of="2024-01-25", days=10, churn_days=12)}
+    assert k["Revenue"].current == 5.0  # the order on 2024-01-20
+    assert k["Active customers"].current == 0 and k["Repeat rate"].current == 0.0
+    # a: 2024-01-05 + 12 days falls in the period (from 2024-01-16); the orders without a
+    # customer on 2024-01-01 and 2024-01-20 are nobody's churn or comeback
+    assert k["Churned customers"].current == 1 and k["Churn rate"].current == 1.0
+
+
 def test_monthly_trend(con):
     t = overview.monthly_trend(con, as_of="2024-03-31")
     assert list(t["month"].dt.month) == [12, 1, 2, 3]
@@ -80,6 +97,9 @@ def test_value_kpis_hand_checked():
     assert other["ltv_cac"] == pytest.approx(6.0)
     assert other["cac_customers"] == 2
     assert overview.value_kpis(customers.iloc[:0], attrs)["avg_clv"] is None
+    # a customer without a CLV is left out of the averages, as pandas' mean leaves it
+    gap = overview.value_kpis(customers.assign(clv=[10.0, float("nan"), 30.0]), attrs)
+    assert gap["avg_clv"] == pytest.approx(20.0) and gap["ltv_cac"] == pytest.approx(5.0)
 
 
 def _kinds(con, **kw):

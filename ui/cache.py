@@ -229,7 +229,7 @@ def _history(path: str, version: str, filters: Filters):
     return ledger.history(
         date_from=filters.date_from,
         date_to=filters.date_to,
-        channels=filters.channels or None,
+        channels=filters.channels,
         first_event=first_event,
     )
 
