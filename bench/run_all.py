@@ -36,6 +36,7 @@ FULL = [
     ("clv", ["bench.bench_clv", "--sizes", "10k,100k,1M"]),
     ("churn", ["bench.bench_churn", "--sizes", "10K,100K,1M"]),
     ("pages", ["bench.bench_pages", "--customers", "20000,100000,1000000"]),
+    ("stages", ["bench.bench_stages", "--customers", "100000,1000000"]),
 ]
 QUICK = [
     ("load", ["bench.bench_load", "--rows", "100000", "--repeat", "1"]),
@@ -44,6 +45,7 @@ QUICK = [
     ("clv", ["bench.bench_clv", "--sizes", "10k"]),
     ("churn", ["bench.bench_churn", "--sizes", "10K"]),
     ("pages", ["bench.bench_pages", "--customers", "2000"]),
+    ("stages", ["bench.bench_stages", "--customers", "20000"]),
 ]
 
 HEADER = """# Benchmarks
