@@ -323,6 +323,7 @@ def _stage_query(con, dates: list[dt.date], th: StageThresholds) -> tuple[str, d
 
 
 _EPOCH = dt.date(1970, 1, 1)
+_DAY_SQL = "cast(date_diff('day', date '1970-01-01', {}) as integer)"  # a date as a day number
 _NONE = np.iinfo(np.int32).min  # "no such day" in the history's day arrays
 
 
@@ -533,18 +534,17 @@ def purchase_history(con: duckdb.DuckDBPyConnection) -> PurchaseHistory:
     """Every known customer's purchases and transactions, for :class:`PurchaseHistory`."""
     require_table(con, "transactions", "lifecycle stages")
     known = _known_sql(table_names(con))
-    day = "cast(date_diff('day', date '1970-01-01', {}) as integer)"
     try:
         con.execute(
             f"""create or replace temp table _history_ids as
             select cast(customer_id as varchar) as customer_id,
-                   {day.format("known_d")} as known
+                   {_DAY_SQL.format("known_d")} as known
             from ({known}) order by customer_id"""
         )  # stored in id order (DuckDB keeps insertion order): a customer's number is its rowid
         con.execute(
             f"""create or replace temp table _history_tx as
             select cast(i.rowid as integer) as c,
-                   {day.format("cast(t.order_ts as date)")} as d, t.amount
+                   {_DAY_SQL.format("cast(t.order_ts as date)")} as d, t.amount
             from transactions t join _history_ids i on i.customer_id = t.customer_id
             where t.amount is not null and t.order_ts is not null"""
         )
@@ -689,7 +689,6 @@ def transaction_ledger(con: duckdb.DuckDBPyConnection) -> TransactionLedger:
     are applied by :meth:`TransactionLedger.history`)."""
     require_table(con, "transactions", "lifecycle stages")
     tables = table_names(con)
-    day = "cast(date_diff('day', date '1970-01-01', {}) as integer)"
     parts = ["select distinct customer_id, null::date as s, null::date as e from transactions"]
     if "customers" in tables:
         parts.append(
@@ -708,14 +707,14 @@ def transaction_ledger(con: duckdb.DuckDBPyConnection) -> TransactionLedger:
         con.execute(
             f"""create or replace temp table _ledger_ids as
             select cast(customer_id as varchar) as customer_id,
-                   {day.format("min(s)")} as signup, {day.format("min(e)")} as first_event,
-                   {day.format("max(e)")} as last_event
+                   {_DAY_SQL.format("min(s)")} as signup, {_DAY_SQL.format("min(e)")} as first_event,
+                   {_DAY_SQL.format("max(e)")} as last_event
             from ({union}) where customer_id is not null group by customer_id
             order by customer_id"""
         )  # stored in id order (DuckDB keeps insertion order): a customer's number is its rowid
         tx = con.sql(
             f"""select cast(i.rowid as integer) as c,
-                   {day.format("cast(t.order_ts as date)")} as d,
+                   {_DAY_SQL.format("cast(t.order_ts as date)")} as d,
                    cast(t.amount as double) as amount, {channel} as channel
             from transactions t join _ledger_ids i on i.customer_id = t.customer_id
             where t.order_ts is not null order by c, d"""
@@ -781,10 +780,10 @@ def first_event_days(
     if not len(unsure):
         return out
     ids = ledger.customer_ids.iloc[unsure]
-    day = "cast(date_diff('day', date '1970-01-01', min(cast(event_ts as date))) as integer)"
     try:
         got = con.sql(
-            f"""select cast(customer_id as varchar) as customer_id, {day} as d from events
+            f"""select cast(customer_id as varchar) as customer_id,
+                   {_DAY_SQL.format("min(cast(event_ts as date))")} as d from events
             where cast(customer_id as varchar) in (select unnest($ids))
               and cast(event_ts as date) between $lo and $hi
             group by 1""",
