@@ -42,7 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.common import emit  # noqa: E402
+from bench.common import cpu_seconds, emit  # noqa: E402
 
 _GENERATE = """
 create table c as
@@ -131,20 +131,14 @@ def _rss_mib() -> float:
         return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-def _cpu() -> float:
-    """CPU seconds of this process, all threads (fairer than wall time on a shared host)."""
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
-
-
 class _Timer:
     def __enter__(self):
         self.rss_before = _rss_mib()
-        self.wall, self.cpu = time.perf_counter(), _cpu()
+        self.wall, self.cpu = time.perf_counter(), cpu_seconds()
         return self
 
     def __exit__(self, *exc):
-        self.wall, self.cpu = time.perf_counter() - self.wall, _cpu() - self.cpu
+        self.wall, self.cpu = time.perf_counter() - self.wall, cpu_seconds() - self.cpu
 
     def report(self, **extra) -> dict:
         return {"seconds": self.wall, "cpu": self.cpu, "rss_before_mib": self.rss_before,

@@ -40,7 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.common import emit  # noqa: E402
+from bench.common import cpu_seconds, emit  # noqa: E402
 
 HORIZON, RATE = 52, 0.01
 PREDICTIONS = ["p_alive", "expected_purchases", "clv"]
@@ -97,11 +97,6 @@ def _rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
-def _cpu() -> float:
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
-
-
 def _child(kind: str, data: str, out: str) -> None:
     """Run one contender; print a JSON line with seconds, CPU seconds and peak RSS (MiB)."""
     import numpy as np
@@ -115,7 +110,7 @@ def _child(kind: str, data: str, out: str) -> None:
         from lifetimes import BetaGeoFitter, GammaGammaFitter
         from lifetimes.utils import ConvergenceError
     rss_before = _rss_mib()
-    t0, cpu0 = time.perf_counter(), _cpu()
+    t0, cpu0 = time.perf_counter(), cpu_seconds()
     facts: dict = {}
     if kind.startswith("ours"):
         if kind == "ours":
@@ -158,7 +153,7 @@ def _child(kind: str, data: str, out: str) -> None:
             )
         facts = {"model": "bgnbd", "params": {k: float(v) for k, v in bg.params_.items()},
                  "retried": retried}  # fmt: skip
-    seconds, cpu = time.perf_counter() - t0, _cpu() - cpu0
+    seconds, cpu = time.perf_counter() - t0, cpu_seconds() - cpu0
     pred.to_parquet(out)
     result = {"seconds": seconds, "fit_seconds": fit_s, "cpu": cpu, "rss_mib": _rss_mib()}
     print(json.dumps({**result, "rss_before_mib": rss_before, **facts}))

@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.common import emit  # noqa: E402
+from bench.common import cpu_seconds, emit  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
 
@@ -70,12 +70,6 @@ def generate(rows: int) -> Path:
     return path
 
 
-def _cpu() -> float:
-    """CPU seconds of this process, all threads (DuckDB's included)."""
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
-
-
 def _child(kind: str, csv_path: str, db_path: str) -> None:
     """Runs in the measured process; prints {"seconds": ..., "cpu": ..., "import_mb": ...}."""
     for p in (db_path, db_path + ".wal"):
@@ -85,7 +79,7 @@ def _child(kind: str, csv_path: str, db_path: str) -> None:
         import duckdb
 
         imported = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        start, cpu = time.perf_counter(), _cpu()
+        start, cpu = time.perf_counter(), cpu_seconds()
         con = duckdb.connect(db_path)
         con.execute("create table t as select * from read_csv($p)", {"p": csv_path})
         con.close()
@@ -93,10 +87,10 @@ def _child(kind: str, csv_path: str, db_path: str) -> None:
         from clm_core.ingest import load_file
 
         imported = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        start, cpu = time.perf_counter(), _cpu()
+        start, cpu = time.perf_counter(), cpu_seconds()
         res = load_file(csv_path, db_path)
         assert res.rows_rejected == 0
-    print(json.dumps({"seconds": time.perf_counter() - start, "cpu": _cpu() - cpu,
+    print(json.dumps({"seconds": time.perf_counter() - start, "cpu": cpu_seconds() - cpu,
                       "import_mb": imported}))  # fmt: skip
 
 

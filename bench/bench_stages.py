@@ -40,7 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.common import emit  # noqa: E402
+from bench.common import cpu_seconds, emit  # noqa: E402
 
 CASES = ["none", "channel", "last year", "channel and dates"]
 
@@ -79,13 +79,13 @@ def _child(kind: str, db: str, case: str, out: str) -> None:
     as_of = lc.purchase_date_range(cur)[1]
     build = 0.0
     _reset_peak()  # the peak of the step alone, not of the rules derived above
-    t0, cpu0 = time.perf_counter(), _cpu()
+    t0, cpu0 = time.perf_counter(), cpu_seconds()
     if kind == "query":
         history = lc.purchase_history(cur)
     else:
         ledger = lc.transaction_ledger(base)
         build = time.perf_counter() - t0
-        t0, cpu0 = time.perf_counter(), _cpu()
+        t0, cpu0 = time.perf_counter(), cpu_seconds()
         events = None
         if filters.date_from or filters.date_to:
             events = lc.first_event_days(
@@ -97,7 +97,7 @@ def _child(kind: str, db: str, case: str, out: str) -> None:
             channels=filters.channels,
             first_event=events,
         )
-    seconds, cpu = time.perf_counter() - t0, _cpu() - cpu0
+    seconds, cpu = time.perf_counter() - t0, cpu_seconds() - cpu0
     rss_mib = _peak_mib()
     history.details(as_of, **rules).to_parquet(out)
     print(json.dumps({"seconds": seconds, "cpu": cpu, "build": build, "rss_mib": rss_mib}))
@@ -120,11 +120,6 @@ def _peak_mib() -> float:
     except OSError:
         pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
-
-
-def _cpu() -> float:
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
 
 
 def _measure(kind: str, db: Path, case: str, out: Path) -> dict:

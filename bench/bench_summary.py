@@ -49,7 +49,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.common import emit  # noqa: E402
+from bench.common import cpu_seconds, emit  # noqa: E402
 
 TARGETS = {1_000_000: 5.0, 10_000_000: 20.0}
 COLUMNS = ["frequency", "recency", "T", "monetary_value"]
@@ -110,19 +110,19 @@ def _child(kind: str, db: str, out: str) -> None:
 
     load = 0.0
     if kind == "rollup":
-        t0, cpu0 = time.perf_counter(), _cpu()
+        t0, cpu0 = time.perf_counter(), cpu_seconds()
         with store.write_dataset(db):
             pass  # nothing changes: the write only refreshes the rollup
-        seconds, cpu = time.perf_counter() - t0, _cpu() - cpu0
+        seconds, cpu = time.perf_counter() - t0, cpu_seconds() - cpu0
         print(json.dumps({"seconds": seconds, "load": load, "cpu": cpu, "rss_mib": 0.0}))
         return
     if kind == "ours":
         from clm_core.summary import customer_summary
 
-        t0, cpu0 = time.perf_counter(), _cpu()
+        t0, cpu0 = time.perf_counter(), cpu_seconds()
         con = store.connect(db)
         df = customer_summary(con, period="D")
-        seconds, cpu = time.perf_counter() - t0, _cpu() - cpu0
+        seconds, cpu = time.perf_counter() - t0, cpu_seconds() - cpu0
         df = df.set_index("customer_id")[COLUMNS]
     else:
         from lifetimes.utils import summary_data_from_transaction_data
@@ -133,21 +133,16 @@ def _child(kind: str, db: str, out: str) -> None:
             "select customer_id, order_ts, amount from transactions where amount >= 0"
         ).df()
         load = time.perf_counter() - t0
-        t0, cpu0 = time.perf_counter(), _cpu()
+        t0, cpu0 = time.perf_counter(), cpu_seconds()
         df = summary_data_from_transaction_data(
             tx, "customer_id", "order_ts", monetary_value_col="amount", freq="D"
         )
-        seconds, cpu = time.perf_counter() - t0, _cpu() - cpu0
+        seconds, cpu = time.perf_counter() - t0, cpu_seconds() - cpu0
         df = df[COLUMNS]
     rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
     df.index = df.index.astype(str)
     df.sort_index().to_parquet(out)
     print(json.dumps({"seconds": seconds, "load": load, "cpu": cpu, "rss_mib": rss_mib}))
-
-
-def _cpu() -> float:
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
 
 
 def _measure(kind: str, db: Path, out: Path) -> dict:
