@@ -23,6 +23,12 @@ in DuckDB SQL (ASOF joins, so the cost grows as n log n with the number of event
 their own events only, so a filter that picks customers (region, segment, tier) can select rows
 of the paths computed once for everyone instead of rescanning the events.
 
+The app derives the paths from an :class:`EventLedger` instead (:func:`event_ledger`: every
+event as arrays in customer and time order, kept per dataset version): an ASOF match is then
+"the next event of that name from this position", one reverse running minimum per step, and a
+date range is a mask. The same rows as :func:`funnel_paths`, which stays the reference the
+tests hold the ledger to, and the query behind :func:`event_funnel` (the CLI's one-shot use).
+
 Repeat-purchase funnel (:func:`repeat_purchase_funnel`): a purchase is a day with an order of
 amount >= 0, as in :mod:`clm_core.summary` (returns are not purchases); it runs as SQL in DuckDB.
 """
@@ -30,12 +36,13 @@ amount >= 0, as in :mod:`clm_core.summary` (returns are not purchases); it runs 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 import duckdb
 import numpy as np
 import pandas as pd
 
-from clm_core.errors import NotEnoughData, UsageError
+from clm_core.errors import NotEnoughData, QueryError, UsageError
 from clm_core.filters import id_positions
 from clm_core.i18n import translate
 from clm_core.store import query_df, quote_ident, require_table
@@ -204,10 +211,7 @@ def funnel_paths(
     qualify row_number() over (
         partition by customer_id order by reached desc, start_ts, entry_channel) = 1
     """
-    start_ts = pd.Timestamp(start) if start is not None else pd.Timestamp("1900-01-01")
-    stop_ts = (
-        pd.Timestamp(end) + pd.Timedelta(days=1) if end is not None else pd.Timestamp("2200-01-01")
-    )
+    start_ts, stop_ts = _attempt_bounds(start, end)
     params = {
         "steps": list(steps),
         "window_s": float(window_days) * 86400.0,
@@ -216,6 +220,204 @@ def funnel_paths(
         **{f"step_{k}": s for k, s in enumerate(steps, start=1)},
     }
     return query_df(con, sql, params)
+
+
+@dataclass(frozen=True, eq=False)
+class EventLedger:
+    """Every event with a customer, name and time, as arrays sorted by customer, time and
+    channel: :meth:`paths` gives :func:`funnel_paths` for any steps, window, order and date
+    range from them without a query, in a few array passes (no join, no sort).
+
+    Customers and names are numbered in their (binary) order; channels too, with the events
+    without one last, as SQL sorts NULLs. Read-only: it may be shared.
+    """
+
+    customer_ids: pd.Series  # str, in id order: everyone with an event
+    c: np.ndarray  # customer number (int32) of each event, in (c, us, channel) order
+    us: np.ndarray  # time, microseconds since 1970 (int64)
+    name: np.ndarray  # index in ``names`` (int16)
+    channel: np.ndarray  # index in ``channels``, len(channels) without one (int16)
+    names: tuple[str, ...]
+    channels: tuple[str, ...]
+
+    def paths(
+        self,
+        *,
+        steps: tuple[str, ...],
+        window_days: float = 7.0,
+        order: str = "strict",
+        start: dt.date | str | None = None,
+        end: dt.date | str | None = None,
+        date_from: dt.date | None = None,
+        date_to: dt.date | None = None,
+    ) -> pd.DataFrame:
+        """:func:`funnel_paths` of the events the global date filter keeps (``date_from`` to
+        ``date_to``, inclusive dates of ``event_ts``), with the same rows and columns (the
+        order of rows may differ)."""
+        steps = _check_steps(steps, order, window_days)
+        n, window_s = len(steps), float(window_days) * 86400.0
+        start_us, stop_us = (_epoch_us(t) for t in _attempt_bounds(start, end))
+        us, total = self.us, len(self.us)
+        code = {name: i for i, name in enumerate(self.names)}
+        # The rows of the SQL's ``e``: step events from ``start`` to a window past ``end``,
+        # within the filter's dates. Bounds every event passes cost no pass over the events.
+        is_step = np.zeros(len(self.names), dtype=bool)
+        is_step[[code[s] for s in steps if s in code]] = True
+        usable = is_step[self.name]
+        low, high = int(us.min(initial=0)), int(us.max(initial=0))
+        if date_from is not None:
+            usable &= us >= _epoch_us(pd.Timestamp(date_from))
+        if date_to is not None:
+            usable &= us < _epoch_us(pd.Timestamp(date_to) + pd.Timedelta(days=1))
+        if low < start_us:
+            usable &= us >= start_us
+        if high / 1e6 - stop_us / 1e6 > window_s:
+            usable &= us / 1e6 - stop_us / 1e6 <= window_s
+        begins = usable if high < stop_us else usable & (us < stop_us)  # attempts start here
+
+        # Only the usable events from here on, still in (customer, time, channel) order, each
+        # array with one more position, ``total``: no event, nobody's.
+        keep = np.flatnonzero(usable)
+        del usable
+        begins = begins[keep]
+        total = len(keep)
+        c, us, name = (
+            np.take(a, keep, out=np.empty(total + 1, a.dtype)[:total]).base
+            for a in (self.c, self.us, self.name)
+        )
+        c[total], us[total], name[total] = -1, 0, -1
+
+        # An ASOF match "at or after t" is the first event of the step from the first of t's
+        # ties (the customer's events at that instant); "after t", from one past the last.
+        new = np.ones(total + 1, dtype=bool)
+        np.not_equal(us[1:total], us[: total - 1], out=new[1:total])
+        new[1:total] |= c[1:total] != c[: total - 1]
+        index = np.arange(total + 1, dtype=np.int32)
+        tie_start = np.maximum.accumulate(np.where(new, index, 0))
+        tie_end = None
+        if len(set(steps)) < n:  # a repeated step matches strictly after: past the ties
+            tie_end = np.minimum.accumulate(np.where(new[1:], index[1:], total)[::-1])[::-1]
+            tie_end = np.append(tie_end, total)
+        del new
+
+        def match(step: str, positions: np.ndarray, who: np.ndarray) -> tuple[np.ndarray, ...]:
+            """The first event of ``step`` at or after each position (``total`` for none), and
+            whether it is ``who``'s."""
+            nxt = np.where(name == code.get(step, -2), index, total)
+            nxt = np.minimum.accumulate(nxt[::-1])[::-1][positions]
+            return nxt, c[nxt] == who
+
+        if order == "strict":  # attempts start at step 1; each step follows the previous
+            starts = np.flatnonzero(begins & (name[:total] == code.get(steps[0], -2)))
+            who = c[starts]
+            times, found = [us[starts]], [np.ones(len(starts), dtype=bool)]
+            j = starts
+            for k in range(2, n + 1):
+                ties = tie_end if steps[k - 1] in steps[: k - 1] else tie_start
+                j, ok = match(steps[k - 1], np.where(found[-1], ties[j], total), who)
+                times.append(us[j])
+                found.append(ok)
+            first = times[0] / 1e6
+            late = [t / 1e6 - first > window_s for t in times]
+        else:  # attempts start at any step event; each step is the first in the window
+            starts = np.flatnonzero(begins)
+            who = c[starts]
+            first = us[starts] / 1e6
+            times, found, late = [], [], []
+            for step in steps:
+                j, ok = match(step, tie_start[starts], who)
+                times.append(us[j])
+                found.append(ok)
+                late.append(us[j] / 1e6 - first > window_s)
+        reached = np.full(len(starts), n, dtype=np.int32)
+        for k in range(n, 0, -1):  # the first step missed wins, as the SQL's CASE
+            reached[~found[k - 1] | late[k - 1]] = k - 1
+
+        # Each customer's best attempt: the furthest, then the earliest, then by channel
+        # (the order of ``starts``).
+        at = np.flatnonzero(reached > 0)
+        rows = at
+        if len(at):
+            lead = np.concatenate([[True], who[at][1:] != who[at][:-1]])
+            top = np.maximum.reduceat(reached[at], np.flatnonzero(lead))
+            best = at[reached[at] == top[np.cumsum(lead) - 1]]
+            rows = best[np.concatenate([[True], who[best][1:] != who[best][:-1]])]
+
+        out = {
+            "customer_id": self.customer_ids.to_numpy()[who[rows]],
+            "entry_channel": np.append(np.array(self.channels, dtype=object), None)[
+                self.channel[keep[starts[rows]]]
+            ],
+            "reached": reached[rows],
+        }
+        for k in range(2, n + 1):
+            gap = times[k - 1][rows] / 1e6 - times[k - 2][rows] / 1e6
+            out[f"gap_{k}"] = np.where(
+                reached[rows] >= k, gap if order == "strict" else np.abs(gap), np.nan
+            )
+        return pd.DataFrame(out)
+
+
+def _epoch_us(ts: pd.Timestamp) -> int:
+    return int(pd.Timestamp(ts).as_unit("ns").value) // 1000
+
+
+def _attempt_bounds(start, end) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """The instants attempts may start from and before: ``start`` and the day after ``end``."""
+    start_ts = pd.Timestamp(start) if start is not None else pd.Timestamp("1900-01-01")
+    stop_ts = (
+        pd.Timestamp(end) + pd.Timedelta(days=1) if end is not None else pd.Timestamp("2200-01-01")
+    )
+    return start_ts, stop_ts
+
+
+def event_ledger(con: duckdb.DuckDBPyConnection) -> EventLedger:
+    """The :class:`EventLedger` of ``con``'s events (an unfiltered connection for one to be
+    shared: :meth:`EventLedger.paths` applies the date filter)."""
+    require_table(con, "events", "event funnels")
+    try:
+        con.execute(
+            """create or replace temp table _event_ids as
+            select distinct cast(customer_id as varchar) as customer_id from events
+            where customer_id is not null order by customer_id"""
+        )  # stored in id order (DuckDB keeps insertion order): a customer's number is its rowid
+        ev = con.sql(
+            """with names as (
+                select event_name, cast(row_number() over (order by event_name) - 1 as smallint) as n
+                from (select distinct event_name from events where event_name is not null)),
+            chans as (
+                select channel, cast(row_number() over (order by channel) - 1 as smallint) as ch
+                from (select distinct channel from events where channel is not null))
+            select cast(i.rowid as integer) as c, epoch_us(e.event_ts) as us, n.n as name,
+                   ch.ch as channel
+            from events e join _event_ids i on i.customer_id = cast(e.customer_id as varchar)
+            join names n using (event_name) left join chans ch using (channel)
+            where e.event_ts is not null
+            order by c, us, channel nulls last"""
+        ).fetchnumpy()
+        names = con.sql(
+            "select distinct event_name from events where event_name is not null order by 1"
+        ).fetchall()
+        channels = con.sql(
+            "select distinct channel from events where channel is not null order by 1"
+        ).fetchall()
+        ids = con.sql("select customer_id from _event_ids order by rowid").to_arrow_table()
+    except duckdb.Error as e:
+        raise QueryError(f"Query failed: {e}") from e
+    finally:
+        con.execute("drop table if exists _event_ids")
+    channel = ev["channel"]
+    none = len(channels)
+    channel = (channel.filled(none) if np.ma.isMaskedArray(channel) else channel).astype(np.int16)
+    return EventLedger(
+        customer_ids=ids.column("customer_id").to_pandas().astype("str"),
+        c=np.asarray(ev["c"], dtype=np.int32),
+        us=np.asarray(ev["us"], dtype=np.int64),
+        name=np.asarray(ev["name"], dtype=np.int16),
+        channel=channel,
+        names=tuple(r[0] for r in names),
+        channels=tuple(r[0] for r in channels),
+    )
 
 
 def _check_breakdown(con: duckdb.DuckDBPyConnection, breakdown: str) -> None:

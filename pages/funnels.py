@@ -9,7 +9,7 @@ from clm_core.charts import funnels as ffigs
 from clm_core.errors import MissingTableError
 from clm_core.formatting import fmt_money
 from clm_core.lifecycle import localize
-from ui.cache import compute, per_customer, tables
+from ui.cache import compute, funnel_paths, tables
 from ui.common import chart, download_buttons, errors_shown, lang, require, show_table, t
 
 st.title(t("Funnels & cohorts"))
@@ -85,12 +85,9 @@ with errors_shown():
                     st.info(t("Pick at least two steps."))
                 else:
                     args = {"steps": tuple(steps), "window_days": float(window), "order": order}
-                    # Each customer's best attempt, once per dataset: a region, segment or tier
-                    # filter selects rows of it (per_customer) instead of rescanning the events.
-                    # Events only: a channel filter (of transactions) leaves the paths alone.
-                    paths = per_customer(
-                        "clm_core.funnels:funnel_paths", reads_transactions=False, **args
-                    )
+                    # Each customer's best attempt, derived from the dataset's events for the
+                    # date range; a region, segment or tier filter selects rows of it.
+                    paths = funnel_paths(**args)
                     funnel = fn.funnel_from_paths(paths, args["steps"])
                     chart(
                         ffigs.funnel_figure(

@@ -595,3 +595,129 @@ def test_breakdown_by_lifecycle_stage_and_segment(con):
     seg_starts = seg[seg["step"] == 1].set_index("segment")["customers"]
     assert seg_starts["(none)"] == 1 and seg_starts.sum() == 5
     assert "_funnel_labels" not in {r[0] for r in con.execute("show tables").fetchall()}
+
+
+# --- the event ledger: paths under any date range without a query ------------------------
+
+
+def _same_paths(got: pd.DataFrame, want: pd.DataFrame) -> None:
+    """Equal rows (the ledger's come in customer order, the query's in any order)."""
+    want = want.sort_values("customer_id", ignore_index=True)
+    got = got.sort_values("customer_id", ignore_index=True)
+    pd.testing.assert_frame_equal(got, want, check_exact=True, check_dtype=False)
+    assert got["reached"].dtype.kind == "i"
+    assert all(got[c].dtype == "float64" for c in got.columns if c.startswith("gap_"))
+
+
+def test_ledger_paths_by_hand(con_tx):
+    ledger = fn.event_ledger(con_tx)
+    assert ledger.names == ("buy", "cart", "login", "visit")
+    assert ledger.channels == ("ads", "app", "web")
+    p = ledger.paths(steps=STEPS, window_days=7).set_index("customer_id")
+    assert p["reached"].to_dict() == {"a": 3, "b": 1, "c": 2, "d": 1, "e": 3}
+    assert p.loc["c", "entry_channel"] == "ads"
+    assert p.loc["a", "gap_3"] == 37 * 3600 and p.loc["e", "gap_2"] == 0
+    # from 2 January: a, b and d have no visit left; c's second visit and e remain
+    p = ledger.paths(steps=STEPS, window_days=7, date_from=pd.Timestamp("2024-01-02").date())
+    assert p.set_index("customer_id")["reached"].to_dict() == {"b": 1, "c": 2, "e": 3}
+    # up to 11 January: e's buy (the 12th) and c's second cart are cut
+    p = ledger.paths(steps=STEPS, window_days=7, date_to=pd.Timestamp("2024-01-11").date())
+    assert p.set_index("customer_id")["reached"].to_dict() == {
+        "a": 3, "b": 1, "c": 2, "d": 1, "e": 2,
+    }  # fmt: skip
+    p = ledger.paths(steps=STEPS, window_days=7, order="any").set_index("customer_id")
+    assert p.loc["b", "reached"] == 3 and p.loc["b", "gap_2"] == 86400
+
+
+def test_ledger_repeated_step_skips_events_at_the_same_instant():
+    # x visits twice at the same second, then once more an hour later: "visit, visit" counts
+    # the later one only (strictly after), as the query's ASOF ">" does; y's two tied visits
+    # never make a second step
+    events = _events(
+        [
+            ("x", "visit", "2024-01-01 10:00", "web"),
+            ("x", "visit", "2024-01-01 10:00", "app"),
+            ("x", "visit", "2024-01-01 11:00", None),
+            ("y", "visit", "2024-01-01 10:00", None),
+            ("y", "visit", "2024-01-01 10:00", "web"),
+        ]
+    )
+    con = store.from_frames(events=events)
+    got = fn.event_ledger(con).paths(steps=("visit", "visit"), window_days=1)
+    want = fn.funnel_paths(con, steps=("visit", "visit"), window_days=1)
+    _same_paths(got, want)
+    got = got.set_index("customer_id")
+    assert got["reached"].to_dict() == {"x": 2, "y": 1}
+    assert got.loc["x", "gap_2"] == 3600
+    # the tie between x's first two visits goes to the channel first in order, NULL last
+    assert got.loc["x", "entry_channel"] == "app" and got.loc["y", "entry_channel"] == "web"
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_ledger_paths_equal_the_query_on_random_events(seed):
+    """Random events with ties, fractional seconds, missing ids, names, times and channels,
+    under dates of the global filter and the attempt bounds: the same rows as the query."""
+    rng = np.random.default_rng(seed)
+    n = 700
+    seconds = rng.integers(0, 480, n) * 3600 + (rng.random(n).round(6) * 900 if seed % 2 else 0)
+    events = pd.DataFrame(
+        {
+            "customer_id": np.where(rng.random(n) < 0.03, None, rng.integers(0, 70, n).astype(str)),
+            "event_name": np.where(
+                rng.random(n) < 0.02, None, rng.choice(["visit", "signup", "cart", "buy"], n)
+            ),
+            "event_ts": (pd.Timestamp("2024-01-01") + pd.to_timedelta(seconds, unit="s")).where(
+                rng.random(n) > 0.02
+            ),
+            "channel": np.where(rng.random(n) < 0.1, None, rng.choice(["web", "app", "Ads"], n)),
+        }
+    )
+    con = store.from_frames(events=events)
+    ledger = fn.event_ledger(con)
+    cases = itertools.product(
+        [("visit", "signup", "cart", "buy"), ("cart", "visit"), ("visit", "visit", "cart"),
+         ("nothing", "buy")],
+        [0.5, 3.5],
+        ["strict", "any"],
+        [{}, {"start": "2024-01-05", "end": "2024-01-12"}],
+        [(None, None), (pd.Timestamp("2024-01-04").date(), pd.Timestamp("2024-01-15").date())],
+    )  # fmt: skip
+    compared = 0
+    for steps, window, order, bounds, (date_from, date_to) in cases:
+        if order == "any" and len(set(steps)) < len(steps):
+            continue
+        kw = {"steps": steps, "window_days": window, "order": order, **bounds}
+        cur = store.cursor(con)
+        apply_filters(cur, Filters(date_from=date_from, date_to=date_to))
+        want = fn.funnel_paths(cur, **kw)
+        _same_paths(ledger.paths(date_from=date_from, date_to=date_to, **kw), want)
+        compared += len(want)
+    assert compared > 1000
+
+
+@pytest.mark.parametrize("order", ["strict", "any"])
+def test_ledger_paths_equal_the_query_on_demo_data(demo_con, order):
+    ledger = fn.event_ledger(demo_con)
+    low, high = demo_con.execute("select min(event_ts), max(event_ts) from events").fetchone()
+    third = (high - low) / 3
+    for steps, dates in itertools.product(
+        DEMO_STEPS, [(None, None), ((low + third).date(), (high - third).date())]
+    ):
+        if order == "any" and len(set(steps)) < len(steps):
+            continue
+        kw = {"steps": steps, "window_days": 7.0, "order": order}
+        cur = store.cursor(demo_con)
+        apply_filters(cur, Filters(date_from=dates[0], date_to=dates[1]))
+        want = fn.funnel_paths(cur, **kw)
+        assert len(want) > 100
+        _same_paths(ledger.paths(date_from=dates[0], date_to=dates[1], **kw), want)
+
+
+def test_ledger_refuses_what_the_query_refuses(con_tx):
+    ledger = fn.event_ledger(con_tx)
+    with pytest.raises(UsageError, match="at least two steps"):
+        ledger.paths(steps=("visit",))
+    with pytest.raises(UsageError, match="different event"):
+        ledger.paths(steps=("visit", "visit"), order="any")
+    with pytest.raises(MissingTableError):
+        fn.event_ledger(store.from_frames(transactions=pd.DataFrame({"customer_id": ["a"]})))

@@ -96,14 +96,23 @@ def test_one_step_asks_for_more_and_breakdown_adds_a_chart(funnels):
     assert any("Pick at least two steps" in i.value for i in at.info)
 
 
+def _count_paths(monkeypatch) -> tuple[list, list]:
+    """Count the event ledgers built and the paths derived from them."""
+    builds, runs = [], []
+    build, paths = fn.event_ledger, fn.EventLedger.paths
+    monkeypatch.setattr(fn, "event_ledger", lambda con: builds.append(1) or build(con))
+    monkeypatch.setattr(
+        fn.EventLedger, "paths", lambda self, **kw: runs.append(kw) or paths(self, **kw)
+    )
+    return builds, runs
+
+
 def test_region_filter_selects_rows_of_the_unfiltered_paths(app, data_dir, monkeypatch):
     """A customer-only filter shows the filtered funnel without recomputing anyone's path."""
-    runs = []
-    paths = fn.funnel_paths
-    monkeypatch.setattr(fn, "funnel_paths", lambda con, **kw: runs.append(kw) or paths(con, **kw))
+    builds, runs = _count_paths(monkeypatch)
     at = app.switch_page(PAGE).run()
     assert not at.exception, at.exception
-    assert len(runs) == 1  # every customer's path, once
+    assert len(builds) == 1 and len(runs) == 1  # every customer's path, once
     region = at.multiselect(key="f_regions").options[0]
     at.multiselect(key="f_regions").set_value([region]).run()
     at.selectbox("funnels_by").set_value("segment").run()
@@ -130,9 +139,7 @@ def test_region_filter_selects_rows_of_the_unfiltered_paths(app, data_dir, monke
 def test_a_channel_filter_leaves_the_event_paths_alone(app, data_dir, monkeypatch):
     """The channel filter picks transactions; events have no purchase channel to filter on, so
     the event funnel under channel (and region) filters reuses the unfiltered paths."""
-    runs = []
-    paths = fn.funnel_paths
-    monkeypatch.setattr(fn, "funnel_paths", lambda con, **kw: runs.append(kw) or paths(con, **kw))
+    builds, runs = _count_paths(monkeypatch)
     at = app.switch_page(PAGE).run()
     assert len(runs) == 1
     channel = at.multiselect(key="f_channels").options[0]
@@ -150,6 +157,37 @@ def test_a_channel_filter_leaves_the_event_paths_alone(app, data_dir, monkeypatc
     con.close()
     shown = next(df.value for df in at.dataframe if "overall_conversion" in df.value.columns)
     assert shown["customers"].tolist() == expected["customers"].tolist()
+
+
+def test_a_date_range_derives_the_paths_from_the_one_event_ledger(app, data_dir, monkeypatch):
+    """A date range changes which events each customer has: the page derives those paths from
+    the dataset's event ledger (built once) and shows the funnel of the date-filtered events."""
+    builds, runs = _count_paths(monkeypatch)
+    at = app.switch_page(PAGE).run()
+    lo, hi = at.date_input(key="f_dates").value
+    dates = (lo + (hi - lo) / 3, hi - (hi - lo) / 3)
+    at.date_input(key="f_dates").set_value(dates).run()
+    assert not at.exception, at.exception
+    at.radio("funnels_order").set_value("any").run()
+    assert not at.exception, at.exception
+    assert len(builds) == 1 and len(runs) == 3  # unfiltered, the range, the range in any order
+    assert [(r["date_from"], r["date_to"]) for r in runs] == [(None, None), dates, dates]
+
+    con = store.connect(data_dir / "demo-retail.duckdb")
+    cur = store.cursor(con)
+    apply_filters(cur, Filters(date_from=dates[0], date_to=dates[1]))
+    steps = fn.default_steps(con)
+    expected = fn.event_funnel(cur, steps=steps, window_days=7.0, order="any")
+    everyone = fn.event_funnel(con, steps=steps, window_days=7.0, order="any")
+    con.close()
+    shown = next(df.value for df in at.dataframe if "overall_conversion" in df.value.columns)
+    assert 0 < expected["customers"].iloc[0] < everyone["customers"].iloc[0]
+    assert shown["customers"].tolist() == expected["customers"].tolist()
+    assert shown["drop_off"].tolist() == expected["drop_off"].tolist()
+    hours = expected["median_hours_from_previous"].round(2)  # the table shows two decimals
+    assert shown["median_hours_from_previous"].tolist() == pytest.approx(
+        hours.tolist(), nan_ok=True
+    )
 
 
 def test_weekly_cohorts_and_channel_split(funnels):

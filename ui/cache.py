@@ -254,6 +254,33 @@ def stages(method: str, **kwargs) -> Any:
     )
 
 
+# Every event as arrays (about 0.9 GB at a million customers and 58M events), from which the
+# funnel paths under any steps, window and date range are derived without a query: 3-4 s
+# with a date range at a million customers, against 15 s for the query on the filtered events.
+@st.cache_resource(max_entries=2, show_spinner=False)
+def _event_ledger(path: str, version: str):
+    return _run("clm_core.funnels:event_ledger", path, version, Filters(), ())
+
+
+@st.cache_resource(max_entries=12, show_spinner=False)
+def _paths(path: str, version: str, date_from, date_to, kwargs: tuple) -> pd.DataFrame:
+    ledger = _event_ledger(path, version)
+    return ledger.paths(date_from=date_from, date_to=date_to, **dict(kwargs))
+
+
+def funnel_paths(**kwargs) -> pd.DataFrame:
+    """``funnels.funnel_paths(**kwargs)`` (steps, window_days, order) under the sidebar's
+    filters, as :func:`per_customer` computes: derived from the dataset's event ledger for the
+    date range (the only filter on events), restricted to the customers a region, segment or
+    tier filter keeps."""
+    ds = current_dataset()
+    key = tuple(sorted(kwargs.items()))
+    return _per_customer(
+        lambda f: _fresh(_paths(str(ds.path), ds.version, f.date_from, f.date_to, key)),
+        dataclasses.replace(current_filters(), channels=()),  # channels pick transactions only
+    )
+
+
 @st.cache_data(max_entries=8, show_spinner=False)
 def _datasets(folder: str, stamps: tuple) -> list[store.DatasetInfo]:
     return store.list_datasets(folder)
