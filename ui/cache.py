@@ -27,6 +27,7 @@ __all__ = [
     "cursor",
     "dataset_list",
     "filtered_customer_ids",
+    "funnel_paths",
     "kept_customer_ids",
     "per_customer",
     "stages",
@@ -171,7 +172,7 @@ def kept_customer_ids(filters: Filters | None = None) -> pd.Series | None:
     return _kept_ids(str(ds.path), ds.version, filters)
 
 
-def per_customer(target: str, *, reads_transactions: bool = True, **kwargs) -> Any:
+def per_customer(target: str, **kwargs) -> Any:
     """``compute(target, shared=True, **kwargs)`` for a function whose rows are customers
     (a ``customer_id`` column), each computed from that customer's own rows only.
 
@@ -181,14 +182,8 @@ def per_customer(target: str, *, reads_transactions: bool = True, **kwargs) -> A
     Filters on dates or channels change what each customer did, so the function runs on data
     filtered by those. A result that is not a frame selects its customers with its own
     ``keep(ids)`` (e.g. ``lifecycle.StageTimeline``).
-
-    ``reads_transactions=False`` for a function that never reads ``transactions`` (e.g. funnel
-    paths from events): the channel filter picks transactions only, so it is ignored there.
     """
-    filters = current_filters()
-    if not reads_transactions and filters.channels:
-        filters = dataclasses.replace(filters, channels=())
-    return _per_customer(lambda f: _compute(target, f, True, kwargs), filters)
+    return _per_customer(lambda f: _compute(target, f, True, kwargs), current_filters())
 
 
 def _per_customer(call, filters: Filters) -> Any:
