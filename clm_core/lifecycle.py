@@ -621,14 +621,7 @@ class TransactionLedger:
         dated = date_from is not None or date_to is not None
         if dated and first_event is None and (self.first_event != _NEVER).any():
             raise UsageError("A date range needs the first event days in it (first_event_days).")
-        keep = np.ones(len(self.d), dtype=bool)
-        if date_from is not None:
-            keep &= self.d >= _day(pd.Timestamp(date_from).date())
-        if date_to is not None:
-            keep &= self.d <= _day(pd.Timestamp(date_to).date())
-        if channels:
-            wanted = [i for i, name in enumerate(self.channels) if name in set(channels)]
-            keep &= np.isin(self.channel, wanted)
+        keep = self.kept(date_from=date_from, date_to=date_to, channels=channels)
         everything = bool(keep.all())
         if everything:  # no copies of the arrays
             c, d, amount = self.c, self.d, self.amount
@@ -670,6 +663,25 @@ class TransactionLedger:
             frozen(self.d[p].astype(np.int32)),
             frozen(self.amount[p]),
         )
+
+    def kept(
+        self,
+        *,
+        date_from: dt.date | None = None,
+        date_to: dt.date | None = None,
+        channels: tuple[str, ...] | None = None,
+    ) -> np.ndarray:
+        """Which transactions the global filters keep (a mask over ``c``, ``d``...): those
+        within the inclusive dates and of the ``channels`` (None or empty: any)."""
+        keep = np.ones(len(self.d), dtype=bool)
+        if date_from is not None:
+            keep &= self.d >= _day(pd.Timestamp(date_from).date())
+        if date_to is not None:
+            keep &= self.d <= _day(pd.Timestamp(date_to).date())
+        if channels:
+            wanted = [i for i, name in enumerate(self.channels) if name in set(channels)]
+            keep &= np.isin(self.channel, wanted)
+        return keep
 
     @functools.cached_property
     def amount_missing(self) -> bool:

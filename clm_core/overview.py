@@ -38,6 +38,8 @@ __all__ = [
     "monthly_trend",
     "rank_alerts",
     "stage_alert",
+    "silent_alert",
+    "silent_valuable",
     "top_alerts",
     "value_kpis",
 ]
@@ -321,12 +323,75 @@ def kpi_alerts(kpi_list: list[Kpi], days: int, lang: str = "en") -> list[Alert]:
     return out
 
 
+def silent_valuable(
+    ledger,
+    *,
+    as_of: dt.date,
+    churn_days: int,
+    date_from: dt.date | None = None,
+    date_to: dt.date | None = None,
+    channels: tuple[str, ...] | None = None,
+    customers: np.ndarray | None = None,
+) -> tuple[int, float, float]:
+    """:data:`_SILENT_SQL` from a :class:`clm_core.lifecycle.TransactionLedger`, with no
+    query: (valuable customers going quiet, their revenue, the revenue of every customer with
+    a purchase), all to ``as_of``, of the transactions the global filters keep (dates,
+    channels) and of the ``customers`` (a mask over ``ledger.customer_ids``; None: everyone).
+    Sums may differ from the query's in the last bits, as the query's own do between runs."""
+    from clm_core.lifecycle import _day, _runs
+
+    keep = ledger.kept(date_from=date_from, date_to=date_to, channels=channels)
+    keep &= ledger.d <= _day(pd.Timestamp(as_of).date())
+    if customers is not None:
+        keep &= customers[ledger.c]
+    c, d, amount = ledger.c[keep], ledger.d[keep], ledger.amount[keep]
+    size = len(ledger.customer_ids)
+    revenue = np.bincount(c, weights=np.nan_to_num(amount), minlength=size)
+    paid = amount > 0  # NaN: no amount, not paid
+    pc, pd_ = c[paid], d[paid]  # in customer then day order
+    first = _runs(pc)
+    last = np.append(first[1:], True) if len(pc) else first
+    days = np.bincount(pc[first | _runs(pd_)], minlength=size)  # distinct (customer, day)
+    buyers = days > 0  # the SQL's customers: some amount > 0
+    first_d = np.zeros(size, dtype=np.int64)
+    last_d = np.zeros(size, dtype=np.int64)
+    first_d[pc[first]] = pd_[first]
+    last_d[pc[last]] = pd_[last]
+    revenue, days, first_d, last_d = (x[buyers] for x in (revenue, days, first_d, last_d))
+    if not len(revenue):
+        return 0, 0.0, 0.0
+    valuable = revenue >= _quantile_cont(revenue, 0.8)
+    silent = _day(pd.Timestamp(as_of).date()) - last_d
+    with np.errstate(divide="ignore", invalid="ignore"):
+        gap = np.where(days > 1, (last_d - first_d) / (days - 1), np.nan)
+    bar = np.fmax(2 * gap, churn_days / 2)  # NaN gap: half the churn window
+    quiet = valuable & (silent < churn_days) & (silent > bar)
+    return int(quiet.sum()), float(revenue[quiet].sum()), float(revenue.sum())
+
+
+def _quantile_cont(values: np.ndarray, q: float) -> float:
+    """DuckDB's quantile_cont: linear between the order statistics at (n - 1) * q."""
+    rank = (len(values) - 1) * q
+    lo = int(np.floor(rank))
+    hi = min(lo + 1, len(values) - 1)
+    low, high = np.partition(values, [lo, hi])[[lo, hi]]
+    return float(low + (rank - lo) * (high - low))
+
+
 def _silent_alert(con, end: dt.date, churn_days: int, currency: str, lang: str) -> Alert | None:
     row = query_df(con, _SILENT_SQL, {"as_of": end, "churn_days": churn_days}).iloc[0]
-    n, revenue, total = int(row["customers"]), float(row["revenue"]), row["all_revenue"]
+    total = row["all_revenue"]
+    counts = (int(row["customers"]), float(row["revenue"]), float(total) if total else 0.0)
+    return silent_alert(counts, currency, lang)
+
+
+def silent_alert(counts: tuple[int, float, float], currency: str, lang: str) -> Alert | None:
+    """The alert on valuable customers going quiet, from :data:`_SILENT_SQL`'s (customers,
+    revenue, all revenue) or :func:`silent_valuable`'s; None when there are none."""
+    n, revenue, total = counts
     if n == 0:
         return None
-    share = revenue / float(total) if total else 0.0
+    share = revenue / total if total else 0.0
     text = translate(
         "{n} high-value customers are going quiet: they hold {revenue} ({share}) of revenue.",
         lang,
@@ -403,6 +468,7 @@ def top_alerts(
     limit: int = 5,
     with_stages: bool = True,
     with_kpis: bool = True,
+    with_silent: bool = True,
 ) -> list[Alert]:
     """The most important changes and risks at ``as_of``, most severe first (at most ``limit``).
 
@@ -411,7 +477,9 @@ def top_alerts(
     10%+ over the period (:func:`stage_alert`; ``with_stages=False`` leaves it to a caller that
     has the snapshots already), the latest campaign's significant result or sample ratio
     mismatch, and rejected rows or duplicates in the last upload. ``with_kpis=False`` leaves the
-    KPI alerts to a caller that has the KPIs already (:func:`kpi_alerts`).
+    KPI alerts to a caller that has the KPIs already (:func:`kpi_alerts`); ``with_silent=False``
+    leaves the quiet valuable customers to a caller that derives them from a transaction ledger
+    (:func:`silent_valuable`, :func:`silent_alert`).
     """
     require_table(con, "transactions", "the overview")
     end = pd.Timestamp(as_of).date() if as_of is not None else as_of_default(con)
@@ -420,7 +488,7 @@ def top_alerts(
     if with_kpis:
         found += kpi_alerts(kpis(con, as_of=end, days=days, churn_days=churn_days), days, lang)
     found += [
-        _silent_alert(con, end, churn_days, currency, lang),
+        _silent_alert(con, end, churn_days, currency, lang) if with_silent else None,
         _campaign_alert(con, end, lang),
         _quality_alert(con, lang),
     ]

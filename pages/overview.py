@@ -10,13 +10,14 @@ from clm_core.clv import for_customers
 from clm_core.errors import NotEnoughData
 from clm_core.formatting import fmt_count, fmt_money, fmt_share
 from clm_core.lifecycle import takeaway_stages, timeline_summary
-from clm_core.overview import kpi_alerts, rank_alerts, stage_alert, value_kpis
+from clm_core.overview import kpi_alerts, rank_alerts, silent_alert, stage_alert, value_kpis
 from ui.cache import (
     compute,
     current_dataset,
     current_filters,
     filtered_customer_ids,
     kept_customer_ids,
+    silent_valuable,
     stages,
 )
 from ui.common import chart, errors_shown, escape_md, lang, require, t
@@ -122,9 +123,10 @@ with errors_shown():
     snapshot, snap_before = (timeline_summary(both, d) for d in (as_of, before))
     alerts = compute(
         "clm_core.overview:top_alerts", as_of=as_of, days=days, churn_days=churn_days,
-        currency=currency, lang=lang(), with_stages=False, with_kpis=False,
+        currency=currency, lang=lang(), with_stages=False, with_kpis=False, with_silent=False,
     )  # fmt: skip
-    alerts = rank_alerts([*kpi_alerts(kpis, days, lang()), *alerts,
+    quiet = silent_alert(silent_valuable(as_of=as_of, churn_days=churn_days), currency, lang())
+    alerts = rank_alerts([*kpi_alerts(kpis, days, lang()), *alerts, quiet,
                           stage_alert(snapshot, snap_before, days, lang())])  # fmt: skip
     if not alerts:
         st.success(t("No alerts: nothing changed for the worse in this period."))

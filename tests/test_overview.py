@@ -245,3 +245,86 @@ def test_kpis_agree_with_one_query_per_kpi_on_demo_data(demo_template, channel):
             assert got["Repeat rate"] * ref["active"] == pytest.approx(ref["returning"])
             checked += ref["churned"] > 0
     assert checked >= 4  # churn happened in most of these periods: the comparison has teeth
+
+
+def _silent_by_query(con, as_of, churn_days):
+    row = con.execute(overview._SILENT_SQL, {"as_of": as_of, "churn_days": churn_days}).df()
+    return row.iloc[0]
+
+
+def test_silent_valuable_from_a_ledger_by_hand():
+    from clm_core.lifecycle import transaction_ledger
+
+    # As test_alert_valuable_customers_going_quiet, with a return, a missing amount and a
+    # zero-amount order: V1 is quiet (30 days, its gap 10); revenue counts returns, and only
+    # amounts above zero make purchase days.
+    rows = []
+    for v in ("V1", "V2"):
+        last = "2024-03-06" if v == "V1" else "2024-03-30"
+        for d in pd.date_range("2024-01-01", last, freq="10D"):
+            rows.append((v, d, 500.0))
+    rows += [(f"S{i}", pd.Timestamp("2024-03-20"), 10.0) for i in range(8)]
+    rows += [
+        ("V2", pd.Timestamp("2024-03-31"), 1.0),
+        ("V1", pd.Timestamp("2024-03-20"), -40.0),  # a return: revenue, not a purchase day
+        ("V1", pd.Timestamp("2024-03-21"), None),
+        ("S0", pd.Timestamp("2024-03-25"), 0.0),
+        ("Z", pd.Timestamp("2024-03-25"), None),  # no amount above zero: not a buyer
+    ]
+    con = store.from_frames(
+        transactions=pd.DataFrame(rows, columns=["customer_id", "order_ts", "amount"])
+    )
+    ledger = transaction_ledger(con)
+    as_of = pd.Timestamp("2024-03-31").date()
+    n, revenue, total = overview.silent_valuable(ledger, as_of=as_of, churn_days=50)
+    assert (n, revenue, total) == (1, 7 * 500.0 - 40.0, 3460.0 + 9 * 500.0 + 1.0 + 8 * 10.0)
+    ref = _silent_by_query(con, as_of, 50)
+    assert (n, revenue, total) == (ref["customers"], ref["revenue"], ref["all_revenue"])
+    assert overview.silent_valuable(ledger, as_of=as_of, churn_days=70)[0] == 0  # 30 < 35
+    # only V1 and S0..S7 kept: V1 is still the top fifth
+    kept = ledger.customer_ids.isin(["V1", *(f"S{i}" for i in range(8))]).to_numpy()
+    assert overview.silent_valuable(ledger, as_of=as_of, churn_days=50, customers=kept)[0] == 1
+    alert = overview.silent_alert((n, revenue, total), "USD", "en")
+    assert alert.kind == "valuable_silent" and alert.text.startswith("1 high-value customers")
+    assert overview.silent_alert((0, 0.0, total), "USD", "en") is None
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [{}, {"channels": ("app",)}, {"date_from": -400, "date_to": -30}, {"regions": 1}],
+    ids=["none", "channel", "dates", "region"],
+)
+def test_silent_valuable_from_a_ledger_equals_the_query_on_demo_data(demo_template, filters):
+    import datetime as dt
+
+    from clm_core.filters import Filters, apply_filters, customer_filter_ids, is_kept
+    from clm_core.lifecycle import transaction_ledger
+    from clm_core.summary import as_of_default
+
+    con = store.connect(demo_template)
+    ledger = transaction_ledger(store.cursor(con))
+    last = as_of_default(con)
+    f = dict(filters)
+    for key in ("date_from", "date_to"):
+        if key in f:
+            f[key] = last + dt.timedelta(days=f[key])
+    if "regions" in f:
+        biggest = "select region from customers group by 1 order by count(*) desc, 1 limit 1"
+        f["regions"] = (con.execute(biggest).fetchone()[0],)
+    f = Filters(**f)
+    cur = store.cursor(con)
+    apply_filters(cur, f)
+    customers = None
+    if f.regions:
+        customers = is_kept(ledger.customer_ids, customer_filter_ids(con, f))
+    quiet = 0
+    for as_of, churn_days in [(last, 60), (last, 120), (last - dt.timedelta(days=90), 45)]:
+        got = overview.silent_valuable(
+            ledger, as_of=as_of, churn_days=churn_days, date_from=f.date_from,
+            date_to=f.date_to, channels=f.channels, customers=customers,
+        )  # fmt: skip
+        ref = _silent_by_query(cur, as_of, churn_days)
+        assert got[0] == ref["customers"]
+        assert got[1:] == pytest.approx((ref["revenue"], ref["all_revenue"]), rel=1e-12)
+        quiet += got[0]
+    assert quiet > 0

@@ -138,3 +138,37 @@ def test_value_cards_under_a_customer_filter_average_the_kept_customers(app, dat
     assert _metric(app, "Average CLV").value == fmt_money(expected["avg_clv"], currency)
     everyone = value_kpis(res.customers, clv.customer_attributes(con, as_of=as_of))
     assert expected["avg_clv"] != everyone["avg_clv"]  # the filter did select
+
+
+def test_quiet_valuable_alert_from_the_ledger_is_the_querys(app, data_dir):
+    """The page derives the quiet-valuable-customers alert from the transaction ledger; under a
+    date range and a channel it says what the query on the filtered data says."""
+    import dataclasses
+    import datetime as dt
+
+    from clm_core import overview, store
+    from clm_core.filters import Filters, apply_filters
+
+    def alerts_shown(at):
+        return [a.value for a in [*at.error, *at.warning, *at.info]]
+
+    con = store.connect(data_dir / "demo-retail.duckdb")
+    channel = next(m for m in app.sidebar.multiselect if m.key == "f_channels").options[0]
+    lo, hi = app.sidebar.date_input(key="f_dates").value
+    for f in (Filters(), Filters(channels=(channel,), date_from=lo + dt.timedelta(days=200))):
+        at = AppTest.from_file(APP, default_timeout=60)
+        if f.channels:
+            at.query_params["channel"] = channel
+            at.query_params["from"] = f.date_from.isoformat()
+            at.query_params["to"] = hi.isoformat()
+        at.run()
+        assert not at.exception, at.exception
+        as_of = at.date_input(key="overview_as_of").value
+        cur = store.cursor(con)
+        apply_filters(cur, dataclasses.replace(f, date_to=hi if f.channels else None))
+        churn_days = overview.default_churn_days(con)
+        currency = store.get_setting(con, "currency", "USD")
+        quiet = overview._silent_alert(cur, as_of, churn_days, currency, "en")
+        assert quiet is not None  # the demo has valuable customers going quiet
+        assert any(quiet.text in shown for shown in alerts_shown(at)), alerts_shown(at)
+    con.close()
