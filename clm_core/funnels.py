@@ -36,6 +36,7 @@ amount >= 0, as in :mod:`clm_core.summary` (returns are not purchases); it runs 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
 
 import duckdb
@@ -240,6 +241,11 @@ class EventLedger:
     names: tuple[str, ...]
     channels: tuple[str, ...]
 
+    @functools.cached_property
+    def span(self) -> tuple[int, int]:
+        """The first and last event time (0, 0 without events)."""
+        return (int(self.us.min()), int(self.us.max())) if len(self.us) else (0, 0)
+
     def paths(
         self,
         *,
@@ -264,7 +270,7 @@ class EventLedger:
         is_step = np.zeros(len(self.names), dtype=bool)
         is_step[[code[s] for s in steps if s in code]] = True
         usable = is_step[self.name]
-        low, high = int(us.min(initial=0)), int(us.max(initial=0))
+        low, high = self.span
         if date_from is not None:
             usable &= us >= _epoch_us(pd.Timestamp(date_from))
         if date_to is not None:
@@ -287,51 +293,20 @@ class EventLedger:
         )
         c[total], us[total], name[total] = -1, 0, -1
 
-        # An ASOF match "at or after t" is the first event of the step from the first of t's
-        # ties (the customer's events at that instant); "after t", from one past the last.
+        # Events at one instant of one customer are ties: an ASOF match "at or after t" may be
+        # any of t's ties, "after t" none of them.
         new = np.ones(total + 1, dtype=bool)
         np.not_equal(us[1:total], us[: total - 1], out=new[1:total])
         new[1:total] |= c[1:total] != c[: total - 1]
-        index = np.arange(total + 1, dtype=np.int32)
-        tie_start = np.maximum.accumulate(np.where(new, index, 0))
-        tie_end = None
-        if len(set(steps)) < n:  # a repeated step matches strictly after: past the ties
-            tie_end = np.minimum.accumulate(np.where(new[1:], index[1:], total)[::-1])[::-1]
-            tie_end = np.append(tie_end, total)
+        if order == "strict":
+            starts, who, reached, times = _strict_paths(
+                c, us, name, begins, new, [code.get(s, -2) for s in steps], steps, window_s
+            )
+        else:
+            starts, who, reached, times = _any_order_paths(
+                c, us, name, begins, new, [code.get(s, -2) for s in steps], window_s
+            )
         del new
-
-        def match(step: str, positions: np.ndarray, who: np.ndarray) -> tuple[np.ndarray, ...]:
-            """The first event of ``step`` at or after each position (``total`` for none), and
-            whether it is ``who``'s."""
-            nxt = np.where(name == code.get(step, -2), index, total)
-            nxt = np.minimum.accumulate(nxt[::-1])[::-1][positions]
-            return nxt, c[nxt] == who
-
-        if order == "strict":  # attempts start at step 1; each step follows the previous
-            starts = np.flatnonzero(begins & (name[:total] == code.get(steps[0], -2)))
-            who = c[starts]
-            times, found = [us[starts]], [np.ones(len(starts), dtype=bool)]
-            j = starts
-            for k in range(2, n + 1):
-                ties = tie_end if steps[k - 1] in steps[: k - 1] else tie_start
-                j, ok = match(steps[k - 1], np.where(found[-1], ties[j], total), who)
-                times.append(us[j])
-                found.append(ok)
-            first = times[0] / 1e6
-            late = [t / 1e6 - first > window_s for t in times]
-        else:  # attempts start at any step event; each step is the first in the window
-            starts = np.flatnonzero(begins)
-            who = c[starts]
-            first = us[starts] / 1e6
-            times, found, late = [], [], []
-            for step in steps:
-                j, ok = match(step, tie_start[starts], who)
-                times.append(us[j])
-                found.append(ok)
-                late.append(us[j] / 1e6 - first > window_s)
-        reached = np.full(len(starts), n, dtype=np.int32)
-        for k in range(n, 0, -1):  # the first step missed wins, as the SQL's CASE
-            reached[~found[k - 1] | late[k - 1]] = k - 1
 
         # Each customer's best attempt: the furthest, then the earliest, then by channel
         # (the order of ``starts``).
@@ -356,6 +331,84 @@ class EventLedger:
                 reached[rows] >= k, gap if order == "strict" else np.abs(gap), np.nan
             )
         return pd.DataFrame(out)
+
+
+def _strict_paths(c, us, name, begins, new, codes, steps, window_s):
+    """Strict order over the usable events (arrays with one more position, ``total``, of
+    nobody): the best attempt of each run of attempts, as (start positions, customers,
+    steps reached, [t1..tn]).
+
+    A run is a customer's consecutive step-1 events whose step 2 is the same event: they share
+    every later step (each is the first of its name after the previous one), so the steps are
+    followed once per run instead of once per attempt. The later an attempt of a run starts,
+    the further its window reaches: the run's last attempt reaches furthest, and the run's
+    best is its earliest attempt that reaches as far.
+    """
+    total, n = len(c) - 1, len(codes)
+    group = np.cumsum(new, dtype=np.int32)  # ties share a number, in position order
+
+    def follow(k: int, positions: np.ndarray, who: np.ndarray) -> np.ndarray:
+        """The first event of step k after each position (at or after, unless the step's
+        event already came earlier in the steps), or ``total`` when it is not ``who``'s."""
+        at = np.flatnonzero(name == codes[k - 1])
+        side = "right" if steps[k - 1] in steps[: k - 1] else "left"
+        j = np.append(at, total)[np.searchsorted(group[at], group[positions], side=side)]
+        return np.where(c[j] == who, j, total)
+
+    attempts = np.flatnonzero(begins & (name[:total] == codes[0]))
+    if not len(attempts):
+        return attempts, c[:0], np.zeros(0, dtype=np.int32), [us[:0]] * n
+    owner = c[attempts]
+    second = follow(2, attempts, owner)
+    run = np.ones(len(attempts), dtype=bool)
+    run[1:] = (owner[1:] != owner[:-1]) | (second[1:] != second[:-1])
+    first = np.flatnonzero(run)
+    last = np.append(first[1:], len(attempts)) - 1
+    who = owner[first]
+    chain = [second[first]]  # positions of steps 2..n per run (``total``: not reached)
+    for k in range(3, n + 1):
+        chain.append(follow(k, chain[-1], who))
+    later = [us[j] for j in chain]
+
+    # How far each run's last attempt reaches: the first step missed or out of its window.
+    reach = np.full(len(first), n, dtype=np.int32)
+    end = us[attempts[last]] / 1e6
+    for k in range(n, 1, -1):
+        reach[(chain[k - 2] == total) | (later[k - 2] / 1e6 - end > window_s)] = k - 1
+    # Each run's earliest attempt that reaches as far: the window from its start holds the
+    # run's furthest step (the runs' steps are in time order, so the nearer ones too).
+    size = np.diff(np.append(first, len(attempts)))
+    furthest = np.stack(later)[np.maximum(reach, 2) - 2, np.arange(len(first))]
+    enough = np.repeat(reach == 1, size) | (
+        np.repeat(furthest / 1e6, size) - us[attempts] / 1e6 <= window_s
+    )
+    best = np.flatnonzero(enough & (run | ~np.append(False, enough[:-1])))
+    starts = attempts[best]
+    return starts, who, reach, [us[starts], *later]
+
+
+def _any_order_paths(c, us, name, begins, new, codes, window_s):
+    """Any order over the usable events (as :func:`_strict_paths`): every step event starts
+    an attempt, which reaches each step at the first event of its name at or after the start
+    (of its ties) within the window. (start positions, customers, steps reached, [t1..tn])."""
+    total, n = len(c) - 1, len(codes)
+    index = np.arange(total + 1, dtype=np.int32)
+    tie_start = np.maximum.accumulate(np.where(new, index, 0))
+    starts = np.flatnonzero(begins)
+    who = c[starts]
+    first = us[starts] / 1e6
+    from_here = tie_start[starts]
+    del tie_start
+    reached = np.full(len(starts), n, dtype=np.int32)
+    times, missed = [], []
+    for code in codes:
+        nxt = np.where(name == code, index, total)
+        j = np.minimum.accumulate(nxt[::-1])[::-1][from_here]
+        times.append(us[j])
+        missed.append((c[j] != who) | (us[j] / 1e6 - first > window_s))
+    for k in range(n, 0, -1):  # the first step missed wins, as the SQL's CASE
+        reached[missed[k - 1]] = k - 1
+    return starts, who, reached, times
 
 
 def _epoch_us(ts: pd.Timestamp) -> int:
