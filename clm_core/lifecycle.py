@@ -679,9 +679,24 @@ class TransactionLedger:
         if date_to is not None:
             keep &= self.d <= _day(pd.Timestamp(date_to).date())
         if channels:
-            wanted = [i for i, name in enumerate(self.channels) if name in set(channels)]
-            keep &= np.isin(self.channel, wanted)
+            wanted = np.zeros(len(self.channels) + 1, dtype=bool)  # the last: no channel (-1)
+            wanted[[i for i, name in enumerate(self.channels) if name in set(channels)]] = True
+            keep &= wanted[self.channel]
         return keep
+
+    def buyers(
+        self,
+        *,
+        date_from: dt.date | None = None,
+        date_to: dt.date | None = None,
+        channels: tuple[str, ...] | None = None,
+    ) -> np.ndarray:
+        """Which customers (a mask over ``customer_ids``) have a transaction the global filters
+        keep (:meth:`kept`): the customers of the filtered ``transactions``, except those
+        whose only such transactions have no date."""
+        has = np.zeros(len(self.customer_ids), dtype=bool)
+        has[self.c[self.kept(date_from=date_from, date_to=date_to, channels=channels)]] = True
+        return has
 
     @functools.cached_property
     def amount_missing(self) -> bool:

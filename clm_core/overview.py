@@ -42,6 +42,7 @@ __all__ = [
     "silent_valuable",
     "top_alerts",
     "value_kpis",
+    "value_kpis_of",
 ]
 
 KPI_ORDER = (
@@ -216,15 +217,22 @@ def value_kpis(customers: pd.DataFrame, attributes: pd.DataFrame) -> dict[str, f
     page's definition at margin 1); LTV/CAC = mean LTV / mean CAC of the customers whose
     acquisition cost is known and positive (None when no customer has one).
     """
-    avg_clv = float(customers["clv"].mean()) if len(customers) else None
     # Each customer's cost by position (pyarrow): a merge on a million string ids takes 0.3 s.
     at = id_positions(customers["customer_id"], attributes["customer_id"])
     costs = attributes["acquisition_cost"].to_numpy(dtype=float, na_value=np.nan)
     cost = np.where(at >= 0, costs[np.maximum(at, 0)], np.nan) if len(costs) else at * np.nan
+    clv = customers["clv"].to_numpy(dtype=float, na_value=np.nan)
+    return value_kpis_of(clv, customers["revenue"].to_numpy(dtype=float, na_value=np.nan), cost)
+
+
+def value_kpis_of(clv: np.ndarray, revenue: np.ndarray, cost: np.ndarray) -> dict:
+    """:func:`value_kpis` of aligned arrays: each customer's predicted CLV, revenue so far and
+    acquisition cost (NaN when unknown), e.g. rows of a cached alignment under a filter."""
+    avg_clv = float(pd.Series(clv).mean()) if len(clv) else None  # a missing CLV skipped
     has = cost > 0
     if not has.any():
         return {"avg_clv": avg_clv, "ltv_cac": None, "cac_customers": 0}
-    ltv = customers["revenue"].to_numpy(dtype=float)[has] + customers["clv"].to_numpy(float)[has]
+    ltv = revenue[has] + clv[has]
     return {
         "avg_clv": avg_clv,
         "ltv_cac": float(pd.Series(ltv).mean() / cost[has].mean()),  # a missing LTV skipped

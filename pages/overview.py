@@ -6,20 +6,11 @@ import streamlit as st
 
 from clm_core.charts.lifecycle import stage_bar_figure
 from clm_core.charts.overview import trend_figure
-from clm_core.clv import for_customers
-from clm_core.errors import NotEnoughData
 from clm_core.formatting import fmt_count, fmt_money, fmt_share
 from clm_core.lifecycle import takeaway_stages, timeline_summary
-from clm_core.overview import kpi_alerts, rank_alerts, silent_alert, stage_alert, value_kpis
-from ui.cache import (
-    compute,
-    current_dataset,
-    current_filters,
-    filtered_customer_ids,
-    kept_customer_ids,
-    silent_valuable,
-    stages,
-)
+from clm_core.overview import kpi_alerts, rank_alerts, silent_alert, stage_alert
+from ui.cache import compute, silent_valuable, stages
+from ui.cache import value_cards as cached_value_cards
 from ui.common import chart, errors_shown, escape_md, lang, require, t
 from ui.nav import page_file
 
@@ -30,26 +21,10 @@ def value_cards(as_of) -> dict:
     """Average CLV and LTV/CAC from BG/NBD + Gamma-Gamma (the quickest model: this is the landing
     page) with the Customer value page's other defaults: fitted on every customer, as on that
     page, and averaged over the filtered customers."""
-    ds = current_dataset()
-    return _value_cards(str(ds.path), ds.version, current_filters(), as_of)
-
-
-# Two small numbers from a million-row fit and the filter's customers: 0.5-1 s at a million
-# customers, kept so that a rerun of this page (any widget) does not pay it again.
-@st.cache_data(max_entries=32, show_spinner=False)
-def _value_cards(path: str, version: str, filters, as_of) -> dict:
-    args = dict(model="bgnbd", penalizer=0.0, period="W", horizon=52, discount_rate=0.01)
-    try:
-        res = compute(
-            "clm_core.clv:fit_clv", unfiltered=True, shared=True, as_of=as_of, margin=1.0, **args
-        )
-    except NotEnoughData:
-        return {"avg_clv": None, "ltv_cac": None}
-    attrs = compute("clm_core.clv:customer_attributes", unfiltered=True, shared=True, as_of=as_of)
-    # A customer-only filter (region, segment, tier) keeps customers by id: the same buyers as
-    # the filtered transactions give, without a query over them (0.3 s at 1M customers).
-    ids = kept_customer_ids() if current_filters().customer_only else filtered_customer_ids()
-    return value_kpis(for_customers(res, ids).customers, attrs)
+    return cached_value_cards(
+        as_of=as_of, model="bgnbd", penalizer=0.0, period="W", horizon=52, discount_rate=0.01,
+        margin=1.0,
+    )  # fmt: skip
 
 
 st.title(t("Overview"))

@@ -497,6 +497,29 @@ def test_purchase_history_agrees_with_the_stage_sql_on_filtered_demo_data(demo_t
             assert [lc.STAGES[k] for k in got[got >= 0]] == sql["stage"].tolist()
 
 
+@pytest.mark.parametrize(
+    "filters",
+    [
+        {},
+        {"channels": ("app",)},
+        {"date_from": dt.date(2024, 3, 1)},
+        {"channels": ("web", "store", "nowhere"), "date_to": dt.date(2025, 6, 30)},
+    ],
+)
+def test_ledger_buyers_are_the_filtered_transactions_customers(demo_template, filters):
+    from clm_core.filters import Filters, apply_filters, filtered_customer_ids
+
+    base = store.connect(demo_template)
+    cur = store.cursor(base)
+    apply_filters(cur, Filters(**filters))
+    ledger = lc.transaction_ledger(base)
+    got = ledger.customer_ids[ledger.buyers(**filters)].reset_index(drop=True)
+    want = filtered_customer_ids(cur)
+    assert got.tolist() == want.tolist() and len(want) > 100
+    kept = ledger.kept(**filters)
+    assert kept.sum() == cur.execute("select count(*) from transactions").fetchone()[0]
+
+
 def test_a_ledger_derives_the_filtered_history_by_hand():
     """The ledger keeps everyone; a filter drops the transactions it does not keep, and with
     them the customers known only through those transactions."""

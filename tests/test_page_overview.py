@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.conftest import APP
@@ -113,17 +114,28 @@ def test_region_filter_snapshot_is_the_filtered_customers_stages(app, data_dir):
     assert int(buyers) > int(expected.sum())  # the filter did select
 
 
-def test_value_cards_under_a_customer_filter_average_the_kept_customers(app, data_dir):
-    """Average CLV under a region filter: the whole-dataset fit averaged over the region's
-    buyers, whether they are picked by id (customer-only filter) or by their transactions."""
+@pytest.mark.parametrize("kind", ["region", "channel and dates"])
+def test_value_cards_under_a_filter_average_the_kept_customers(app, data_dir, kind):
+    """Average CLV and LTV/CAC under a filter: the whole-dataset fit averaged over the filtered
+    customers (those with a transaction the filters keep), whether they are picked by id
+    (customer-only filter) or by their transactions."""
+    import dataclasses
+
     from clm_core import clv, store
     from clm_core.filters import Filters, apply_filters, filter_options, filtered_customer_ids
     from clm_core.formatting import fmt_money
     from clm_core.overview import value_kpis
 
     con = store.connect(data_dir / "demo-retail.duckdb")
-    region = filter_options(con)["regions"][0]
-    app.multiselect("f_regions").set_value([region]).run()
+    options = filter_options(con)
+    if kind == "region":
+        f = Filters(regions=(options["regions"][0],))
+        app.multiselect("f_regions").set_value(list(f.regions)).run()
+    else:
+        lo, hi = options["dates"]
+        f = Filters(channels=(options["channels"][0],), date_from=lo + (hi - lo) / 2, date_to=hi)
+        app.multiselect("f_channels").set_value(list(f.channels)).run()
+        app.date_input("f_dates").set_value((f.date_from, f.date_to)).run()
     assert not app.exception, app.exception
     as_of = app.date_input("overview_as_of").value
     res = clv.fit_clv(
@@ -131,13 +143,15 @@ def test_value_cards_under_a_customer_filter_average_the_kept_customers(app, dat
         as_of=as_of, margin=1.0,
     )  # fmt: skip
     cur = store.cursor(con)
-    apply_filters(cur, Filters(regions=(region,)))
+    apply_filters(cur, dataclasses.replace(f))
     kept = clv.for_customers(res, filtered_customer_ids(cur)).customers
     expected = value_kpis(kept, clv.customer_attributes(con, as_of=as_of))
     currency = store.get_setting(con, "currency", "USD")
     assert _metric(app, "Average CLV").value == fmt_money(expected["avg_clv"], currency)
+    assert _metric(app, "LTV/CAC").value == f"{expected['ltv_cac']:.1f} : 1"
     everyone = value_kpis(res.customers, clv.customer_attributes(con, as_of=as_of))
     assert expected["avg_clv"] != everyone["avg_clv"]  # the filter did select
+    assert 0 < len(kept) < len(res.customers)
 
 
 def test_quiet_valuable_alert_from_the_ledger_is_the_querys(app, data_dir):

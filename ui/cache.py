@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -40,6 +41,7 @@ __all__ = [
     "stages",
     "stored_models",
     "tables",
+    "value_cards",
 ]
 
 
@@ -149,14 +151,51 @@ def stored_models() -> set:
 
 
 def filtered_customer_ids():
-    """Ids of the customers the sidebar filters keep (a Series), or None when no filter is on.
+    """Ids of the customers the sidebar filters keep (a sorted Series), or None when no filter
+    is on: those with a transaction the filters keep (``filters.filtered_customer_ids``),
+    read off the dataset's transaction ledger (0.05 s at a million customers, against 0.25 s
+    for the query). Transactions without a date are not in the ledger: a customer whose only
+    filtered transactions have no date is left out (no date, no model row either).
 
     Pages whose model is fitted once on every customer (``compute(..., unfiltered=True)``) pass
     these to ``clm_core.filters.keep_customers`` to show the filtered customers' rows.
     """
-    if not current_filters().active:
+    filters = current_filters()
+    if not filters.active:
         return None
-    return compute("clm_core.filters:filtered_customer_ids")
+    ds = current_dataset()
+    path = str(ds.path)
+    ledger = _ledger(path, ds.version)
+    return ledger.customer_ids[_kept_mask(path, ds.version, filters)].reset_index(drop=True)
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _kept_mask(path: str, version: str, filters: Filters):
+    """Which of the ledger's customers the filters keep: a transaction the date and channel
+    filters keep, and the region, segment and tier filters'. Read-only (shared)."""
+    ledger = _ledger(path, version)
+    mask = ledger.buyers(date_from=filters.date_from, date_to=filters.date_to,
+                         channels=filters.channels)  # fmt: skip
+    people = _people_mask(path, version, filters)
+    if people is not None:
+        mask &= people
+    mask.flags.writeable = False
+    return mask
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _people(path: str, version: str, people: Filters):
+    ledger = _ledger(path, version)
+    mask = is_kept(ledger.customer_ids, _kept_ids(path, version, people))
+    mask.flags.writeable = False
+    return mask
+
+
+def _people_mask(path: str, version: str, filters: Filters):
+    """Which of the ledger's customers the region, segment and tier filters keep (None: all).
+    Read-only (shared)."""
+    people = dataclasses.replace(filters, date_from=None, date_to=None, channels=())
+    return _people(path, version, people) if people.active else None
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
@@ -239,10 +278,7 @@ def _history(path: str, version: str, filters: Filters):
 @st.cache_data(max_entries=64, show_spinner=False)
 def _silent(path: str, version: str, filters: Filters, as_of, churn_days: int) -> tuple:
     ledger = _ledger(path, version)
-    people = dataclasses.replace(filters, date_from=None, date_to=None, channels=())
-    customers = None
-    if people.active:
-        customers = is_kept(ledger.customer_ids, _kept_ids(path, version, people))
+    customers = _people_mask(path, version, filters)
     return overview.silent_valuable(
         ledger, as_of=as_of, churn_days=churn_days, date_from=filters.date_from,
         date_to=filters.date_to, channels=filters.channels, customers=customers,
@@ -255,6 +291,55 @@ def silent_valuable(*, as_of, churn_days: int) -> tuple[int, float, float]:
     (0.2-0.3 s at a million customers, against 0.5-1.5 s for the query)."""
     ds = current_dataset()
     return _silent(str(ds.path), ds.version, current_filters(), as_of, churn_days)
+
+
+# The Overview's value cards: the CLV fit on every customer, its customers' costs and ledger
+# numbers aligned once per date (two id matches of a million strings: 0.4 s), then a filter
+# is a mask over them.
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _value_base(path: str, version: str, as_of, fit: tuple):
+    from clm_core.errors import NotEnoughData
+    from clm_core.filters import id_positions
+
+    try:
+        res = _call_shared("clm_core.clv:fit_clv", path, version, Filters(), fit)
+    except NotEnoughData:
+        return None
+    attrs = _call_shared(
+        "clm_core.clv:customer_attributes", path, version, Filters(), (("as_of", as_of),)
+    )
+    customers = res.customers
+    at = id_positions(customers["customer_id"], attrs["customer_id"])
+    costs = attrs["acquisition_cost"].to_numpy(dtype=float, na_value=np.nan)
+    cost = np.where(at >= 0, costs[np.maximum(at, 0)], np.nan) if len(costs) else at * np.nan
+    number = id_positions(customers["customer_id"], _ledger(path, version).customer_ids)
+    return (
+        customers["clv"].to_numpy(dtype=float, na_value=np.nan),
+        customers["revenue"].to_numpy(dtype=float, na_value=np.nan),
+        cost,
+        number,
+    )
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _value_cards(path: str, version: str, filters: Filters, as_of, fit: tuple) -> dict:
+    base = _value_base(path, version, as_of, fit)
+    if base is None:
+        return {"avg_clv": None, "ltv_cac": None}
+    clv, revenue, cost, number = base
+    if filters.active:  # the kept customers' rows (a fitted customer is in the ledger)
+        keep = np.append(_kept_mask(path, version, filters), False)[number]
+        clv, revenue, cost = clv[keep], revenue[keep], cost[keep]
+    return overview.value_kpis_of(clv, revenue, cost)
+
+
+def value_cards(*, as_of, **fit) -> dict:
+    """``overview.value_kpis`` (average CLV, LTV/CAC) of ``clv.fit_clv(as_of=as_of, **fit)``
+    fitted on every customer (the same cached fit as the Customer value page's), averaged over
+    the customers the sidebar filters keep (:func:`filtered_customer_ids`)."""
+    ds = current_dataset()
+    fit = tuple(sorted({**fit, "as_of": as_of}.items()))
+    return _value_cards(str(ds.path), ds.version, current_filters(), as_of, fit)
 
 
 @st.cache_resource(max_entries=12, show_spinner=False)
