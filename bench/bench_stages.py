@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -40,7 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.common import cpu_seconds, emit  # noqa: E402
+from bench.common import cpu_seconds, emit, peak_mib, reset_peak  # noqa: E402
 
 CASES = ["none", "channel", "last year", "channel and dates"]
 
@@ -78,7 +77,7 @@ def _child(kind: str, db: str, case: str, out: str) -> None:
     apply_filters(cur, filters)
     as_of = lc.purchase_date_range(cur)[1]
     build = 0.0
-    _reset_peak()  # the peak of the step alone, not of the rules derived above
+    reset_peak()  # the peak of the step alone, not of the rules derived above
     t0, cpu0 = time.perf_counter(), cpu_seconds()
     if kind == "query":
         history = lc.purchase_history(cur)
@@ -98,28 +97,9 @@ def _child(kind: str, db: str, case: str, out: str) -> None:
             first_event=events,
         )
     seconds, cpu = time.perf_counter() - t0, cpu_seconds() - cpu0
-    rss_mib = _peak_mib()
+    rss_mib = peak_mib()
     history.details(as_of, **rules).to_parquet(out)
     print(json.dumps({"seconds": seconds, "cpu": cpu, "build": build, "rss_mib": rss_mib}))
-
-
-def _reset_peak() -> None:
-    """Start the process's peak RSS afresh (Linux: writing 5 to clear_refs resets VmHWM)."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        pass
-
-
-def _peak_mib() -> float:
-    """Peak RSS since :func:`_reset_peak` (VmHWM), else since the process started."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
 def _measure(kind: str, db: Path, case: str, out: Path) -> dict:

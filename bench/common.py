@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import resource
+from pathlib import Path
 
 PREFIX = "RESULT "
 
@@ -18,6 +19,26 @@ def cpu_seconds() -> float:
     shared machine."""
     r = resource.getrusage(resource.RUSAGE_SELF)
     return r.ru_utime + r.ru_stime
+
+
+def reset_peak() -> None:
+    """Start the process's peak RSS afresh (Linux: writing 5 to clear_refs resets VmHWM), so
+    that :func:`peak_mib` measures one step alone."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass
+
+
+def peak_mib() -> float:
+    """Peak RSS in MiB since :func:`reset_peak` (VmHWM), else since the process started."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
 def emit(

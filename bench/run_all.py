@@ -37,6 +37,7 @@ FULL = [
     ("churn", ["bench.bench_churn", "--sizes", "10K,100K,1M"]),
     ("pages", ["bench.bench_pages", "--customers", "20000,100000,1000000"]),
     ("stages", ["bench.bench_stages", "--customers", "100000,1000000"]),
+    ("funnels", ["bench.bench_funnels", "--customers", "100000,1000000"]),
 ]
 QUICK = [
     ("load", ["bench.bench_load", "--rows", "100000", "--repeat", "1"]),
@@ -46,6 +47,7 @@ QUICK = [
     ("churn", ["bench.bench_churn", "--sizes", "10K"]),
     ("pages", ["bench.bench_pages", "--customers", "2000"]),
     ("stages", ["bench.bench_stages", "--customers", "20000"]),
+    ("funnels", ["bench.bench_funnels", "--customers", "20000"]),
 ]
 
 HEADER = """# Benchmarks
