@@ -263,18 +263,20 @@ class EventLedger:
         steps = _check_steps(steps, order, window_days)
         n, window_s = len(steps), float(window_days) * 86400.0
         start_us, stop_us = (_epoch_us(t) for t in _attempt_bounds(start, end))
-        us, total = self.us, len(self.us)
+        us = self.us
         code = {name: i for i, name in enumerate(self.names)}
         # The rows of the SQL's ``e``: step events from ``start`` to a window past ``end``,
         # within the filter's dates. Bounds every event passes cost no pass over the events.
+        # Times compare as the SQL's do, in seconds as doubles (``epoch``: us / 1e6), so that
+        # an event exactly at a window's edge falls on the same side.
         is_step = np.zeros(len(self.names), dtype=bool)
         is_step[[code[s] for s in steps if s in code]] = True
         usable = is_step[self.name]
         low, high = self.span
-        if date_from is not None:
-            usable &= us >= _epoch_us(pd.Timestamp(date_from))
+        if date_from is not None:  # whole days, as the filter casts event_ts to a date
+            usable &= us >= _epoch_us(pd.Timestamp(date_from).normalize())
         if date_to is not None:
-            usable &= us < _epoch_us(pd.Timestamp(date_to) + pd.Timedelta(days=1))
+            usable &= us < _epoch_us(pd.Timestamp(date_to).normalize() + pd.Timedelta(days=1))
         if low < start_us:
             usable &= us >= start_us
         if high / 1e6 - stop_us / 1e6 > window_s:
@@ -298,13 +300,14 @@ class EventLedger:
         new = np.ones(total + 1, dtype=bool)
         np.not_equal(us[1:total], us[: total - 1], out=new[1:total])
         new[1:total] |= c[1:total] != c[: total - 1]
+        codes = [code.get(s, -2) for s in steps]  # -2: a step nobody did (-1: no event)
         if order == "strict":
             starts, who, reached, times = _strict_paths(
-                c, us, name, begins, new, [code.get(s, -2) for s in steps], steps, window_s
+                c, us, name, begins, new, codes, steps, window_s
             )
         else:
             starts, who, reached, times = _any_order_paths(
-                c, us, name, begins, new, [code.get(s, -2) for s in steps], window_s
+                c, us, name, begins, new, codes, window_s
             )
         del new
 
@@ -428,49 +431,54 @@ def event_ledger(con: duckdb.DuckDBPyConnection) -> EventLedger:
     """The :class:`EventLedger` of ``con``'s events (an unfiltered connection for one to be
     shared: :meth:`EventLedger.paths` applies the date filter)."""
     require_table(con, "events", "event funnels")
+    # Customers, names and channels numbered in their order: stored in that order (DuckDB
+    # keeps insertion order), so a number is a rowid.
+    numbered = {
+        "_event_ids": "cast(customer_id as varchar) as customer_id from events "
+        "where customer_id is not null",
+        "_event_names": "event_name from events where event_name is not null",
+        "_event_channels": "channel from events where channel is not null",
+    }
     try:
-        con.execute(
-            """create or replace temp table _event_ids as
-            select distinct cast(customer_id as varchar) as customer_id from events
-            where customer_id is not null order by customer_id"""
-        )  # stored in id order (DuckDB keeps insertion order): a customer's number is its rowid
+        for table, select in numbered.items():
+            con.execute(f"create or replace temp table {table} as select distinct {select} "
+                        "order by 1")  # fmt: skip
         ev = con.sql(
-            """with names as (
-                select event_name, cast(row_number() over (order by event_name) - 1 as smallint) as n
-                from (select distinct event_name from events where event_name is not null)),
-            chans as (
-                select channel, cast(row_number() over (order by channel) - 1 as smallint) as ch
-                from (select distinct channel from events where channel is not null))
-            select cast(i.rowid as integer) as c, epoch_us(e.event_ts) as us, n.n as name,
-                   ch.ch as channel
+            """select cast(i.rowid as integer) as c, epoch_us(e.event_ts) as us,
+                   cast(n.rowid as integer) as name, cast(ch.rowid as integer) as channel
             from events e join _event_ids i on i.customer_id = cast(e.customer_id as varchar)
-            join names n using (event_name) left join chans ch using (channel)
+            join _event_names n using (event_name) left join _event_channels ch using (channel)
             where e.event_ts is not null
             order by c, us, channel nulls last"""
         ).fetchnumpy()
-        names = con.sql(
-            "select distinct event_name from events where event_name is not null order by 1"
-        ).fetchall()
-        channels = con.sql(
-            "select distinct channel from events where channel is not null order by 1"
-        ).fetchall()
+        names, channels = (
+            tuple(r[0] for r in con.sql(f"select * from {t} order by rowid").fetchall())
+            for t in ("_event_names", "_event_channels")
+        )
         ids = con.sql("select customer_id from _event_ids order by rowid").to_arrow_table()
     except duckdb.Error as e:
         raise QueryError(f"Query failed: {e}") from e
     finally:
-        con.execute("drop table if exists _event_ids")
-    channel = ev["channel"]
-    none = len(channels)
-    channel = (channel.filled(none) if np.ma.isMaskedArray(channel) else channel).astype(np.int16)
-    return EventLedger(
+        for table in numbered:
+            con.execute(f"drop table if exists {table}")
+
+    def codes(values, count: int) -> np.ndarray:
+        """Small numbers in the smallest type that holds them (and ``count``: no value)."""
+        values = values.filled(count) if np.ma.isMaskedArray(values) else values
+        return np.asarray(values).astype(np.int16 if count < 2**15 - 1 else np.int32)
+
+    ledger = EventLedger(
         customer_ids=ids.column("customer_id").to_pandas().astype("str"),
         c=np.asarray(ev["c"], dtype=np.int32),
         us=np.asarray(ev["us"], dtype=np.int64),
-        name=np.asarray(ev["name"], dtype=np.int16),
-        channel=channel,
-        names=tuple(r[0] for r in names),
-        channels=tuple(r[0] for r in channels),
+        name=codes(ev["name"], len(names)),
+        channel=codes(ev["channel"], len(channels)),
+        names=names,
+        channels=channels,
     )
+    for values in (ledger.c, ledger.us, ledger.name, ledger.channel):
+        values.flags.writeable = False
+    return ledger
 
 
 def _check_breakdown(con: duckdb.DuckDBPyConnection, breakdown: str) -> None:

@@ -680,7 +680,8 @@ class TransactionLedger:
             keep &= self.d <= _day(pd.Timestamp(date_to).date())
         if channels:
             wanted = np.zeros(len(self.channels) + 1, dtype=bool)  # the last: no channel (-1)
-            wanted[[i for i, name in enumerate(self.channels) if name in set(channels)]] = True
+            chosen = set(channels)
+            wanted[[i for i, name in enumerate(self.channels) if name in chosen]] = True
             keep &= wanted[self.channel]
         return keep
 

@@ -41,6 +41,7 @@ __all__ = [
     "silent_alert",
     "silent_valuable",
     "top_alerts",
+    "value_arrays",
     "value_kpis",
     "value_kpis_of",
 ]
@@ -217,12 +218,20 @@ def value_kpis(customers: pd.DataFrame, attributes: pd.DataFrame) -> dict[str, f
     page's definition at margin 1); LTV/CAC = mean LTV / mean CAC of the customers whose
     acquisition cost is known and positive (None when no customer has one).
     """
+    return value_kpis_of(*value_arrays(customers, attributes))
+
+
+def value_arrays(
+    customers: pd.DataFrame, attributes: pd.DataFrame
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each of ``customers``' (:func:`value_kpis`) predicted CLV, revenue so far and acquisition
+    cost (NaN when unknown), aligned with its rows: what :func:`value_kpis_of` averages."""
     # Each customer's cost by position (pyarrow): a merge on a million string ids takes 0.3 s.
     at = id_positions(customers["customer_id"], attributes["customer_id"])
     costs = attributes["acquisition_cost"].to_numpy(dtype=float, na_value=np.nan)
     cost = np.where(at >= 0, costs[np.maximum(at, 0)], np.nan) if len(costs) else at * np.nan
     clv = customers["clv"].to_numpy(dtype=float, na_value=np.nan)
-    return value_kpis_of(clv, customers["revenue"].to_numpy(dtype=float, na_value=np.nan), cost)
+    return clv, customers["revenue"].to_numpy(dtype=float, na_value=np.nan), cost
 
 
 def value_kpis_of(clv: np.ndarray, revenue: np.ndarray, cost: np.ndarray) -> dict:
@@ -345,7 +354,9 @@ def silent_valuable(
     query: (valuable customers going quiet, their revenue, the revenue of every customer with
     a purchase), all to ``as_of``, of the transactions the global filters keep (dates,
     channels) and of the ``customers`` (a mask over ``ledger.customer_ids``; None: everyone).
-    Sums may differ from the query's in the last bits, as the query's own do between runs."""
+    Sums may differ from the query's in the last bits, as the query's own do between runs.
+    Transactions without a customer id (ingest refuses them) are not in the ledger, where the
+    query would count them as one more customer."""
     from clm_core.lifecycle import _day, _runs
 
     keep = ledger.kept(date_from=date_from, date_to=date_to, channels=channels)
@@ -356,15 +367,15 @@ def silent_valuable(
     size = len(ledger.customer_ids)
     revenue = np.bincount(c, weights=np.nan_to_num(amount), minlength=size)
     paid = amount > 0  # NaN: no amount, not paid
-    pc, pd_ = c[paid], d[paid]  # in customer then day order
-    first = _runs(pc)
-    last = np.append(first[1:], True) if len(pc) else first
-    days = np.bincount(pc[first | _runs(pd_)], minlength=size)  # distinct (customer, day)
+    who, day = c[paid], d[paid]  # in customer then day order
+    first = _runs(who)
+    last = np.append(first[1:], True) if len(who) else first
+    days = np.bincount(who[first | _runs(day)], minlength=size)  # distinct (customer, day)
     buyers = days > 0  # the SQL's customers: some amount > 0
     first_d = np.zeros(size, dtype=np.int64)
     last_d = np.zeros(size, dtype=np.int64)
-    first_d[pc[first]] = pd_[first]
-    last_d[pc[last]] = pd_[last]
+    first_d[who[first]] = day[first]
+    last_d[who[last]] = day[last]
     revenue, days, first_d, last_d = (x[buyers] for x in (revenue, days, first_d, last_d))
     if not len(revenue):
         return 0, 0.0, 0.0

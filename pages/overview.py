@@ -9,22 +9,18 @@ from clm_core.charts.overview import trend_figure
 from clm_core.formatting import fmt_count, fmt_money, fmt_share
 from clm_core.lifecycle import takeaway_stages, timeline_summary
 from clm_core.overview import kpi_alerts, rank_alerts, silent_alert, stage_alert
-from ui.cache import compute, silent_valuable, stages
-from ui.cache import value_cards as cached_value_cards
+from ui.cache import compute, silent_valuable, stages, value_cards
 from ui.common import chart, errors_shown, escape_md, lang, require, t
 from ui.nav import page_file
 
 SEVERITY = {3: st.error, 2: st.warning, 1: st.info}
 
 
-def value_cards(as_of) -> dict:
-    """Average CLV and LTV/CAC from BG/NBD + Gamma-Gamma (the quickest model: this is the landing
-    page) with the Customer value page's other defaults: fitted on every customer, as on that
-    page, and averaged over the filtered customers."""
-    return cached_value_cards(
-        as_of=as_of, model="bgnbd", penalizer=0.0, period="W", horizon=52, discount_rate=0.01,
-        margin=1.0,
-    )  # fmt: skip
+# The value cards' model: BG/NBD + Gamma-Gamma (the quickest: this is the landing page) with
+# the Customer value page's other defaults, fitted on every customer as on that page and
+# averaged over the filtered customers.
+VALUE_MODEL = {"model": "bgnbd", "penalizer": 0.0, "period": "W", "horizon": 52,
+               "discount_rate": 0.01, "margin": 1.0}  # fmt: skip
 
 
 st.title(t("Overview"))
@@ -52,8 +48,9 @@ with errors_shown():
         delta = f"{k.change * 100:+.1f}% {t('vs previous')}" if k.change is not None else None
         inverse = k.name in ("Churned customers", "Churn rate")
         col.metric(t(k.name), show(k), delta, delta_color="inverse" if inverse else "normal")
-    value = value_cards(as_of)
-    before = value_cards(as_of - dt.timedelta(days=days))  # the model as fitted a period ago
+    value = value_cards(as_of=as_of, **VALUE_MODEL)
+    # the model as fitted a period ago
+    before = value_cards(as_of=as_of - dt.timedelta(days=days), **VALUE_MODEL)
 
     def value_change(key):
         now, then = value[key], before[key]

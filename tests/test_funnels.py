@@ -721,3 +721,23 @@ def test_ledger_refuses_what_the_query_refuses(con_tx):
         ledger.paths(steps=("visit", "visit"), order="any")
     with pytest.raises(MissingTableError):
         fn.event_ledger(store.from_frames(transactions=pd.DataFrame({"customer_id": ["a"]})))
+
+
+def test_ledger_numbers_more_names_than_a_small_integer_holds():
+    # one name per page or product: 40,000 names (past int16) and as many channels
+    n = 40_000
+    events = pd.DataFrame(
+        {
+            "customer_id": ["a"] * n,
+            "event_name": [f"page-{i:05d}" for i in range(n)],
+            "event_ts": pd.Timestamp("2024-01-01") + pd.to_timedelta(np.arange(n), unit="s"),
+            "channel": [f"ch-{i:05d}" for i in range(n)],
+        }
+    )
+    con = store.from_frames(events=events)
+    ledger = fn.event_ledger(con)
+    assert len(ledger.names) == n and ledger.name.dtype == np.int32
+    steps = ("page-39990", "page-00000", "page-39999")
+    got = ledger.paths(steps=steps, window_days=1)
+    _same_paths(got, fn.funnel_paths(con, steps=steps, window_days=1))
+    assert got["entry_channel"].tolist() == ["ch-39990"] and got["reached"].tolist() == [1]

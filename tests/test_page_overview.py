@@ -186,3 +186,28 @@ def test_quiet_valuable_alert_from_the_ledger_is_the_querys(app, data_dir):
         assert quiet is not None  # the demo has valuable customers going quiet
         assert any(quiet.text in shown for shown in alerts_shown(at)), alerts_shown(at)
     con.close()
+
+
+def test_a_region_from_the_url_on_data_without_customers_keeps_everyone(data_dir, monkeypatch):
+    """A copied link may carry a region onto a dataset without a customers table (no regions):
+    the filter keeps everyone, as the filtered views do, and no page fails on it."""
+    from clm_core import store
+
+    src = store.connect(data_dir / "demo-retail.duckdb")
+    tx = src.execute("select * from transactions").df()
+    src.close()
+    path = data_dir / "tx-only.duckdb"
+    with store.write_dataset(path, fresh=True) as w:
+        w.register("tx", tx)
+        w.execute("create table transactions as select * from tx")
+    monkeypatch.setenv("CLM_DB", str(path))
+    plain = AppTest.from_file(APP, default_timeout=60).run()
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["region"] = "North"
+    at.run()
+    assert not at.exception, at.exception
+    for label in ("Revenue", "Average CLV", "LTV/CAC"):
+        assert _metric(at, label).value == _metric(plain, label).value
+    for page in ("pages/clv.py", "pages/churn.py"):
+        at.switch_page(page).run()
+        assert not at.exception, (page, at.exception)

@@ -185,8 +185,10 @@ def _kept_mask(path: str, version: str, filters: Filters):
 
 @st.cache_resource(max_entries=8, show_spinner=False)
 def _people(path: str, version: str, people: Filters):
-    ledger = _ledger(path, version)
-    mask = is_kept(ledger.customer_ids, _kept_ids(path, version, people))
+    ids = _kept_ids(path, version, people)
+    if ids is None:  # e.g. a region filter without a customers table keeps everyone
+        return None
+    mask = is_kept(_ledger(path, version).customer_ids, ids)
     mask.flags.writeable = False
     return mask
 
@@ -194,8 +196,13 @@ def _people(path: str, version: str, people: Filters):
 def _people_mask(path: str, version: str, filters: Filters):
     """Which of the ledger's customers the region, segment and tier filters keep (None: all).
     Read-only (shared)."""
-    people = dataclasses.replace(filters, date_from=None, date_to=None, channels=())
+    people = _customer_filters(filters)
     return _people(path, version, people) if people.active else None
+
+
+def _customer_filters(filters: Filters) -> Filters:
+    """The filters that pick customers (region, segment, tier) without those that pick rows."""
+    return dataclasses.replace(filters, date_from=None, date_to=None, channels=())
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
@@ -239,7 +246,7 @@ def _per_customer(call, filters: Filters) -> Any:
     the same as keeping their result or not."""
     rows = dataclasses.replace(filters, regions=(), segments=(), tiers=(), customer_ids=())
     full = call(rows)
-    people = dataclasses.replace(filters, date_from=None, date_to=None, channels=())
+    people = _customer_filters(filters)
     if not people.active:
         return full
     ids = kept_customer_ids(people)
@@ -297,7 +304,7 @@ def silent_valuable(*, as_of, churn_days: int) -> tuple[int, float, float]:
 # numbers aligned once per date (two id matches of a million strings: 0.4 s), then a filter
 # is a mask over them.
 @st.cache_resource(max_entries=4, show_spinner=False)
-def _value_base(path: str, version: str, as_of, fit: tuple):
+def _value_base(path: str, version: str, fit: tuple):
     from clm_core.errors import NotEnoughData
     from clm_core.filters import id_positions
 
@@ -305,25 +312,20 @@ def _value_base(path: str, version: str, as_of, fit: tuple):
         res = _call_shared("clm_core.clv:fit_clv", path, version, Filters(), fit)
     except NotEnoughData:
         return None
-    attrs = _call_shared(
-        "clm_core.clv:customer_attributes", path, version, Filters(), (("as_of", as_of),)
+    as_of = (("as_of", dict(fit)["as_of"]),)
+    attrs = _call_shared("clm_core.clv:customer_attributes", path, version, Filters(), as_of)
+    arrays = (
+        *overview.value_arrays(res.customers, attrs),
+        id_positions(res.customers["customer_id"], _ledger(path, version).customer_ids),
     )
-    customers = res.customers
-    at = id_positions(customers["customer_id"], attrs["customer_id"])
-    costs = attrs["acquisition_cost"].to_numpy(dtype=float, na_value=np.nan)
-    cost = np.where(at >= 0, costs[np.maximum(at, 0)], np.nan) if len(costs) else at * np.nan
-    number = id_positions(customers["customer_id"], _ledger(path, version).customer_ids)
-    return (
-        customers["clv"].to_numpy(dtype=float, na_value=np.nan),
-        customers["revenue"].to_numpy(dtype=float, na_value=np.nan),
-        cost,
-        number,
-    )
+    for a in arrays:
+        a.flags.writeable = False
+    return arrays
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
-def _value_cards(path: str, version: str, filters: Filters, as_of, fit: tuple) -> dict:
-    base = _value_base(path, version, as_of, fit)
+def _value_cards(path: str, version: str, filters: Filters, fit: tuple) -> dict:
+    base = _value_base(path, version, fit)
     if base is None:
         return {"avg_clv": None, "ltv_cac": None}
     clv, revenue, cost, number = base
@@ -339,7 +341,7 @@ def value_cards(*, as_of, **fit) -> dict:
     the customers the sidebar filters keep (:func:`filtered_customer_ids`)."""
     ds = current_dataset()
     fit = tuple(sorted({**fit, "as_of": as_of}.items()))
-    return _value_cards(str(ds.path), ds.version, current_filters(), as_of, fit)
+    return _value_cards(str(ds.path), ds.version, current_filters(), fit)
 
 
 @st.cache_resource(max_entries=12, show_spinner=False)
