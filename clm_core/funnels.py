@@ -25,9 +25,11 @@ of the paths computed once for everyone instead of rescanning the events.
 
 The app derives the paths from an :class:`EventLedger` instead (:func:`event_ledger`: every
 event as arrays in customer and time order, kept per dataset version): an ASOF match is then
-"the next event of that name from this position", one reverse running minimum per step, and a
-date range is a mask. The same rows as :func:`funnel_paths`, which stays the reference the
-tests hold the ledger to, and the query behind :func:`event_funnel` (the CLI's one-shot use).
+"the next event of that name from this position" (in strict order a binary search, once per
+run of attempts that share their step 2; in any order a reverse running minimum per step), and
+a date range is a mask. The same rows as :func:`funnel_paths`, which stays the reference the
+tests and ``bench/bench_funnels.py`` hold the ledger to, and the query behind
+:func:`event_funnel` (the library's one-call funnel, without a ledger to keep).
 
 Repeat-purchase funnel (:func:`repeat_purchase_funnel`): a purchase is a day with an order of
 amount >= 0, as in :mod:`clm_core.summary` (returns are not purchases); it runs as SQL in DuckDB.
