@@ -236,6 +236,27 @@ def test_tier_ties_share_the_better_tier_and_no_value_is_bronze():
     ]  # fmt: skip
 
 
+def test_tiers_keep_their_index_and_type_on_random_values():
+    """Random values with ties, zeros, negatives and NaN: each tier by its rank share, computed
+    here one value at a time; the index kept, an ordered Diamond..Bronze categorical."""
+    rng = np.random.default_rng(3)
+    values = pd.Series(rng.integers(-3, 40, 500).astype(float), index=rng.permutation(500) + 7)
+    values[rng.random(500) < 0.05] = np.nan
+    cutoffs = (0.05, 0.2, 0.5)
+    got = seg.tiers(values, cutoffs)
+    assert got.index.equals(values.index)
+    assert got.dtype == pd.CategoricalDtype(list(seg.TIERS), ordered=True)
+    n = len(values)
+    for key, v in values.items():
+        share = (values > v).sum() / n + 1 / n  # rank 1 for the highest, ties the best rank
+        want = "Bronze"
+        if v > 0:
+            above = [t for t, c in zip(seg.TIERS[:3], cutoffs, strict=True) if share <= c + 1e-12]
+            want = above[0] if above else "Bronze"
+        assert got[key] == want, (key, v, share)
+    assert seg.tiers(pd.Series([], dtype=float)).dtype == got.dtype
+
+
 def test_configurable_cutoffs_and_bad_cutoffs():
     values = pd.Series(np.arange(1, 11, dtype=float))
     assert (seg.tiers(values, (0.5, 0.8, 1.0)) == "Diamond").sum() == 5
