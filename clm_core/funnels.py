@@ -48,6 +48,7 @@ import pandas as pd
 from clm_core.errors import NotEnoughData, QueryError, UsageError
 from clm_core.filters import id_positions
 from clm_core.i18n import translate
+from clm_core.lifecycle import run_starts
 from clm_core.store import query_df, quote_ident, require_table
 from clm_core.summary import as_of_default
 
@@ -299,9 +300,7 @@ class EventLedger:
 
         # Events at one instant of one customer are ties: an ASOF match "at or after t" may be
         # any of t's ties, "after t" none of them.
-        new = np.ones(total + 1, dtype=bool)
-        np.not_equal(us[1:total], us[: total - 1], out=new[1:total])
-        new[1:total] |= c[1:total] != c[: total - 1]
+        new = np.append(run_starts(c[:total]) | run_starts(us[:total]), True)
         codes = [code.get(s, -2) for s in steps]  # -2: a step nobody did (-1: no event)
         if order == "strict":
             starts, who, reached, times = _strict_paths(
@@ -318,10 +317,10 @@ class EventLedger:
         at = np.flatnonzero(reached > 0)
         rows = at
         if len(at):
-            lead = np.concatenate([[True], who[at][1:] != who[at][:-1]])
+            lead = run_starts(who[at])
             top = np.maximum.reduceat(reached[at], np.flatnonzero(lead))
             best = at[reached[at] == top[np.cumsum(lead) - 1]]
-            rows = best[np.concatenate([[True], who[best][1:] != who[best][:-1]])]
+            rows = best[run_starts(who[best])]
 
         out = {
             "customer_id": self.customer_ids.to_numpy()[who[rows]],
@@ -365,8 +364,7 @@ def _strict_paths(c, us, name, begins, new, codes, steps, window_s):
         return attempts, c[:0], np.zeros(0, dtype=np.int32), [us[:0]] * n
     owner = c[attempts]
     second = follow(2, attempts, owner)
-    run = np.ones(len(attempts), dtype=bool)
-    run[1:] = (owner[1:] != owner[:-1]) | (second[1:] != second[:-1])
+    run = run_starts(owner) | run_starts(second)
     first = np.flatnonzero(run)
     last = np.append(first[1:], len(attempts)) - 1
     who = owner[first]

@@ -631,7 +631,7 @@ class TransactionLedger:
 
         # Known: the first of signup, first event and first kept transaction.
         known = np.minimum(self.signup, self.first_event if first_event is None else first_event)
-        lead = _runs(c)
+        lead = run_starts(c)
         known[c[lead]] = np.minimum(known[c[lead]], d[lead])
         kept = known != _NEVER
         number = (np.cumsum(kept) - 1).astype(np.int32)
@@ -639,10 +639,10 @@ class TransactionLedger:
         # Purchase days: distinct (customer, day) with an amount >= 0, and the gap before each.
         paid = amount >= 0  # NaN (no amount) is not a purchase
         bc, bd = c[paid], d[paid]
-        day_of = _runs(bc) | np.concatenate([[True], bd[1:] != bd[:-1]]) if len(bd) else paid[:0]
+        day_of = run_starts(bc) | run_starts(bd)
         bc, bd = bc[day_of], bd[day_of]
         gap = np.concatenate([[0], np.diff(bd)]).astype(np.int32) if len(bd) else bd.copy()
-        gap[_runs(bc)] = -1
+        gap[run_starts(bc)] = -1
 
         # Transactions with an amount, in day order.
         p = self.by_day if everything else self.by_day[keep[self.by_day]]
@@ -705,7 +705,7 @@ class TransactionLedger:
         return bool(np.isnan(self.amount).any())
 
 
-def _runs(sorted_values: np.ndarray) -> np.ndarray:
+def run_starts(sorted_values: np.ndarray) -> np.ndarray:
     """Boolean mask of the first element of each run of equal values."""
     if not len(sorted_values):
         return np.zeros(0, dtype=bool)

@@ -357,7 +357,7 @@ def silent_valuable(
     Sums may differ from the query's in the last bits, as the query's own do between runs.
     Transactions without a customer id (ingest refuses them) are not in the ledger, where the
     query would count them as one more customer."""
-    from clm_core.lifecycle import _day, _runs
+    from clm_core.lifecycle import _day, run_starts
 
     keep = ledger.kept(date_from=date_from, date_to=date_to, channels=channels)
     keep &= ledger.d <= _day(pd.Timestamp(as_of).date())
@@ -368,9 +368,9 @@ def silent_valuable(
     revenue = np.bincount(c, weights=np.nan_to_num(amount), minlength=size)
     paid = amount > 0  # NaN: no amount, not paid
     who, day = c[paid], d[paid]  # in customer then day order
-    first = _runs(who)
+    first = run_starts(who)
     last = np.append(first[1:], True) if len(who) else first
-    days = np.bincount(who[first | _runs(day)], minlength=size)  # distinct (customer, day)
+    days = np.bincount(who[first | run_starts(day)], minlength=size)  # distinct (customer, day)
     buyers = days > 0  # the SQL's customers: some amount > 0
     first_d = np.zeros(size, dtype=np.int64)
     last_d = np.zeros(size, dtype=np.int64)
