@@ -31,7 +31,6 @@ import argparse
 import json
 import os
 import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -42,7 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.common import cpu_seconds, emit  # noqa: E402
+from bench.common import cpu_seconds, emit, run_child  # noqa: E402
 
 _GENERATE = """
 create table c as
@@ -187,13 +186,7 @@ def _child(step: str, db: str) -> dict:
 
 
 def _measure(step: str, db: Path) -> dict:
-    proc = subprocess.run(
-        [sys.executable, "-m", "bench.bench_churn", "--child", step, "--db", str(db)],
-        cwd=ROOT, capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    if proc.returncode != 0:
-        raise RuntimeError(f"{step} failed:\n{proc.stderr[-3000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return run_child("bench.bench_churn", ["--child", step, "--db", str(db)], step)
 
 
 STEPS = ("features", "fit", "scoring", "reasons")

@@ -40,7 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.common import cpu_seconds, emit  # noqa: E402
+from bench.common import cpu_seconds, emit, run_child  # noqa: E402
 
 HORIZON, RATE = 52, 0.01
 PREDICTIONS = ["p_alive", "expected_purchases", "clv"]
@@ -160,17 +160,11 @@ def _child(kind: str, data: str, out: str) -> None:
 
 
 def _measure(kind: str, data: Path, out: Path, timeout: float | None = None) -> dict:
+    args = ["--child", kind, "--data", str(data), "--out", str(out)]
     try:
-        proc = subprocess.run(
-            [sys.executable, "-m", "bench.bench_clv", "--child", kind, "--data", str(data),
-             "--out", str(out)],
-            cwd=ROOT, capture_output=True, text=True, check=False, timeout=timeout,
-        )  # fmt: skip
+        return run_child("bench.bench_clv", args, kind, timeout=timeout)
     except subprocess.TimeoutExpired:
         return {"timeout": timeout}
-    if proc.returncode != 0:
-        raise RuntimeError(f"{kind} failed:\n{proc.stderr[-3000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def _max_relative_difference(a: Path, b: Path) -> dict[str, float]:

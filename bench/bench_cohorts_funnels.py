@@ -26,7 +26,6 @@ import argparse
 import json
 import os
 import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.common import emit  # noqa: E402
+from bench.common import emit, run_child  # noqa: E402
 
 STEPS = ("visit", "signup", "add_to_cart", "purchase")
 WINDOW_DAYS = 7.0
@@ -271,14 +270,8 @@ def measure(name: str, db: Path, out: Path) -> dict:
 
 
 def _run(name: str, db: Path, out: Path) -> dict:
-    proc = subprocess.run(
-        [sys.executable, "-m", "bench.bench_cohorts_funnels", "--measure", name, "--db", str(db),
-         "--result", str(out)],
-        cwd=ROOT, capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    if proc.returncode != 0:
-        raise RuntimeError(f"{name} failed:\n{proc.stderr[-3000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    args = ["--measure", name, "--db", str(db), "--result", str(out)]
+    return run_child("bench.bench_cohorts_funnels", args, name)
 
 
 def _same(name: str, a: Path, b: Path) -> bool:

@@ -24,12 +24,9 @@ every page answers a filter change within 5 s at a million customers.
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import json
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -37,7 +34,14 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.common import cpu_seconds, emit, peak_mib, reset_peak  # noqa: E402
+from bench.common import (  # noqa: E402
+    cpu_seconds,
+    emit,
+    ledger_args,
+    peak_mib,
+    query_against_ledger,
+    reset_peak,
+)
 
 STEPS = ("visit", "signup", "add_to_cart", "purchase")
 CASES = ["strict, no filter", "strict, last year", "any order, last year"]
@@ -86,51 +90,6 @@ def _child(kind: str, db: str, case: str, out: str) -> None:
                       "customers": len(paths)}))  # fmt: skip
 
 
-def _measure(kind: str, db: Path, case: str, out: Path) -> dict:
-    proc = subprocess.run(
-        [sys.executable, "-m", "bench.bench_funnels", "--child", kind, "--db", str(db),
-         "--case", case, "--out", str(out)],
-        cwd=ROOT, capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    if proc.returncode != 0:
-        raise RuntimeError(f"{kind} failed:\n{proc.stderr[-3000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
-
-
-def _same(a: Path, b: Path) -> bool:
-    import pandas as pd
-    from pandas.testing import assert_frame_equal
-
-    try:
-        assert_frame_equal(pd.read_parquet(a), pd.read_parquet(b), check_dtype=False)
-    except AssertionError:
-        return False
-    return True
-
-
-def run(sizes: list[int], workdir: Path) -> list[dict]:
-    from clm_core import demo
-
-    results = []
-    for customers in sizes:
-        db = workdir / f"demo-{customers}.duckdb"
-        t0 = time.perf_counter()
-        info = demo.build_demo(db, customers=customers, seed=42)
-        print(f"demo: {customers:,} customers, {info['events']:,} events, built in "
-              f"{time.perf_counter() - t0:.1f} s", file=sys.stderr)  # fmt: skip
-        for case in CASES:
-            query = _measure("query", db, case, workdir / "query.parquet")
-            ledger = _measure("ledger", db, case, workdir / "ledger.parquet")
-            same = _same(workdir / "query.parquet", workdir / "ledger.parquet")
-            print(f"  {case}: query {query['seconds']:.2f} s, ledger {ledger['seconds']:.2f} s "
-                  f"(built in {ledger['build']:.2f} s), same paths: {same}",
-                  file=sys.stderr)  # fmt: skip
-            results.append({"customers": customers, "events": info["events"], "case": case,
-                            "query": query, "ledger": ledger, "same": same})  # fmt: skip
-        db.unlink(missing_ok=True)
-    return results
-
-
 def markdown(results: list[dict]) -> str:
     lines = [
         "| customers (events) | case | paths | query s | query peak MiB | ledger: derive s "
@@ -149,20 +108,13 @@ def markdown(results: list[dict]) -> str:
 
 
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--customers", default="100000,1000000", help="comma-separated sizes")
-    ap.add_argument("--workdir", default=None, help="folder for the temporary datasets")
-    ap.add_argument("--child", choices=["query", "ledger"], help=argparse.SUPPRESS)
-    ap.add_argument("--db", help=argparse.SUPPRESS)
-    ap.add_argument("--case", choices=CASES, help=argparse.SUPPRESS)
-    ap.add_argument("--out", help=argparse.SUPPRESS)
-    args = ap.parse_args(argv)
+    args = ledger_args(argv, CASES)
     if args.child:
         _child(args.child, args.db, args.case, args.out)
         return
-    sizes = [int(x) for x in args.customers.split(",")]
-    with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
-        results = run(sizes, Path(tmp))
+    results = query_against_ledger(
+        "bench.bench_funnels", args, CASES, rows="events", what="paths", check_dtype=False
+    )
     print(markdown(results))
     for r in results:
         q, g = r["query"], r["ledger"]

@@ -39,7 +39,6 @@ import argparse
 import json
 import os
 import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -49,7 +48,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.common import cpu_seconds, emit  # noqa: E402
+from bench.common import cpu_seconds, emit, run_child  # noqa: E402
 
 TARGETS = {1_000_000: 5.0, 10_000_000: 20.0}
 COLUMNS = ["frequency", "recency", "T", "monetary_value"]
@@ -146,14 +145,8 @@ def _child(kind: str, db: str, out: str) -> None:
 
 
 def _measure(kind: str, db: Path, out: Path) -> dict:
-    proc = subprocess.run(
-        [sys.executable, "-m", "bench.bench_summary", "--child", kind, "--db", str(db),
-         "--out", str(out)],
-        cwd=ROOT, capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    if proc.returncode != 0:
-        raise RuntimeError(f"{kind} failed:\n{proc.stderr[-3000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    args = ["--child", kind, "--db", str(db), "--out", str(out)]
+    return run_child("bench.bench_summary", args, kind)
 
 
 def _max_difference(a: Path, b: Path) -> float:
