@@ -22,6 +22,23 @@ def demo_template(tmp_path_factory) -> Path:
     return path
 
 
+def transactions_only(data_dir: Path) -> Path:
+    """A dataset in ``data_dir`` holding the demo's transactions table alone (no customers,
+    events, campaigns or feedback): ``tx-only.duckdb``."""
+    from clm_core import store
+
+    src = store.connect(data_dir / "demo-retail.duckdb")
+    try:
+        tx = src.execute("select * from transactions").df()
+    finally:
+        src.close()
+    path = data_dir / "tx-only.duckdb"
+    with store.write_dataset(path, fresh=True) as w:
+        w.register("tx", tx)
+        w.execute("create table transactions as select * from tx")
+    return path
+
+
 @pytest.fixture()
 def data_dir(tmp_path, demo_template, monkeypatch) -> Path:
     """A private data folder holding a copy of the demo dataset; CLM_DATA_DIR/CLM_DB point at it."""

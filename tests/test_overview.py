@@ -128,8 +128,9 @@ def test_kpi_alerts_from_kpis_the_caller_has(con):
     assert "revenue_drop" not in _kinds(con, with_kpis=False, **kw)
 
 
-def test_alert_valuable_customers_going_quiet():
-    # Ten customers; the two biggest (V1, V2) buy every 10 days, then V1 stops (last 2024-03-01).
+def _quiet_rows() -> list[tuple]:
+    """Ten customers; the two biggest (V1, V2) buy every 10 days, then V1 stops (last
+    2024-03-01); V2 buys once more on 2024-03-31."""
     rows = []
     for v in ("V1", "V2"):
         last = "2024-03-06" if v == "V1" else "2024-03-30"
@@ -137,6 +138,11 @@ def test_alert_valuable_customers_going_quiet():
             rows.append((v, d, 500.0))
     rows += [(f"S{i}", pd.Timestamp("2024-03-20"), 10.0) for i in range(8)]
     rows.append(("V2", pd.Timestamp("2024-03-31"), 1.0))
+    return rows
+
+
+def test_alert_valuable_customers_going_quiet():
+    rows = _quiet_rows()
     df = pd.DataFrame(rows, columns=["customer_id", "order_ts", "amount"])
     con = store.from_frames(transactions=df)
     alerts = {a.kind: a for a in overview.top_alerts(con, as_of="2024-03-31", churn_days=50)}
@@ -258,14 +264,7 @@ def test_silent_valuable_from_a_ledger_by_hand():
     # As test_alert_valuable_customers_going_quiet, with a return, a missing amount and a
     # zero-amount order: V1 is quiet (30 days, its gap 10); revenue counts returns, and only
     # amounts above zero make purchase days.
-    rows = []
-    for v in ("V1", "V2"):
-        last = "2024-03-06" if v == "V1" else "2024-03-30"
-        for d in pd.date_range("2024-01-01", last, freq="10D"):
-            rows.append((v, d, 500.0))
-    rows += [(f"S{i}", pd.Timestamp("2024-03-20"), 10.0) for i in range(8)]
-    rows += [
-        ("V2", pd.Timestamp("2024-03-31"), 1.0),
+    rows = _quiet_rows() + [
         ("V1", pd.Timestamp("2024-03-20"), -40.0),  # a return: revenue, not a purchase day
         ("V1", pd.Timestamp("2024-03-21"), None),
         ("S0", pd.Timestamp("2024-03-25"), 0.0),

@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from clm_core import churn, store
 from clm_core.i18n import translate
-from tests.conftest import APP, chart_keys, open_tab
+from tests.conftest import APP, chart_keys, open_tab, transactions_only
 from ui.common import TABLE_ROWS
 
 PAGE = "pages/churn.py"
@@ -107,13 +107,7 @@ def test_churn_page_in_chinese(app):
 
 def test_churn_page_without_events_or_feedback(data_dir):
     """Only transactions: the page works and names the features it could not use."""
-    src = store.connect(data_dir / "demo-retail.duckdb")
-    tx = src.execute("select * from transactions").df()
-    src.close()
-    path = data_dir / "tx-only.duckdb"
-    with store.write_dataset(path, fresh=True) as con:
-        con.register("_tx", tx)
-        con.execute("create table transactions as select * from _tx")
+    path = transactions_only(data_dir)
     at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
     at.sidebar.selectbox(key="dataset_path").set_value(str(path)).run()
     at = _open(at)

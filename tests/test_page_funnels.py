@@ -11,7 +11,7 @@ from clm_core import cohorts as co
 from clm_core import funnels as fn
 from clm_core import store
 from clm_core.filters import Filters, apply_filters
-from tests.conftest import APP, chart_keys, open_tab
+from tests.conftest import APP, chart_keys, open_tab, transactions_only
 
 PAGE = "pages/funnels.py"
 # Lazy tabs (st.tabs(..., on_change="rerun")): only the open tab runs. Its charts, in order.
@@ -213,12 +213,7 @@ def test_page_in_chinese(app):
 
 
 def test_without_events_or_customers_says_what_to_upload(data_dir, monkeypatch):
-    src = store.connect(data_dir / "demo-retail.duckdb")
-    tx = src.execute("select * from transactions").df()
-    path = data_dir / "tx-only.duckdb"
-    with store.write_dataset(path, fresh=True) as w:
-        w.register("tx", tx)
-        w.execute("create table transactions as select * from tx")
+    path = transactions_only(data_dir)
     monkeypatch.setenv("CLM_DB", str(path))
     at = AppTest.from_file(APP, default_timeout=60).run()
     at.switch_page(PAGE).run()

@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from clm_core import lifecycle as lc
 from clm_core import store
-from tests.conftest import APP, chart_keys, open_tab
+from tests.conftest import APP, chart_keys, open_tab, transactions_only
 from ui.common import TABLE_ROWS
 
 PAGE = "pages/lifecycle.py"
@@ -108,12 +108,7 @@ def test_page_in_chinese(app):
 
 
 def test_works_with_transactions_only(data_dir, monkeypatch):
-    src = store.connect(data_dir / "demo-retail.duckdb")
-    tx = src.execute("select * from transactions").df()
-    path = data_dir / "tx-only.duckdb"
-    with store.write_dataset(path, fresh=True) as w:
-        w.register("tx", tx)
-        w.execute("create table transactions as select * from tx")
+    path = transactions_only(data_dir)
     monkeypatch.setenv("CLM_DB", str(path))
     at = AppTest.from_file(APP, default_timeout=60).run()
     at.switch_page(PAGE).run()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import APP
+from tests.conftest import APP, transactions_only
 
 
 def _metric(at, label):
@@ -191,15 +191,8 @@ def test_quiet_valuable_alert_from_the_ledger_is_the_querys(app, data_dir):
 def test_a_region_from_the_url_on_data_without_customers_keeps_everyone(data_dir, monkeypatch):
     """A copied link may carry a region onto a dataset without a customers table (no regions):
     the filter keeps everyone, as the filtered views do, and no page fails on it."""
-    from clm_core import store
 
-    src = store.connect(data_dir / "demo-retail.duckdb")
-    tx = src.execute("select * from transactions").df()
-    src.close()
-    path = data_dir / "tx-only.duckdb"
-    with store.write_dataset(path, fresh=True) as w:
-        w.register("tx", tx)
-        w.execute("create table transactions as select * from tx")
+    path = transactions_only(data_dir)
     monkeypatch.setenv("CLM_DB", str(path))
     plain = AppTest.from_file(APP, default_timeout=60).run()
     at = AppTest.from_file(APP, default_timeout=60)
