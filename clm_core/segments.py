@@ -34,10 +34,9 @@ from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.utils.validation import check_is_fitted
 
 from clm_core import store
-from clm_core.config import period_days
 from clm_core.errors import NotEnoughData, UsageError
 from clm_core.store import query_df, require_table
-from clm_core.summary import SUMMARY_COLUMNS, as_of_default, summary_sql
+from clm_core.summary import SUMMARY_COLUMNS, as_of_default, customer_summary
 
 __all__ = [
     "CLUSTER_FEATURES",
@@ -66,6 +65,7 @@ __all__ = [
     "rf_matrix_of",
     "rules_frame",
     "rules_key",
+    "score_summary",
     "scored_customers",
     "segment_customers",
     "segment_migration",
@@ -117,8 +117,11 @@ TIERS = ("Diamond", "Gold", "Silver", "Bronze")
 # Cumulative shares of customers (ranked by value) that end Diamond, Gold and Silver.
 DEFAULT_TIER_CUTOFFS = (0.05, 0.20, 0.50)
 
-# Scores in SQL: rank() gives tied customers the same (lowest) rank, so equal values get equal
-# scores. Standard SQL window functions only, so this runs on a bigger engine unchanged.
+# The scores as a query: rank() gives tied customers the same (lowest) rank, so equal values
+# get equal scores. scored_customers computes the same numbers in numpy over the customer
+# summary (which the dataset's rollup answers without a scan); the tests hold it to this query.
+# Revenue is ranked to 1e-6: sums of the same amounts in another order differ in the last bits,
+# and customers with equal revenue must tie however it was summed.
 _SCORES_SQL = """
 with s as ({summary})
 select s.*,
@@ -126,7 +129,7 @@ select s.*,
                       / count(*) over ()) as integer) as r_score,
        1 + cast(floor(5.0 * (rank() over (order by orders) - 1)
                       / count(*) over ()) as integer) as f_score,
-       1 + cast(floor(5.0 * (rank() over (order by revenue) - 1)
+       1 + cast(floor(5.0 * (rank() over (order by round(revenue, 6)) - 1)
                       / count(*) over ()) as integer) as m_score
 from s
 order by s.customer_id
@@ -325,31 +328,50 @@ def scored_customers(
     period: str = "D",
     rules: Iterable | None = None,
     tier_cutoffs: Sequence[float] = DEFAULT_TIER_CUTOFFS,
+    date_from: dt.date | str | None = None,
 ) -> pd.DataFrame:
     """The customer summary plus ``r_score, f_score, m_score, rfm_score, segment, tier``.
 
     ``rules=None`` uses the rules stored with the dataset, else :data:`DEFAULT_SEGMENT_RULES`.
+    ``date_from``: score the transactions from that day to ``as_of`` only (as a date filter
+    would; see :func:`clm_core.summary.customer_summary`).
     """
     require_table(con, "transactions", "segments")
     as_of = _as_of(con, as_of)
     rules = stored_rules(con) if rules is None else normalise_rules(rules)
-    df = query_df(
-        con,
-        _SCORES_SQL.format(summary=summary_sql()),
-        {"as_of": as_of, "k": period_days(period)},
-    )
+    df = customer_summary(con, as_of=as_of, period=period, date_from=date_from)
     if df.empty:
         raise NotEnoughData(f"No customer has a purchase on or before {as_of}.")
-    for col in ("first_purchase", "last_purchase"):
-        df[col] = pd.to_datetime(df[col])
-    for col in ("orders", "returns", "r_score", "f_score", "m_score"):
-        df[col] = df[col].astype("int64")
+    return score_summary(df, rules, tier_cutoffs)
+
+
+def _score(values: pd.Series, *, ascending: bool) -> np.ndarray:
+    """1-5 from the rank: 1 + floor(5 (rank - 1) / n), tied values taking their lowest rank
+    (SQL's ``rank()``, as in :data:`_SCORES_SQL`)."""
+    rank = values.rank(method="min", ascending=ascending).to_numpy()
+    return 1 + np.floor(5.0 * (rank - 1) / len(values)).astype("int64")
+
+
+def score_summary(
+    summary: pd.DataFrame,
+    rules: Iterable | None = None,
+    tier_cutoffs: Sequence[float] = DEFAULT_TIER_CUTOFFS,
+) -> pd.DataFrame:
+    """A customer summary (non-empty, in customer order) scored: what :func:`scored_customers`
+    returns for the customers of ``summary``. The scores rank each customer among those rows,
+    so scoring a subset of customers is scoring that subset's summary."""
+    rules = normalise_rules(rules)
+    df = summary[SUMMARY_COLUMNS].copy(deep=False)
+    df["r_score"] = _score(df["days_since_last"], ascending=False)
+    df["f_score"] = _score(df["orders"], ascending=True)
+    revenue = df["revenue"].round(6)  # see _SCORES_SQL
+    df["m_score"] = _score(revenue, ascending=True)
     # Three digits 1-5: "543" is 5 * 100 + 4 * 10 + 3 written out (a quarter of the time of
     # joining three strings per customer).
     df["rfm_score"] = (df["r_score"] * 100 + df["f_score"] * 10 + df["m_score"]).astype(str)
     df["segment"] = _assign_segments(df, rules)
-    df["tier"] = tiers(df["revenue"], tier_cutoffs).astype(str)
-    return df[[*SUMMARY_COLUMNS, "r_score", "f_score", "m_score", "rfm_score", "segment", "tier"]]
+    df["tier"] = tiers(revenue, tier_cutoffs).astype(str)
+    return df.reset_index(drop=True)
 
 
 def customer_segments(

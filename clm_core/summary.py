@@ -54,7 +54,8 @@ SUMMARY_COLUMNS = [
     "returns",
 ]
 
-# $as_of is a DATE: transactions on that day are included, later ones are not.
+# $as_of is a DATE: transactions on that day are included, later ones are not. {since} is
+# empty, or _SINCE for a date range that starts at $date_from (a DATE, included).
 # Two hash aggregations over the transactions: per (customer, day) for the purchase periods,
 # revenue and returns, and per customer for the number of distinct orders. Both are needed;
 # a per-day count(distinct order_id), per-customer lists (list_distinct) or a shared CTE were
@@ -66,7 +67,8 @@ with days as (
            sum(amount) as day_net,
            count(*) filter (where amount < 0) as day_returns
     from transactions
-    where cast(order_ts as date) <= $as_of and customer_id is not null and amount is not null
+    where cast(order_ts as date) <= $as_of{since} and customer_id is not null
+      and amount is not null
     group by customer_id, d
 ),
 per_customer as (
@@ -85,7 +87,7 @@ order_counts as (
     select customer_id,
            count(distinct order_id) + count(*) filter (where order_id is null) as orders
     from transactions
-    where cast(order_ts as date) <= $as_of and customer_id is not null and amount >= 0
+    where cast(order_ts as date) <= $as_of{since} and customer_id is not null and amount >= 0
     group by customer_id
 )
 select p.customer_id,
@@ -116,12 +118,15 @@ from per_customer p join order_counts o using (customer_id)
 # - lines: every transaction line with a customer, a date and an amount (p, d, v): first the
 #   purchases in (p, d) order, then the returns (v < 0) in (p, d) order, physically: a plain
 #   scan returns them in that order (DuckDB preserves insertion order), checked when read;
-# - extra: per (customer, day), purchase lines that do not start an order (later lines of an
-#   order with several lines), so orders up to a date = purchase lines - extra up to that date.
+# - extra: per (customer, day), the purchase lines past the first of orders whose lines are all
+#   on that day, so such orders in a date range = their purchase lines - extra in the range;
+# - spans: the orders whose lines fall on several days (rare: an order past midnight), per
+#   order number ``o`` and day the purchase lines ``n``, in (o, d) order: each such order counts
+#   once if it has a line in the range, wherever the range starts.
 ROLLUP_SCHEMA = "_clm_rollup"
 ROLLUP_KEY = "summary_rollup"  # dataset setting: format version and source signature
-_ROLLUP_VERSION = 4
-_ROLLUP_TABLES = ("customer_keys", "lines", "extra")
+_ROLLUP_VERSION = 5
+_ROLLUP_TABLES = ("customer_keys", "lines", "extra", "spans")
 _DAY = "cast(cast(order_ts as date) - date '1970-01-01' as integer)"
 # One scan for a rebuild: per customer id (NULL too) the sum of its rows' hashes (see
 # _SIGNATURE_SQL), so the signature and the customer numbering share the pass.
@@ -148,24 +153,35 @@ _ORDER_KEYS_SQL = """
 select hash(customer_id, order_id) as k from transactions
 where customer_id is not null and order_ts is not null and amount >= 0 and order_id is not null
 """
-# Grouped by the real ids, so a hash collision costs time, never accuracy.
-_ROLLUP_EXTRA_SQL = f"""
-create or replace table _clm_rollup.extra as
-with lines as (
+# Per (customer, order, day) the purchase lines of orders with several lines, and whether the
+# order keeps to one day. Grouped by the real ids, so a hash collision costs time, never
+# accuracy.
+_ROLLUP_ORDER_DAYS_SQL = f"""
+create temp table _clm_order_days as
+select customer_id, order_id, d, n, min(d) over w = max(d) over w as one_day
+from (
     select customer_id, order_id, {_DAY} as d, count(*) as n
     from transactions
     where customer_id is not null and order_ts is not null and amount >= 0
       and order_id is not null and hash(customer_id, order_id) in (select k from _clm_multi)
     group by customer_id, order_id, d
-),
-extra as (
-    select customer_id, d, sum(n) - count(*) filter (where d = first_d) as n
-    from (select *, min(d) over (partition by customer_id, order_id) as first_d from lines)
-    group by customer_id, d
 )
-select c.p, e.d, cast(e.n as integer) as n
-from extra e join _clm_rollup.customer_keys c using (customer_id)
-where e.n > 0
+window w as (partition by customer_id, order_id)
+"""
+_ROLLUP_EXTRA_SQL = """
+create or replace table _clm_rollup.extra as
+select c.p, e.d, cast(sum(e.n - 1) as integer) as n
+from _clm_order_days e join _clm_rollup.customer_keys c using (customer_id)
+where e.one_day and e.n > 1
+group by c.p, e.d
+"""
+_ROLLUP_SPANS_SQL = """
+create or replace table _clm_rollup.spans as
+select c.p, cast(dense_rank() over (order by c.p, e.order_id) as integer) as o, e.d,
+       cast(e.n as integer) as n
+from _clm_order_days e join _clm_rollup.customer_keys c using (customer_id)
+where not e.one_day
+order by o, e.d
 """
 # Any change to the columns the summary reads changes the signature (the sum of 64-bit row
 # hashes: a change that keeps it needs a hash collision). _ROLLUP_GROUPS_SQL sums the same
@@ -176,13 +192,17 @@ _SIGNATURE_SQL = (
 _ROLLUP_COLUMNS = {"customer_id", "order_id", "order_ts", "amount"}
 
 
-def summary_sql() -> str:
-    """The summary query (parameters ``$as_of`` DATE and ``$k`` days per period) for reuse.
+_SINCE = " and cast(order_ts as date) >= $date_from"
+
+
+def summary_sql(*, since: bool = False) -> str:
+    """The summary query (parameters ``$as_of`` DATE and ``$k`` days per period) for reuse;
+    with ``since``, also ``$date_from`` DATE: only transactions from that day on count.
 
     It reads ``transactions`` only (never the rollup), so a CTE or a filter's temp view named
     ``transactions`` changes what it summarises.
     """
-    return _SUMMARY_SQL
+    return _SUMMARY_SQL.format(since=_SINCE if since else "")
 
 
 def refresh_rollup(con: duckdb.DuckDBPyConnection) -> None:
@@ -223,11 +243,17 @@ def refresh_rollup(con: duckdb.DuckDBPyConnection) -> None:
         if len(multi):
             con.register("_clm_multi", pd.DataFrame({"k": multi}))
             try:
+                con.execute(_ROLLUP_ORDER_DAYS_SQL)
                 con.execute(_ROLLUP_EXTRA_SQL)
+                con.execute(_ROLLUP_SPANS_SQL)
             finally:
                 con.unregister("_clm_multi")
+                con.execute("drop table if exists _clm_order_days")
         else:  # every order has one purchase line (or no id): no line is extra
             con.execute("create table _clm_rollup.extra (p integer, d integer, n integer)")
+            con.execute(
+                "create table _clm_rollup.spans (p integer, o integer, d integer, n integer)"
+            )
         set_setting(con, ROLLUP_KEY, stamp)
         return
     if _rollup_tables(con) or get_setting(con, ROLLUP_KEY) is not None:
@@ -236,12 +262,13 @@ def refresh_rollup(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _rollup_tables(con: duckdb.DuckDBPyConnection) -> int:
-    """How many of the rollup tables the current database has."""
+    """How many of the rollup tables the current database has. (The reads here fetch all rows:
+    a result left unfinished makes DuckDB refuse the caller's next ``register``.)"""
     return con.execute(
         "select count(*) from duckdb_tables() where database_name = current_database() "
         "and schema_name = $schema and list_contains($tables, table_name)",
         {"schema": ROLLUP_SCHEMA, "tables": list(_ROLLUP_TABLES)},
-    ).fetchone()[0]
+    ).fetchall()[0][0]
 
 
 def _rollup_usable(con: duckdb.DuckDBPyConnection) -> bool:
@@ -260,10 +287,10 @@ def _rollup_usable(con: duckdb.DuckDBPyConnection) -> bool:
         "select (select count(*) from duckdb_tables() where temporary and table_name = "
         "'transactions') + (select count(*) from duckdb_views() where temporary and "
         "view_name = 'transactions')"
-    ).fetchone()[0]
+    ).fetchall()[0][0]
     if shadowed or _rollup_tables(con) != len(_ROLLUP_TABLES):
         return False
-    return con.execute("select count(*) from transactions").fetchone()[0] == stamp.get("rows")
+    return con.execute("select count(*) from transactions").fetchall()[0][0] == stamp.get("rows")
 
 
 def _fetch(con, table: str, columns: str) -> list[np.ndarray]:
@@ -274,18 +301,64 @@ def _fetch(con, table: str, columns: str) -> list[np.ndarray]:
 
 
 def _summary_from_rollup(
-    con: duckdb.DuckDBPyConnection, as_of: dt.date, k: float
+    con: duckdb.DuckDBPyConnection, as_of: dt.date, k: float, date_from: dt.date | None = None
 ) -> pd.DataFrame | None:
-    """The summary from the sorted rollup; None when no customer has a purchase by ``as_of``."""
+    """The summary from the sorted rollup; None when no customer has a purchase by ``as_of``
+    (from ``date_from`` on, when given)."""
+    epoch = dt.date(1970, 1, 1)
+    since = None if date_from is None else (date_from - epoch).days
     # A cursor of its own: the relation API refuses a connection with an unfinished result.
     cur = cursor(con)
     try:
-        return _rollup_frame(cur, (as_of - dt.date(1970, 1, 1)).days, k)
+        return _rollup_frame(cur, (as_of - epoch).days, k, since)
     finally:
         cur.close()
 
 
-def _rollup_frame(con: duckdb.DuckDBPyConnection, day: int, k: float) -> pd.DataFrame | None:
+def _in_range(d: np.ndarray, day: int, since: int | None) -> np.ndarray | None:
+    """Mask of the days ``since``..``day`` (both included), or None when every day is in."""
+    if not len(d):
+        return None
+    late = d.max() > day
+    early = since is not None and d.min() < since
+    if not (late or early):
+        return None
+    if not early:
+        return d <= day
+    if not late:
+        return d >= since
+    return (d >= since) & (d <= day)
+
+
+def _orders_in_range(
+    con: duckdb.DuckDBPyConnection, day: int, since: int | None, n_customers: int
+) -> np.ndarray:
+    """Per customer number, what to subtract from the purchase lines in the range to count its
+    orders: the lines past the first of each order (see the rollup's ``extra`` and ``spans``)."""
+    less = np.zeros(n_customers)
+    ep, ed, en = _fetch(con, "extra", "p, d, n")
+    keep = _in_range(ed, day, since)
+    if keep is not None:
+        ep, en = ep[keep], en[keep]
+    less += np.bincount(ep, weights=en, minlength=n_customers)
+    sp, so, sd, sn = _fetch(con, "spans", "p, o, d, n")
+    if len(so) and not ((so[1:] > so[:-1]) | ((so[1:] == so[:-1]) & (sd[1:] >= sd[:-1]))).all():
+        order = np.lexsort((sd, so))  # never seen: order not kept
+        sp, so, sd, sn = sp[order], so[order], sd[order], sn[order]
+    keep = _in_range(sd, day, since)
+    if keep is not None:
+        sp, so, sn = sp[keep], so[keep], sn[keep]
+    # An order over several days: all its lines in the range, less one.
+    less += np.bincount(sp, weights=sn, minlength=n_customers)
+    from clm_core.lifecycle import run_starts  # lifecycle builds on this module
+
+    less -= np.bincount(sp[run_starts(so)], minlength=n_customers)
+    return less.astype("int64")
+
+
+def _rollup_frame(
+    con: duckdb.DuckDBPyConnection, day: int, k: float, since: int | None = None
+) -> pd.DataFrame | None:
     p, d, v = _fetch(con, "lines", "p, d, v")
     returned = v < 0
     split = int(np.searchsorted(returned, True))  # purchases, then returns, as stored
@@ -296,10 +369,11 @@ def _rollup_frame(con: duckdb.DuckDBPyConnection, day: int, k: float) -> pd.Data
     n_customers = int(p.max()) + 1 if len(p) else 0
     rp, rd, rv = p[split:], d[split:], v[split:]
     p, d, v = p[:split], d[:split], v[:split]  # views, no copies
-    if len(rd) and rd.max() > day:  # an earlier as-of date: drop the later lines
-        rp, rv = rp[rd <= day], rv[rd <= day]
-    if len(d) and d.max() > day:
-        keep = d <= day
+    keep = _in_range(rd, day, since)  # an earlier as-of date or a range: drop the rest
+    if keep is not None:
+        rp, rv = rp[keep], rv[keep]
+    keep = _in_range(d, day, since)
+    if keep is not None:
         p, d, v = p[keep], d[keep], v[keep]
     # Returns are netted into revenue and counted, whatever the day, per customer number.
     return_sum = np.bincount(rp, weights=rv, minlength=n_customers)
@@ -320,13 +394,8 @@ def _rollup_frame(con: duckdb.DuckDBPyConnection, day: int, k: float) -> pd.Data
     last_d = day_d[first + n_days - 1].astype("int64")
     total = np.add.reduceat(day_value, first)
     first_value = day_value[first]
-    orders = np.diff(np.r_[day_start[first], len(p)]).astype("int64")
-    ep, ed, en = _fetch(con, "extra", "p, d, n")
-    if len(ep):
-        keep = ed <= day
-        orders -= np.bincount(ep[keep], weights=en[keep], minlength=n_customers)[keys].astype(
-            "int64"
-        )
+    lines = np.diff(np.r_[day_start[first], len(p)]).astype("int64")
+    orders = lines - _orders_in_range(con, day, since, n_customers)[keys]
     revenue = total + return_sum[keys]
     ids = con.sql("select p, customer_id from _clm_rollup.customer_keys").to_arrow_table()
     if not np.array_equal(ids.column("p").to_numpy(), np.arange(ids.num_rows)):
@@ -362,7 +431,7 @@ def _rollup_frame(con: duckdb.DuckDBPyConnection, day: int, k: float) -> pd.Data
 def as_of_default(con: duckdb.DuckDBPyConnection) -> dt.date:
     """The last transaction date: the natural 'today' of a historical dataset."""
     require_table(con, "transactions", "the customer summary")
-    row = con.execute("select max(cast(order_ts as date)) from transactions").fetchone()
+    row = con.execute("select max(cast(order_ts as date)) from transactions").fetchall()[0]
     if row is None or row[0] is None:
         from clm_core.errors import NotEnoughData
 
@@ -375,8 +444,11 @@ def customer_summary(
     *,
     as_of: dt.date | str | None = None,
     period: str = "D",
+    date_from: dt.date | str | None = None,
 ) -> pd.DataFrame:
-    """One row per customer with a purchase on or before ``as_of`` (default: last date).
+    """One row per customer with a purchase on or before ``as_of`` (default: last date), and on
+    or after ``date_from`` when given: the summary of a date range's transactions, the same as
+    on a cursor whose date filter is ``date_from``..``as_of``.
 
     Units: ``recency`` and ``T`` in ``period`` units (D days, W weeks, M months of 365.25/12
     days); the ``*_days`` columns in days; money in the dataset's currency. Reads the dataset's
@@ -384,18 +456,19 @@ def customer_summary(
     """
     require_table(con, "transactions", "the customer summary")
     as_of = pd.Timestamp(as_of).date() if as_of is not None else as_of_default(con)
+    if date_from is not None:
+        date_from = pd.Timestamp(date_from).date()
     if _rollup_usable(con):
         try:
-            df = _summary_from_rollup(con, as_of, period_days(period))
+            df = _summary_from_rollup(con, as_of, period_days(period), date_from)
         except duckdb.Error as e:
             raise QueryError(f"Query failed: {e}") from e
         if df is not None:
             return df[SUMMARY_COLUMNS]
-    df = query_df(
-        con,
-        _SUMMARY_SQL + " order by p.customer_id",
-        {"as_of": as_of, "k": period_days(period)},
-    )
+    params = {"as_of": as_of, "k": period_days(period)}
+    if date_from is not None:
+        params["date_from"] = date_from
+    df = query_df(con, summary_sql(since=date_from is not None) + " order by p.customer_id", params)
     for col in ("first_purchase", "last_purchase"):
         df[col] = pd.to_datetime(df[col])
     df["orders"] = df["orders"].astype("int64")

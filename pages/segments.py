@@ -18,7 +18,7 @@ from clm_core.segments import (
     rules_key,
     uncovered_cells,
 )
-from ui.cache import compute, current_dataset
+from ui.cache import compute, current_dataset, scored_customers
 from ui.common import (
     TABLE_ROWS,
     chart,
@@ -47,9 +47,8 @@ with errors_shown():
 
     with tabs[0]:
         if tabs[0].open:
-            # Scored once per filter and date; the tables below are cheap pandas over it.
-            scores = compute("clm_core.segments:scored_customers", shared=True, as_of=as_of,
-                             rules=rules)  # fmt: skip
+            # Scored once per filter, date and rules; the tables below are cheap pandas over it.
+            scores = scored_customers(as_of=as_of, rules=rules)
             profile = seg.segment_profile_of(scores, rules)
             chart(charts.segment_share_figure(profile, lang=L), key="segments_share",
                   takeaway=charts.segment_share_takeaway(profile, lang=L))  # fmt: skip
@@ -75,8 +74,7 @@ with errors_shown():
             gold = c2.number_input(t("Gold: top %"), 2, 99, 20, key="segments_tier_gold")
             silver = c3.number_input(t("Silver: top %"), 3, 100, 50, key="segments_tier_silver")
             cutoffs = (top / 100, gold / 100, silver / 100)
-            scores = compute("clm_core.segments:scored_customers", shared=True, as_of=as_of,
-                             rules=rules)  # fmt: skip
+            scores = scored_customers(as_of=as_of, rules=rules)
             tiers = seg.tier_profile_of(scores, cutoffs)
             chart(charts.tier_share_figure(tiers, lang=L), key="segments_tiers",
                   takeaway=charts.tier_takeaway(tiers, lang=L))  # fmt: skip

@@ -276,3 +276,56 @@ def test_retranslate_round_trip():
     assert zh != "Value tiers" and zh == translate("Value tiers", "zh")
     assert retranslate(zh, "zh", "en") == "Value tiers"
     assert retranslate("no such label", "zh", "en") == "no such label"
+
+
+def test_filters_from_the_url_score_the_filtered_customers(app, data_dir, monkeypatch):
+    """Under a date range and a region the page scores the summary of the range, read off the
+    dataset's rollup (a customer_summary call with the range's start), restricted to the region;
+    under a channel it queries the filtered transactions. Either way the segment sizes shown
+    equal scored_customers on the filtered data."""
+    import datetime as dt
+
+    from clm_core import summary
+    from clm_core.filters import Filters, apply_filters
+
+    starts = []
+    original = summary.customer_summary
+
+    def spy(con, **kwargs):
+        starts.append(kwargs.get("date_from"))
+        return original(con, **kwargs)
+
+    monkeypatch.setattr(summary, "customer_summary", spy)
+    channel = next(m for m in app.sidebar.multiselect if m.key == "f_channels").options[0]
+    region = next(m for m in app.sidebar.multiselect if m.key == "f_regions").options[0]
+    lo, hi = app.sidebar.date_input(key="f_dates").value
+    start = lo + dt.timedelta(days=300)
+    con = store.connect(data_dir / "demo-retail.duckdb")
+    for f in (
+        Filters(date_from=start, date_to=hi, regions=(region,)),
+        Filters(date_from=start, date_to=hi, channels=(channel,)),
+    ):
+        starts.clear()
+        at = AppTest.from_file(APP, default_timeout=60)
+        at.query_params["from"] = start.isoformat()
+        at.query_params["to"] = hi.isoformat()
+        if f.regions:
+            at.query_params["region"] = region
+        else:
+            at.query_params["channel"] = channel
+        at.switch_page(PAGE).run()
+        assert not at.exception, at.exception
+        as_of = at.date_input(key="segments_as_of").value
+        cur = store.cursor(con)
+        apply_filters(cur, f)
+        expected = seg.scored_customers(cur, as_of=as_of)
+        assert (start in starts) == bool(f.regions), starts  # the rollup route, or the query
+        for name in ("Lost", "Champions"):
+            at.selectbox(key="segments_drill").set_value(name).run()
+            n = int((expected["segment"] == name).sum())
+            assert any(c.value == f"{n:,} customers, highest revenue first." for c in at.caption)
+        _tab(at, "Value tiers")
+        diamond = seg.tier_profile_of(expected, seg.DEFAULT_TIER_CUTOFFS).set_index("tier")
+        share = fmt_share(diamond.loc["Diamond", "customer_share"])
+        assert f"Diamond customers are {share}" in " ".join(_takeaways(at))
+    con.close()

@@ -15,7 +15,8 @@ from clm_core import store
 from clm_core.__main__ import main
 from clm_core.errors import NotEnoughData, UsageError
 from clm_core.exports import to_csv_bytes, to_xlsx_bytes
-from clm_core.summary import SUMMARY_COLUMNS
+from clm_core.filters import Filters, apply_filters
+from clm_core.summary import SUMMARY_COLUMNS, as_of_default, customer_summary, summary_sql
 
 AS_OF = dt.date(2024, 12, 31)
 
@@ -110,6 +111,54 @@ def test_scored_customers_adds_scores_to_the_summary():
     df = seg.scored_customers(_con(rows), as_of=AS_OF, period="W")
     assert list(df.columns[: len(SUMMARY_COLUMNS)]) == SUMMARY_COLUMNS
     assert df.set_index("customer_id").loc["a", "T"] == pytest.approx(1 / 7)
+
+
+def _scores_by_query(cur, as_of) -> pd.DataFrame:
+    """The scores as the SQL window query computes them (rank() over the summary)."""
+    sql = seg._SCORES_SQL.format(summary=summary_sql())
+    return store.query_df(cur, sql, {"as_of": as_of, "k": 1.0})
+
+
+@pytest.mark.parametrize("date_from", [None, dt.date(2024, 1, 1)], ids=["all", "from-2024"])
+def test_scores_equal_the_window_query_on_demo(demo_template, date_from):
+    """The scores from the summary (the dataset's rollup) equal rank() in SQL over the
+    date-filtered transactions, for every customer."""
+    con = store.connect(demo_template)
+    try:
+        cur = store.cursor(con)
+        apply_filters(cur, Filters(date_from=date_from))
+        as_of = as_of_default(cur)
+        ours = seg.scored_customers(con, as_of=as_of, date_from=date_from)
+        ref = _scores_by_query(cur, as_of)
+        filtered = seg.scored_customers(cur, as_of=as_of)  # the same through the filter
+    finally:
+        con.close()
+    assert len(ours) > 1000
+    assert ours["customer_id"].tolist() == ref["customer_id"].tolist()
+    for col in ("r_score", "f_score", "m_score"):
+        assert (ours[col].to_numpy() == ref[col].to_numpy()).all(), col
+    pd.testing.assert_frame_equal(ours, filtered, rtol=1e-12)
+
+
+def test_equal_revenue_summed_in_another_order_ties():
+    """0.1 + 0.2 + 0.3 and 0.3 + 0.2 + 0.1 differ in the last bit; the customers still tie."""
+    rows = [("a", f"2024-01-0{i + 1}", v) for i, v in enumerate((0.1, 0.2, 0.3))]
+    rows += [("b", f"2024-01-0{i + 1}", v) for i, v in enumerate((0.3, 0.2, 0.1))]
+    rows += [("c", "2024-01-01", 5.0)]
+    summary = customer_summary(_con(rows), as_of=AS_OF)
+    summary.loc[summary["customer_id"] == "a", "revenue"] = 0.1 + 0.2 + 0.3
+    summary.loc[summary["customer_id"] == "b", "revenue"] = 0.3 + 0.2 + 0.1
+    assert 0.1 + 0.2 + 0.3 != 0.3 + 0.2 + 0.1
+    df = seg.score_summary(summary).set_index("customer_id")
+    assert df.loc["a", "m_score"] == df.loc["b", "m_score"] == 1
+    assert df.loc["a", "tier"] == df.loc["b", "tier"]
+
+
+def test_score_summary_scores_a_subset_among_itself():
+    rows = _customers_with({f"c{i:02d}": i for i in range(1, 11)})
+    summary = customer_summary(_con(rows), as_of=AS_OF)
+    top = seg.score_summary(summary[summary["orders"] > 5])
+    assert top["f_score"].tolist() == [1, 2, 3, 4, 5]  # five customers, one per quintile
 
 
 # ---------------------------------------------------------------------------------- Rules

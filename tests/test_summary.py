@@ -364,6 +364,76 @@ def test_filtered_cursor_does_not_use_rollup(tmp_path):
     assert (df.loc["a", "orders"], df.loc["a", "first_purchase"]) == (4, pd.Timestamp("2024-01-03"))
 
 
+def _filtered(tx: pd.DataFrame, date_from, as_of) -> pd.DataFrame:
+    """The summary on a cursor whose date filter starts at ``date_from``: the reference."""
+    cur = store.from_frames(transactions=tx).cursor()
+    apply_filters(cur, Filters(date_from=date_from))
+    return customer_summary(cur, as_of=as_of)
+
+
+def test_date_from_by_hand(tmp_path):
+    """A range that starts inside an order over two days counts that order once; the lines
+    before the range leave no trace (first purchase, returns, revenue)."""
+    path = tmp_path / "r.duckdb"
+    _write(path, _spanning())
+    con = store.connect(path)
+    try:
+        assert _rollup_usable(con)
+        df = customer_summary(con, as_of="2024-01-31", date_from="2024-01-04")
+    finally:
+        con.close()
+    df = df.set_index("customer_id")
+    assert list(df.index) == ["a", "c", "d"]
+    # a: o2's second line (Jan 4), two lines without an id and o3 (Jan 8); the return on Jan 6
+    assert (df.loc["a", "orders"], df.loc["a", "frequency"], df.loc["a", "returns"]) == (4, 1, 1)
+    assert df.loc["a", "first_purchase"] == pd.Timestamp("2024-01-04")
+    assert df.loc["a", "revenue"] == 1 - 5 + 3 + 4 + 0
+    assert (df.loc["c", "orders"], df.loc["c", "returns"], df.loc["c", "revenue"]) == (1, 0, 6)
+
+
+def _random_tx(rng: np.random.Generator, n: int = 300) -> pd.DataFrame:
+    """Few customers and order ids over three weeks, so that orders run over several days,
+    share days, lack an id, and amounts are zero, negative or missing."""
+    tx = pd.DataFrame(
+        {
+            "customer_id": rng.choice([*"abcdefgh", None], n),
+            "order_id": rng.choice([*(f"o{i}" for i in range(40)), None], n),
+            "order_ts": pd.Timestamp("2024-01-01")
+            + pd.to_timedelta(rng.integers(0, 21 * 24 * 60, n), unit="min"),
+            "amount": np.round(rng.normal(10, 15, n), 2),
+        }
+    )
+    tx.loc[rng.random(n) < 0.05, "amount"] = 0.0
+    tx.loc[rng.random(n) < 0.03, "amount"] = None
+    tx.loc[rng.random(n) < 0.03, "order_ts"] = None
+    return tx
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_rollup_date_ranges_equal_the_date_filter(tmp_path, seed):
+    """Every range (start and as-of date, a day before the data to a day after) from the
+    rollup equals the summary under the date filter; the SQL route too."""
+    rng = np.random.default_rng(seed)
+    tx = _random_tx(rng)
+    path = tmp_path / "r.duckdb"
+    _write(path, tx)
+    con = store.connect(path)
+    plain = store.from_frames(transactions=tx)
+    days = pd.date_range("2023-12-31", "2024-01-22").date
+    try:
+        assert _rollup_usable(con)
+        assert con.execute("select count(*) from _clm_rollup.spans").fetchone()[0] > 0
+        for date_from in days[::2]:
+            for as_of in days[days >= date_from][::3]:
+                slow = _filtered(tx, date_from, as_of)
+                fast = customer_summary(con, as_of=as_of, date_from=date_from)
+                pd.testing.assert_frame_equal(fast, slow, rtol=1e-12)
+                by_sql = customer_summary(plain, as_of=as_of, date_from=date_from)
+                pd.testing.assert_frame_equal(by_sql, slow)
+    finally:
+        con.close()
+
+
 def test_rollup_dropped_with_transactions(tmp_path):
     path = tmp_path / "r.duckdb"
     _write(path, _spanning())

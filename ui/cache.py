@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from clm_core import config, overview, store
+from clm_core import config, overview, segments, store
+from clm_core.errors import NotEnoughData
 from clm_core.filters import (
     Filters,
     apply_filters,
@@ -37,6 +38,7 @@ __all__ = [
     "funnel_paths",
     "kept_customer_ids",
     "per_customer",
+    "scored_customers",
     "silent_valuable",
     "stages",
     "stored_models",
@@ -251,6 +253,37 @@ def _per_customer(call, filters: Filters) -> Any:
         return full
     ids = kept_customer_ids(people)
     return full.keep(ids) if hasattr(full, "keep") else keep_customers(full, ids)
+
+
+def scored_customers(*, as_of, rules) -> pd.DataFrame:
+    """``segments.scored_customers`` under the sidebar filters (the Segments page's scores).
+
+    Without a channel filter the date range is the summary's own range, read off the dataset's
+    sorted rollup (0.6 s at a million customers, against 2.6 s for the query over the
+    date-filtered transactions), and the filters on customers select rows of that summary
+    before they are scored: the scores rank the kept customers among themselves, as on the
+    filtered data. Channels pick transaction lines, which the rollup does not know: the query.
+    """
+    filters = current_filters()
+    if filters.channels or (filters.date_to is not None and as_of > filters.date_to):
+        return compute("clm_core.segments:scored_customers", shared=True, as_of=as_of, rules=rules)
+    ds = current_dataset()
+    return _fresh(_scored(str(ds.path), ds.version, filters, as_of, rules))
+
+
+# About 150 MB each at a million customers.
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _scored(path: str, version: str, filters: Filters, as_of, rules: tuple) -> pd.DataFrame:
+    summary = _call_shared(
+        "clm_core.summary:customer_summary", path, version, Filters(),
+        (("as_of", as_of), ("date_from", filters.date_from)),
+    )  # fmt: skip
+    people = _customer_filters(filters)
+    if people.active:
+        summary = keep_customers(summary, _kept_ids(path, version, people))
+    if summary.empty:
+        raise NotEnoughData(f"No customer has a purchase on or before {as_of}.")
+    return segments.score_summary(summary, rules)
 
 
 # Every customer's transactions as arrays, from which the purchase history under any date or
