@@ -204,3 +204,27 @@ def test_a_region_from_the_url_on_data_without_customers_keeps_everyone(data_dir
     for page in ("pages/clv.py", "pages/churn.py"):
         at.switch_page(page).run()
         assert not at.exception, (page, at.exception)
+
+
+def test_a_range_half_picked_in_the_calendar_keeps_the_last_whole_range(app):
+    """The calendar sends one date after the first click of a new range. That click stays in
+    the widget (it used to be reset to the whole span, so no range could be picked) and the last
+    whole range keeps filtering the page and the URL until the second click."""
+    import datetime as dt
+
+    day = dt.timedelta(days=1)
+    lo, hi = app.sidebar.date_input(key="f_dates").value
+    start, end = lo + 100 * day, hi - 100 * day
+    revenue_all = _metric(app, "Revenue").value
+    app.date_input("f_dates").set_value((start, end)).run()
+    revenue = _metric(app, "Revenue").value
+    assert revenue != revenue_all
+    app.date_input("f_dates").set_value((start + 10 * day,)).run()
+    assert not app.exception, app.exception
+    assert tuple(app.date_input("f_dates").value) == (start + 10 * day,)
+    assert app.query_params["from"] == start.isoformat()
+    assert app.query_params["to"] == end.isoformat()
+    assert _metric(app, "Revenue").value == revenue
+    app.date_input("f_dates").set_value((start + 10 * day, end - 10 * day)).run()
+    assert app.query_params["from"] == (start + 10 * day).isoformat()
+    assert _metric(app, "Revenue").value not in (revenue, revenue_all)

@@ -39,6 +39,11 @@ def _from_url() -> None:
         pass
 
 
+def _within(dates, bounds) -> bool:
+    """True when ``dates`` is a whole range (two dates) inside the dataset's ``bounds``."""
+    return bool(dates) and len(dates) == 2 and bounds[0] <= dates[0] and dates[1] <= bounds[1]
+
+
 def _to_url(dates, bounds) -> None:
     qp = st.query_params
     for param, key in _LIST_KEYS.items():
@@ -66,7 +71,10 @@ def sidebar_filters() -> Filters:
     with st.expander(t("Filters"), expanded=False):
         if bounds and all(bounds):
             chosen = st.session_state.get("f_dates")
-            if not chosen or len(chosen) != 2 or chosen[0] < bounds[0] or chosen[1] > bounds[1]:
+            # One date: the first day of a range being picked in the calendar. Left as it is
+            # (resetting it would undo the click); the last whole range holds meanwhile.
+            half = chosen and len(chosen) == 1 and bounds[0] <= chosen[0] <= bounds[1]
+            if not half and not _within(chosen, bounds):
                 st.session_state["f_dates"] = bounds
             st.date_input(t("Date range"), min_value=bounds[0], max_value=bounds[1], key="f_dates")
         _multiselect(t("Channel"), opts["channels"], "f_channels")
@@ -74,7 +82,12 @@ def sidebar_filters() -> Filters:
         seg_options, tier_options, seg_df = _segment_options()
         _multiselect(t("Segment"), seg_options, "f_segments", fmt=t)
         _multiselect(t("Tier"), tier_options, "f_tiers", fmt=t)
-    dates = st.session_state.get("f_dates") or ()
+    dates = tuple(st.session_state.get("f_dates") or ())
+    if len(dates) == 2:
+        st.session_state["_f_dates_whole"] = dates
+    elif len(dates) == 1:  # a range half picked: the last whole one, if this data has it
+        last = st.session_state.get("_f_dates_whole")
+        dates = last if _within(last, bounds) else bounds
     _to_url(dates, bounds)
     date_from = date_to = None
     if len(dates) == 2 and tuple(dates) != bounds:

@@ -26,8 +26,16 @@ def trend_figure(trend: pd.DataFrame, *, lang: str = "en") -> go.Figure:
         secondary_y=True,
     )
     fig.update_yaxes(title_text=t("Revenue"), secondary_y=False, rangemode="tozero")
+    # Its own ticks (Plotly 7 syncs an overlaying axis to the bars' gridlines, which put
+    # customer counts such as 1.849 on it), whole numbers when there are only a few customers.
+    few = trend["active_customers"].max() <= 5 if len(trend) else True
     fig.update_yaxes(
-        title_text=t("Active customers"), secondary_y=True, showgrid=False, rangemode="tozero"
+        title_text=t("Active customers"), secondary_y=True, showgrid=False, rangemode="tozero",
+        tickformat=",d", **({"tickmode": "linear", "tick0": 0, "dtick": 1} if few else {"tickmode": "auto"}),
+    )  # fmt: skip
+    # Months as months: a short range (one month under a date filter) otherwise gets ticks in
+    # fractions of a second around its one bar.
+    fig.update_xaxes(
+        title_text=t("Month"), tickformat="%Y-%m", dtick="M1" if len(trend) <= 12 else None
     )
-    fig.update_xaxes(title_text=t("Month"))
     return style(fig, "Monthly revenue and active customers", lang=lang)

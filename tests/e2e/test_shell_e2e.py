@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 import pytest
@@ -38,6 +39,39 @@ def test_filter_survives_reload(server, page):
     channel = page.get_by_test_id("stMultiSelect").first
     assert "app" in channel.inner_text()
     assert page.get_by_test_id("stMetricValue").nth(3).inner_text() != revenue_all
+
+
+def _day_of(button) -> dt.date:
+    """The date of a calendar day button ("Tuesday, January 10, 2023", maybe " selected")."""
+    label = button.get_attribute("aria-label").removesuffix(" selected")
+    return dt.datetime.strptime(label, "%A, %B %d, %Y").date()
+
+
+def test_date_range_picked_in_the_calendar(server, page):
+    """Two clicks in the sidebar's calendar filter every page and go into the URL; the first
+    click alone leaves the page as it was."""
+    page.goto(server)
+    wait_app(page)
+    revenue_all = page.get_by_test_id("stMetricValue").nth(3).inner_text()
+    sidebar = page.get_by_test_id("stSidebar")
+    sidebar.get_by_text("Filters", exact=True).click()
+    box = sidebar.get_by_test_id("stDateInput")
+    box.wait_for()
+    page.wait_for_timeout(500)  # the expander's animation
+    box.get_by_role("button").first.click()  # the calendar
+    days = page.get_by_role("gridcell").get_by_role("button")
+    first, second = days.nth(9), days.nth(19)  # the 10th and 20th of the first month
+    start, end = _day_of(first), _day_of(second)
+    first.click()
+    wait_app(page)
+    assert "from=" not in page.url
+    assert page.get_by_test_id("stMetricValue").nth(3).inner_text() == revenue_all
+    second.click()
+    page.wait_for_url(re.compile(f"from={start.isoformat()}&to={end.isoformat()}"))
+    wait_app(page)
+    assert page.get_by_test_id("stMetricValue").nth(3).inner_text() != revenue_all
+    page.keyboard.press("Escape")
+    screenshot(page, "filter-date-range")
 
 
 def test_report_contains_every_chart(server, page):
