@@ -7,8 +7,10 @@ again. Two filter changes: a region on the unfiltered page (a customer filter: p
 results select the region's rows) and a region on top of a channel filter set through the URL
 (the channel filter changes what each customer bought, so everything is recomputed; the URL load
 itself is timed too). Last, the page opened by a URL with a date range (the last year or so of
-data; dates pick transactions, events, campaigns and feedback). Every page gets a channel set,
-regions and a date range no cache has seen. Run:
+data; dates pick transactions, events, campaigns and feedback), and on that page a new start
+date typed into the sidebar's date range (a filter change: committed when the field loses
+focus, checked in the URL). Every page gets a channel set, regions and date ranges no cache has
+seen. Run:
 `python -m bench.bench_pages [--customers N,M]`; for each size it builds a demo dataset in a temp
 folder and starts its own Streamlit server.
 Targets (issue 8): interactive within 2 s after the first load and filter changes within 1 s at
@@ -103,6 +105,27 @@ def _pick_filter(page, label: str, value: str, quiet: float = 1.5) -> float:
     return took
 
 
+def _type_start_date(page, day: dt.date, quiet: float = 1.5) -> float:
+    """Seconds from committing ``day`` as the start of the sidebar's date range (typed into the
+    field, committed when the field loses focus) until the page is quiet again."""
+    sidebar = page.get_by_test_id("stSidebar")
+    box = sidebar.get_by_test_id("stDateInput")
+    if not box.is_visible():
+        sidebar.get_by_test_id("stExpander").filter(has_text="Filters").get_by_text(
+            "Filters", exact=True
+        ).click()
+        box.wait_for()
+        page.wait_for_timeout(500)  # the expander's animation
+    box.get_by_role("spinbutton", name="year, Date range start date").click()
+    page.keyboard.type(day.strftime("%Y%m%d"))
+    t0 = time.perf_counter()
+    page.locator('[data-testid="stMain"] h1').click()  # focus leaves the field: committed
+    took = _until_quiet(page, t0, quiet)
+    if f"from={day.isoformat()}" not in page.url:
+        raise RuntimeError(f"the typed start date did not reach the URL: {page.url}")
+    return took
+
+
 def _peak_mib(pid: int) -> float | None:
     """The Streamlit server's peak RSS so far (Linux VmHWM), in MiB."""
     try:
@@ -114,10 +137,11 @@ def _peak_mib(pid: int) -> float | None:
     return None
 
 
-def _filter_values(path: Path) -> list[tuple[tuple[str, ...], str, str, str]]:
-    """One (channel set, region, region alone, date range) per page, each channel set used once
-    (singles, then pairs) and each date range too (the last 365 days, 366, ...), so every
-    page's filter is one no cache has seen."""
+def _filter_values(path: Path) -> list[tuple[tuple[str, ...], str, str, str, dt.date]]:
+    """One (channel set, region, region alone, date range, start date) per page, each channel
+    set used once (singles, then pairs) and each date range too (by URL the last 365 days, 366,
+    ...; typed in the sidebar from 200, 201, ... days back), so every page's filter is one no
+    cache has seen."""
     con = store.connect(path)
     try:
         opts = filter_options(store.cursor(con))
@@ -127,7 +151,8 @@ def _filter_values(path: Path) -> list[tuple[tuple[str, ...], str, str, str]]:
     sets = [(c,) for c in channels] + list(itertools.combinations(channels, 2))
     return [
         (sets[i], regions[i % len(regions)], regions[(i + 1) % len(regions)],
-         f"from={(last - dt.timedelta(days=365 + i)).isoformat()}&to={last.isoformat()}")
+         f"from={(last - dt.timedelta(days=365 + i)).isoformat()}&to={last.isoformat()}",
+         last - dt.timedelta(days=200 + i))
         for i in range(len(PAGES))
     ]  # fmt: skip
 
@@ -154,7 +179,9 @@ def measure(customers: int) -> list[tuple]:
                 page = browser.new_page(viewport={"width": 1400, "height": 1000})
                 page.set_default_timeout(1_800_000)
                 _visit(page, url + "/data")  # warm the server process itself
-                for name, (channels, region, alone, dates) in zip(PAGES, values, strict=True):
+                for name, (channels, region, alone, dates, start) in zip(
+                    PAGES, values, strict=True
+                ):
                     path = "" if name == "overview" else name  # the default page is "/"
                     cold = _visit(page, f"{url}/{path}")
                     warm = _visit(page, f"{url}/{path}")
@@ -162,13 +189,15 @@ def measure(customers: int) -> list[tuple]:
                     by_url = _visit(page, f"{url}/{path}?channel={','.join(channels)}")
                     changed = _pick_filter(page, "Region", region)
                     by_date = _visit(page, f"{url}/{path}?{dates}")
-                    rows.append((name, cold, warm, by_customer, changed, by_url, by_date,
+                    typed = _type_start_date(page, start)
+                    rows.append((name, cold, warm, by_customer, changed, by_url, by_date, typed,
                                  _peak_mib(proc.pid)))  # fmt: skip
                     print(f"{name}: cold {cold:.2f} s, warm {warm:.2f} s, region filter "
                           f"{by_customer:.2f} s (region {alone}), filter change {changed:.2f} s "
                           f"(region {region} on channel {'+'.join(channels)}), "
                           f"filter by URL {by_url:.2f} s, date range by URL {by_date:.2f} s "
-                          f"({dates})", flush=True)  # fmt: skip
+                          f"({dates}), start date typed in the sidebar {typed:.2f} s "
+                          f"({start})", flush=True)  # fmt: skip
                 browser.close()
         finally:
             proc.terminate()
@@ -185,11 +214,12 @@ def main(argv=None) -> None:
         target = {20_000: (2.0, 1.0), 1_000_000: (5.0, 5.0)}.get(customers, (None, None))
         print(f"\n| page ({customers:,} customers, {n_tx:,} transactions) | first load s "
               "| revisit s | region filter s | region on a channel filter s "
-              "| channel filter by URL (page load) s | date range by URL (page load) s |")  # fmt: skip
-        print("|---|---:|---:|---:|---:|---:|---:|")
-        for name, cold, warm, by_customer, filtered, by_url, by_date, peak in rows:
+              "| channel filter by URL (page load) s | date range by URL (page load) s "
+              "| date range typed in the sidebar s |")  # fmt: skip
+        print("|---|---:|---:|---:|---:|---:|---:|---:|")
+        for name, cold, warm, by_customer, filtered, by_url, by_date, typed, peak in rows:
             print(f"| {name} | {cold:.2f} | {warm:.2f} | {by_customer:.2f} | {filtered:.2f} "
-                  f"| {by_url:.2f} | {by_date:.2f} |")  # fmt: skip
+                  f"| {by_url:.2f} | {by_date:.2f} | {typed:.2f} |")  # fmt: skip
             size = f"{customers:,} customers ({n_tx:,} transactions)"
             peer = "target" if target[0] else "no target at this size"
             emit(f"page {name}: revisit", size, warm, peak, peer, target[0], None,
@@ -203,6 +233,8 @@ def main(argv=None) -> None:
                  None, "page load with a new channel filter in the URL")  # fmt: skip
             emit(f"page {name}: date range by URL", size, by_date, peak, peer, target[0], None,
                  "page load with a new date range in the URL")  # fmt: skip
+            emit(f"page {name}: date range in the sidebar", size, typed, peak, peer, target[1],
+                 None, "a new start date typed in the sidebar, on a date-filtered page")  # fmt: skip
 
 
 if __name__ == "__main__":
