@@ -640,3 +640,23 @@ def test_first_event_days_make_customers_known_as_a_scan_of_every_event(
     assert (np.minimum(ledger.signup, got) == np.minimum(ledger.signup, expected)).all()
     assert ((got == expected) | (ledger.signup <= got.clip(max=expected))).all()
     assert (got != lc._NEVER).sum() > 100  # events in range made customers known
+
+
+def test_stage_trend_of_one_month_end_is_drawn_as_bars():
+    """A short date range has one month end: a stacked area of one point draws nothing, so
+    that chart stacks bars instead; two or more month ends keep the areas."""
+    from clm_core.charts.lifecycle import stage_trend_figure
+
+    one = pd.DataFrame(
+        {
+            "as_of": [pd.Timestamp("2025-01-31")] * 3,
+            "stage": ["new", "active", "lapsed"],
+            "customers": [10, 20, 5],
+        }
+    )
+    fig = stage_trend_figure(one)
+    assert [tr.type for tr in fig.data] == ["bar"] * 3
+    assert fig.layout.barmode == "stack"
+    assert sum(tr.y[0] for tr in fig.data) == 35
+    two = pd.concat([one, one.assign(as_of=pd.Timestamp("2025-02-28"))])
+    assert [tr.type for tr in stage_trend_figure(two).data] == ["scatter"] * 3

@@ -327,3 +327,23 @@ def test_silent_valuable_from_a_ledger_equals_the_query_on_demo_data(demo_templa
         assert got[1:] == pytest.approx((ref["revenue"], ref["all_revenue"]), rel=1e-12)
         quiet += got[0]
     assert quiet > 0
+
+
+def test_trend_axes_show_months_and_whole_customers():
+    """One month (a short date range) gets a month tick, not fractions of a second; a few
+    active customers get whole-number ticks on the customer axis."""
+    import pandas as pd
+
+    from clm_core.charts.overview import trend_figure
+
+    fig = trend_figure(
+        pd.DataFrame({"month": [pd.Timestamp("2023-01-01")], "revenue": [274.0],
+                      "active_customers": [2]})
+    )  # fmt: skip
+    assert (fig.layout.xaxis.tickformat, fig.layout.xaxis.dtick) == ("%Y-%m", "M1")
+    assert (fig.layout.yaxis2.tickmode, fig.layout.yaxis2.dtick) == ("linear", 1)
+    many = trend_figure(
+        pd.DataFrame({"month": pd.date_range("2023-01-01", periods=3, freq="MS"),
+                      "revenue": [1.0, 2.0, 3.0], "active_customers": [900, 1000, 1100]})
+    )  # fmt: skip
+    assert many.layout.yaxis2.tickmode == "auto" and many.layout.yaxis2.tickformat == ",d"

@@ -71,18 +71,23 @@ def stage_trend_figure(
     """Stacked areas of customers per stage at each month end (``stage_counts`` output)."""
     tr = lambda s: translate(s, lang)  # noqa: E731
     counts = counts[~counts["stage"].isin(hide)]
+    # One month end (a short date range): an area needs two points, so stacked bars.
+    single = counts["as_of"].nunique() == 1
     fig = go.Figure()
     for stage in counts["stage"].unique():
         part = counts[counts["stage"] == stage]
-        fig.add_scatter(
-            x=part["as_of"],
-            y=part["customers"],
-            name=tr(stage),
-            mode="lines",
-            stackgroup="stages",
-            line={"width": 0.5, "color": STAGE_COLORS.get(stage, PALETTE[0])},
-            hovertemplate=f"{tr(stage)}: %{{y:,}}<extra></extra>",
-        )
+        color = STAGE_COLORS.get(stage, PALETTE[0])
+        hover = f"{tr(stage)}: %{{y:,}}<extra></extra>"
+        if single:
+            fig.add_bar(x=part["as_of"], y=part["customers"], name=tr(stage),
+                        marker_color=color, hovertemplate=hover)  # fmt: skip
+        else:
+            fig.add_scatter(x=part["as_of"], y=part["customers"], name=tr(stage), mode="lines",
+                            stackgroup="stages", line={"width": 0.5, "color": color},
+                            hovertemplate=hover)  # fmt: skip
+    if single:
+        fig.update_layout(barmode="stack")
+        fig.update_xaxes(tickvals=counts["as_of"].unique()[:1], tickformat="%Y-%m-%d")
     fig.update_xaxes(title_text=tr("Month end"))
     fig.update_yaxes(title_text=tr("Customers"))
     fig.update_layout(hovermode="x unified")
