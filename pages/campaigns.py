@@ -140,9 +140,13 @@ with errors_shown():
     L = lang()
     currency = compute("clm_core.store:get_setting", key="currency", default="USD")
     money = lambda x: fmt_money(x, currency, L)  # noqa: E731
+    names = compute("clm_core.experiments:campaign_names")
+    if not names:  # e.g. a date range with no campaign in it
+        st.info(t("No campaign in the data the filters keep. Widen the date range or clear "
+                  "the filters."))  # fmt: skip
+        st.stop()
     c1, c2, c3, c4 = st.columns(4)
-    campaign = c1.selectbox(t("Campaign"), compute("clm_core.experiments:campaign_names"),
-                            key="campaigns_campaign")  # fmt: skip
+    campaign = c1.selectbox(t("Campaign"), names, key="campaigns_campaign")
     variants = compute("clm_core.experiments:campaign_variants", campaign=campaign)
     control = c2.selectbox(t("Control variant"), variants, key="campaigns_control")
     margin = c3.slider(t("Profit margin (%)"), 5, 100, 40, 5, key="campaigns_margin") / 100

@@ -149,3 +149,32 @@ def test_without_campaigns_table(data_dir):
     at.switch_page(PAGE).run()
     assert not at.exception
     assert any("Upload a campaigns file" in i.value for i in at.info)
+
+
+def test_a_date_range_without_campaigns_says_so(data_dir):
+    """A date range that keeps no campaign row: a plain message, not 'No campaign named None'."""
+    import datetime as dt
+
+    from streamlit.testing.v1 import AppTest
+
+    from tests.conftest import APP
+
+    con = store.connect(data_dir / "demo-retail.duckdb")
+    try:
+        first = con.execute("select min(cast(sent_ts as date)) from campaigns").fetchall()[0][0]
+        start = con.execute("select min(cast(order_ts as date)) from transactions").fetchall()[0][0]
+    finally:
+        con.close()
+    end = first - dt.timedelta(days=1)
+    assert start <= end  # the demo's data starts before its first campaign
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["from"] = start.isoformat()
+    at.query_params["to"] = end.isoformat()
+    at.run()
+    at.switch_page(PAGE).run()
+    assert not at.exception, at.exception
+    shown = [i.value for i in (*at.info, *at.warning, *at.error)]
+    assert "No campaign in the data the filters keep." in " ".join(shown), shown
+    assert not any("None" in s for s in shown)
+    at.radio(key="lang").set_value("zh").run()
+    assert any("没有营销活动" in i.value for i in at.info)

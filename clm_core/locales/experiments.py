@@ -3,6 +3,7 @@
 ZH = {
     # page
     "Did the retention campaign work, and which interventions pay for themselves?": "挽回活动是否有效？哪些干预措施能收回成本？",
+    "No campaign in the data the filters keep. Widen the date range or clear the filters.": "筛选后的数据中没有营销活动。请放宽日期范围或清除筛选。",
     "Upload a campaigns file on the Data page to enable campaign analysis (the dataset has no 'campaigns' table).": "请在“数据”页面上传营销活动（campaigns）文件以启用活动分析（当前数据集没有 'campaigns' 表）。",
     "Campaign": "活动",
     "Control variant": "对照组",
