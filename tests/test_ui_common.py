@@ -52,3 +52,21 @@ def test_csv_download_masks_pii_in_presenter_mode_only(monkeypatch, presenter):
 
 def test_csv_only(monkeypatch):
     assert set(_downloads(monkeypatch, want_xlsx=False)) == {"people_csv"}
+
+
+def test_decimal_columns_get_digit_grouping_and_keep_their_own_config():
+    import streamlit as st
+
+    from ui.common import _number_formats
+
+    df = pd.DataFrame(
+        {"revenue": [1103753.4], "aov": [12.5], "hidden": [1.0], "orders": [3], "name": ["a"]}
+    )
+    config = _number_formats(df, {"aov": "Average order value", "hidden": None})
+    assert config["revenue"]["type_config"]["format"] == "localized"
+    assert config["aov"]["label"] == "Average order value"
+    assert config["aov"]["type_config"]["format"] == "localized"
+    assert config["hidden"] is None  # a hidden column stays hidden
+    assert "orders" not in config and "name" not in config  # whole numbers, text: as they are
+    own = st.column_config.NumberColumn(format="%.0f")
+    assert _number_formats(df, {"revenue": own})["revenue"] is own

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 
+import pandas as pd
 import streamlit as st
 
 from clm_core import i18n
@@ -129,13 +130,31 @@ def show_table(df, *, total: int | None = None, **kwargs) -> None:
     total = len(df) if total is None else total
     if len(df) > TABLE_ROWS:
         df = df.head(TABLE_ROWS)
-    st.dataframe(mask_frame(df) if presenter() else df, placeholder=MISSING, **kwargs)
+    if presenter():
+        st.dataframe(mask_frame(df), placeholder=MISSING, **kwargs)
+    else:
+        kwargs["column_config"] = _number_formats(df, kwargs.get("column_config"))
+        st.dataframe(df, placeholder=MISSING, **kwargs)
     if total > len(df):
         st.caption(
             t("Showing the first {n} of {total} rows; the download has every row.").format(
                 n=f"{len(df):,}", total=f"{total:,}"
             )
         )
+
+
+def _number_formats(df, config: dict | None) -> dict:
+    """``config`` with decimal columns shown with the reader's digit grouping (1,103,753.4, not
+    1103753.4); a column's own format, or type, is kept."""
+    out = dict(config or {})
+    for col in df.columns:
+        if not isinstance(col, str) or not pd.api.types.is_float_dtype(df[col]):
+            continue
+        if col not in out:  # (None there hides the column)
+            out[col] = st.column_config.NumberColumn(format="localized")
+        elif isinstance(out[col], str):  # only a label
+            out[col] = st.column_config.NumberColumn(out[col], format="localized")
+    return out
 
 
 def chart(fig, *, key: str, takeaway: str | None = None) -> None:
