@@ -77,18 +77,24 @@ def _visit(page, url: str, quiet: float = 1.5) -> float:
     return _until_quiet(page, t0, quiet)
 
 
+def _shown(page, widget):
+    """``widget`` (a locator in the sidebar's Filters expander), the expander opened if it is
+    closed (a page load closes it)."""
+    if not widget.is_visible():
+        expander = page.get_by_test_id("stSidebar").get_by_test_id("stExpander")
+        expander.filter(has_text="Filters").get_by_text("Filters", exact=True).click()
+        widget.wait_for()
+        page.wait_for_timeout(500)  # the expander's animation; a click during it is lost
+    return widget
+
+
 def _pick_filter(page, label: str, value: str, quiet: float = 1.5) -> float:
     """Seconds from choosing ``value`` in the sidebar multiselect ``label`` (on the loaded page)
     until the page is quiet again: the rerun under the new filter, as a user sees it."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     sidebar = page.get_by_test_id("stSidebar")
-    expander = sidebar.get_by_test_id("stExpander").filter(has_text="Filters")
-    box = sidebar.get_by_test_id("stMultiSelect").filter(has_text=label)
-    if not box.is_visible():
-        expander.get_by_text("Filters", exact=True).click()
-        box.wait_for()
-        page.wait_for_timeout(500)  # the expander's animation; a click during it is lost
+    box = _shown(page, sidebar.get_by_test_id("stMultiSelect").filter(has_text=label))
     option = page.get_by_role("option", name=value, exact=True)
     for attempt in range(3):
         box.locator("input").click()
@@ -108,14 +114,7 @@ def _pick_filter(page, label: str, value: str, quiet: float = 1.5) -> float:
 def _type_start_date(page, day: dt.date, quiet: float = 1.5) -> float:
     """Seconds from committing ``day`` as the start of the sidebar's date range (typed into the
     field, committed when the field loses focus) until the page is quiet again."""
-    sidebar = page.get_by_test_id("stSidebar")
-    box = sidebar.get_by_test_id("stDateInput")
-    if not box.is_visible():
-        sidebar.get_by_test_id("stExpander").filter(has_text="Filters").get_by_text(
-            "Filters", exact=True
-        ).click()
-        box.wait_for()
-        page.wait_for_timeout(500)  # the expander's animation
+    box = _shown(page, page.get_by_test_id("stSidebar").get_by_test_id("stDateInput"))
     box.get_by_role("spinbutton", name="year, Date range start date").click()
     page.keyboard.type(day.strftime("%Y%m%d"))
     t0 = time.perf_counter()
