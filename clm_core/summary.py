@@ -335,6 +335,8 @@ def _orders_in_range(
 ) -> np.ndarray:
     """Per customer number, what to subtract from the purchase lines in the range to count its
     orders: the lines past the first of each order (see the rollup's ``extra`` and ``spans``)."""
+    from clm_core.lifecycle import run_starts  # lifecycle builds on this module
+
     less = np.zeros(n_customers)
     ep, ed, en = _fetch(con, "extra", "p, d, n")
     keep = _in_range(ed, day, since)
@@ -342,16 +344,14 @@ def _orders_in_range(
         ep, en = ep[keep], en[keep]
     less += np.bincount(ep, weights=en, minlength=n_customers)
     sp, so, sd, sn = _fetch(con, "spans", "p, o, d, n")
-    if len(so) and not ((so[1:] > so[:-1]) | ((so[1:] == so[:-1]) & (sd[1:] >= sd[:-1]))).all():
-        order = np.lexsort((sd, so))  # never seen: order not kept
+    if (so[1:] < so[:-1]).any():  # an order's rows together (stored so; never seen otherwise)
+        order = np.argsort(so, kind="stable")
         sp, so, sd, sn = sp[order], so[order], sd[order], sn[order]
     keep = _in_range(sd, day, since)
     if keep is not None:
         sp, so, sn = sp[keep], so[keep], sn[keep]
     # An order over several days: all its lines in the range, less one.
     less += np.bincount(sp, weights=sn, minlength=n_customers)
-    from clm_core.lifecycle import run_starts  # lifecycle builds on this module
-
     less -= np.bincount(sp[run_starts(so)], minlength=n_customers)
     return less.astype("int64")
 
