@@ -274,13 +274,11 @@ def scored_customers(*, as_of, rules) -> pd.DataFrame:
 # About 150 MB each at a million customers.
 @st.cache_resource(max_entries=4, show_spinner=False)
 def _scored(path: str, version: str, filters: Filters, as_of, rules: tuple) -> pd.DataFrame:
-    summary = _call_shared(
-        "clm_core.summary:customer_summary", path, version, Filters(),
-        (("as_of", as_of), ("date_from", filters.date_from)),
-    )  # fmt: skip
-    people = _customer_filters(filters)
-    if people.active:
-        summary = keep_customers(summary, _kept_ids(path, version, people))
+    def range_summary(rows: Filters) -> pd.DataFrame:  # rows: the dates (no channel here)
+        dates = (("as_of", as_of), ("date_from", rows.date_from))
+        return _call_shared("clm_core.summary:customer_summary", path, version, Filters(), dates)
+
+    summary = _per_customer(range_summary, filters)
     if summary.empty:
         raise NotEnoughData(f"No customer has a purchase on or before {as_of}.")
     return segments.score_summary(summary, rules)
