@@ -9,12 +9,14 @@ from pathlib import Path
 __all__ = [
     "DATA_DIR",
     "DEFAULT_DB",
+    "INPUT_COLUMNS",
     "PERIOD_DAYS",
     "REQUIRED_COLUMNS",
     "SCHEMAS",
     "TABLES",
     "data_dir",
     "default_db",
+    "input_schema",
     "period_days",
 ]
 
@@ -72,8 +74,23 @@ SCHEMAS: dict[str, dict[str, str]] = {
 }
 TABLES = tuple(SCHEMAS)
 
+# Columns a file may bring that are not stored as they are: a line's unit price (the amount is
+# quantity x unit price when the file has no line total) and a line's country or city (the
+# customer's region when the dataset has no customers table).
+INPUT_COLUMNS: dict[str, dict[str, str]] = {
+    "transactions": {"unit_price": "DOUBLE", "region": "VARCHAR"},
+}
+
+
+def input_schema(table: str) -> dict[str, str]:
+    """Every column a file can be mapped to for ``table``: the stored ones, then the inputs."""
+    return {**SCHEMAS[table], **INPUT_COLUMNS.get(table, {})}
+
+
+# Every table needs its customer and its date. A transaction's money is optional: a purchase
+# log of customer and date loads, and the views of money say that it has none.
 REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
-    "transactions": ("customer_id", "order_ts", "amount"),
+    "transactions": ("customer_id", "order_ts"),
     "customers": ("customer_id",),
     "events": ("customer_id", "event_name", "event_ts"),
     "campaigns": ("customer_id", "campaign", "variant"),

@@ -26,12 +26,14 @@ from clm_core.config import data_dir, duckdb_settings
 from clm_core.errors import DatasetError, MissingTableError, QueryError, UsageError
 
 __all__ = [
+    "AMOUNTS_KEY",
     "DatasetInfo",
     "connect",
     "cursor",
     "dataset_version",
     "from_frames",
     "get_setting",
+    "has_amounts",
     "has_table",
     "list_datasets",
     "query_df",
@@ -267,6 +269,17 @@ def save_setting(path: str | os.PathLike, key: str, value) -> None:
     """Convenience: atomically store one setting in the dataset file at ``path``."""
     with write_dataset(path) as con:
         set_setting(con, key, value)
+
+
+AMOUNTS_KEY = "has_amounts"
+
+
+def has_amounts(con: duckdb.DuckDBPyConnection) -> bool:
+    """False when the transactions came from a log without money (a purchase log of customer
+    and date only). Such lines are stored with amount 0 so every counting analysis works; the
+    views of money (revenue, monetary value, Gamma-Gamma, CLV in money, LTV/CAC) must say that
+    the data has no amounts instead of showing zeros. Set by the load (``has_amounts``)."""
+    return bool(get_setting(con, AMOUNTS_KEY, True))
 
 
 def from_frames(**frames: pd.DataFrame) -> duckdb.DuckDBPyConnection:

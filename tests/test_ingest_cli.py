@@ -13,7 +13,10 @@ from tests.ingest_files import CN_CSV, table, write_text, write_xlsx
 
 ROOT = Path(__file__).resolve().parent.parent
 KEYS = ["table", "rows_read", "rows_loaded", "rows_rejected", "duplicates", "returns", "customers",
-        "amount_total", "date_min", "date_max", "mapping", "errors"]  # fmt: skip
+        "amount_total", "date_min", "date_max", "mapping", "errors",
+        # added by issue 20, after the first contract
+        "rows_without_customer", "currency", "currency_reason", "derived", "has_amounts",
+        "date_order"]  # fmt: skip
 
 
 def cli(*args, env=None):
@@ -36,7 +39,9 @@ def test_json_contract(tmp_path):
         "date_min": "2024-01-05", "date_max": "2024-01-07",
         "mapping": {"customer_id": "客户编号", "order_id": "订单号", "order_ts": "下单时间",
                     "amount": "实付金额", "quantity": "数量", "channel": "渠道"},
-        "errors": [],
+        "errors": [], "rows_without_customer": 0, "currency": "CNY",
+        "currency_reason": "CNY: the amounts are written with '￥'", "derived": {},
+        "has_amounts": True, "date_order": None,
     }  # fmt: skip
     assert len(table(db)) == 4
 

@@ -150,14 +150,19 @@ BAD_TEMPLATE = (
     ("bad", "column", "value", "reason"),
     [
         ("C3,someday,10", "下单时间", "someday", "not a date"),
-        (",2024-01-07,10", "客户编号", None, "missing value"),
+        (
+            "3.1E+04,2024-01-07,10",
+            "客户编号",
+            "3.1E+04",
+            "an id in scientific notation (its digits may be lost): export the column as text",
+        ),
         ("C3,2024-01-07,ten", "实付金额", "ten", "not a number"),
         ("C3,1850-01-01,10", "下单时间", "1850-01-01", "date outside 1900-2100"),
         ("C3,2024-01-07,", "实付金额", None, "missing value"),
     ],
     ids=[
         "bad-date",
-        "missing-customer",
+        "scientific-id",
         "non-numeric-amount",
         "date-out-of-range",
         "missing-amount",
@@ -191,10 +196,20 @@ def test_rejection_rows_in_xlsx_and_parquet(tmp_path, db):
         load_file(path, db)
     assert (info.value.row, info.value.column, info.value.value) == (4, "order_ts", "nope")
     pq = write_parquet(tmp_path / "b.parquet", "select * from (values ('C1', '2024-01-05', 1.0), "
-                       "(null, '2024-01-06', 2.0)) t(customer_id, order_ts, amount)")  # fmt: skip
+                       "('C2', 'later', 2.0)) t(customer_id, order_ts, amount)")  # fmt: skip
     with pytest.raises(LoadRejected) as info:
         load_file(pq, db)
-    assert (info.value.row, info.value.column) == (2, "customer_id")
+    assert (info.value.row, info.value.column) == (2, "order_ts")
+
+
+def test_guest_rows_are_counted_not_rejected(tmp_path, db):
+    """A row without a customer id is a guest order: left out and counted, not an error, even
+    when its other cells would not parse."""
+    path = write_text(tmp_path / "g.csv", BAD_TEMPLATE.format(bad=",someday,10"))
+    res = load_file(path, db)
+    assert (res.rows_read, res.rows_loaded, res.rows_rejected) == (4, 3, 0)
+    assert res.rows_without_customer == 1 and res.errors == ()
+    assert table(db)["customer_id"].tolist() == ["C1", "C2", "C4"]
 
 
 def test_missing_required_column(tmp_path, db):

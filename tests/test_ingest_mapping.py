@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from clm_core.config import SCHEMAS
+from clm_core.config import SCHEMAS, input_schema
 from clm_core.errors import UsageError
 from clm_core.ingest.mapping import (
+    match_columns,
+    name_list,
     SYNONYMS,
     apply_overrides,
     auto_map,
@@ -72,8 +74,8 @@ def test_full_width_and_spacing_normalised():
 
 @pytest.mark.parametrize("table", list(SCHEMAS))
 def test_every_canonical_column_has_synonyms_and_maps_to_itself(table):
-    assert set(SYNONYMS[table]) == set(SCHEMAS[table])
-    cols = list(SCHEMAS[table])
+    assert set(SYNONYMS[table]) == set(input_schema(table))
+    cols = list(input_schema(table))
     assert auto_map(cols, table) == {c: c for c in cols}
 
 
@@ -98,17 +100,18 @@ def test_chinese_headers_other_tables(table, cols, expected):
 
 
 def test_overrides():
-    cols = ["cust", "when", "paid", "amount"]
+    cols = ["klant", "when", "paid", "amount"]
     auto = auto_map(cols)
     assert "customer_id" not in auto
-    m = apply_overrides(auto, {"customer_id": "cust", "order_ts": "when", "amount": "paid"}, cols,
+    m = apply_overrides(auto, {"customer_id": "klant", "order_ts": "when", "amount": "paid"}, cols,
                         "transactions")  # fmt: skip
-    assert m == {"customer_id": "cust", "order_ts": "when", "amount": "paid"}
+    assert m == {"customer_id": "klant", "order_ts": "when", "amount": "paid"}
     assert apply_overrides(m, {"order_ts": None}, cols, "transactions") == {
-        "customer_id": "cust",
+        "customer_id": "klant",
         "amount": "paid",
     }
-    assert required_missing({"customer_id": "cust"}, "transactions") == ["order_ts", "amount"]
+    # money is optional: a purchase log of customer and date loads
+    assert required_missing({"customer_id": "cust"}, "transactions") == ["order_ts"]
 
 
 def test_bad_overrides_are_usage_errors():
@@ -122,3 +125,42 @@ def test_bad_overrides_are_usage_errors():
         "amount": "实付 金额",
         "customer_id": "会员号",
     }
+
+
+@pytest.mark.parametrize(
+    ("header", "canonical"),
+    [("cust", "customer_id"), ("Customer ID", "customer_id"), ("会员ID", "customer_id"),
+     ("买家ID", "customer_id"), ("用户ID", "customer_id"), ("Invoice", "order_id"),
+     ("InvoiceNo", "order_id"), ("InvoiceDate", "order_ts"), ("UnitPrice", "unit_price"),
+     ("Unit Price", "unit_price"), ("Price", "unit_price"), ("单价", "unit_price"),
+     ("成交单价", "unit_price"), ("商品单价", "unit_price"), ("Description", "product"),
+     ("StockCode", "product"), ("商品名称", "product"), ("商品编码", "product"),
+     ("Country", "region"), ("dollar_value", "amount"), ("number_of_cds", "quantity")],
+)  # fmt: skip
+def test_real_world_headers(header, canonical):
+    assert auto_map([header]) == {canonical: header}
+
+
+def test_online_retail_header_maps_whole_line_items():
+    cols = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country"
+    assert auto_map(cols.split(",")) == {
+        "customer_id": "CustomerID", "order_id": "InvoiceNo", "order_ts": "InvoiceDate",
+        "quantity": "Quantity", "product": "Description", "unit_price": "UnitPrice",
+        "region": "Country",
+    }  # fmt: skip
+
+
+def test_match_confidence_exact_contains_similar():
+    found = match_columns(["Cusotmer Id", "Ordr Date", "实付金额(元)"])
+    assert found["customer_id"].how == "similar" and 0.6 < found["customer_id"].confidence < 0.8
+    assert found["order_ts"].how == "contains" and found["order_ts"].synonym == "date"
+    assert found["amount"].how == "contains" and found["amount"].confidence == 0.9
+    assert match_columns(["CustomerID"])["customer_id"].confidence == 1.0
+    # nothing alike: no guess
+    assert match_columns(["zzzz", "qqqq"]) == {}
+
+
+def test_name_list_caps_long_column_lists():
+    assert name_list(["a", "b"]) == "a, b"
+    text = name_list([f"c{i}" for i in range(10_000)])
+    assert text.startswith("c0, c1, ") and text.endswith("c19 and 9,980 more")

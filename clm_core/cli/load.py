@@ -1,5 +1,5 @@
 """``python -m clm_core load FILE [--db PATH] [--table T] [--sheet NAME] [--map canonical=source ...]
-[--on-error reject|skip] [--mode replace|append] [--drop-duplicates] [--json]``
+[--on-error reject|skip] [--mode replace|append] [--drop-duplicates] [--currency CODE] [--json]``
 
 Exit 0 when loaded, 1 when the data cannot be loaded (message on stderr names file, row and
 column), 2 on a usage error. With ``--json`` stdout is exactly one JSON object, also when the
@@ -29,6 +29,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--mode", choices=MODES, default="replace")
     parser.add_argument("--drop-duplicates", action="store_true",
                         help="load only one of each exact duplicate row")  # fmt: skip
+    parser.add_argument("--currency", default=None, metavar="CODE",
+                        help="ISO code of the money (default: a symbol in the amounts, else the "
+                        "country most lines come from)")  # fmt: skip
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 
 
@@ -36,7 +39,9 @@ def _empty(table: str) -> dict:
     """The JSON object of a load that read nothing (the file could not be used at all)."""
     return {"table": table, "rows_read": 0, "rows_loaded": 0, "rows_rejected": 0, "duplicates": 0,
             "returns": 0, "customers": 0, "amount_total": None, "date_min": None,
-            "date_max": None, "mapping": {}, "errors": []}  # fmt: skip
+            "date_max": None, "mapping": {}, "errors": [], "rows_without_customer": 0,
+            "currency": None, "currency_reason": None, "derived": {}, "has_amounts": None,
+            "date_order": None}  # fmt: skip
 
 
 def _print_json(obj: dict) -> None:
@@ -54,6 +59,7 @@ def run(args) -> int:
             on_error=args.on_error,
             mode=args.mode,
             drop_duplicates=args.drop_duplicates,
+            currency=args.currency,
         )
     except LoadRejected as e:
         if args.json:
@@ -73,6 +79,18 @@ def run(args) -> int:
             f"({result.dataset}): {result.customers:,} customers, {result.duplicates:,} duplicate "
             f"rows, {result.returns:,} returns, {result.date_min} to {result.date_max}."
         )
+        if result.rows_without_customer:
+            print(
+                f"{result.rows_without_customer:,} guest rows without a customer id were left out."
+            )
+        for column, how in result.derived.items():
+            print(f"{column} = {how}")
+        if not result.has_amounts:
+            print(
+                "The file has no amounts: counts, stages and purchase models work; money views do not."
+            )
+        if result.currency:
+            print(f"Currency {result.currency_reason}.")
         if result.rows_rejected:
             print(f"{result.rows_rejected:,} rows rejected; see {result.rejected_path}")
     return 0

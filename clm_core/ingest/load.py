@@ -30,15 +30,25 @@ import numpy as np
 import pandas as pd
 
 from clm_core import store
-from clm_core.config import SCHEMAS
+from clm_core.config import SCHEMAS, input_schema
 from clm_core.errors import DataError, UsageError
 from clm_core.exports import to_csv_bytes
 from clm_core.i18n import translate
 from clm_core.ingest import parse
-from clm_core.ingest.mapping import apply_overrides, auto_map, required_missing
+from clm_core.ingest.currency import CurrencyGuess, detect_currency
+from clm_core.ingest.mapping import (
+    Match,
+    apply_overrides,
+    match_columns,
+    name_list,
+    required_missing,
+)
 from clm_core.ingest.read import SourceInfo, open_source, sniff
 from clm_core.ingest.validate import (
+    DERIVE_NONE,
+    DERIVE_PRODUCT,
     Plan,
+    amount_derivation,
     csv_record_lines,
     stage_params,
     stage_sql,
@@ -69,6 +79,8 @@ TS_COLUMN = {"transactions": "order_ts", "customers": "signup_ts", "events": "ev
              "campaigns": "sent_ts", "feedback": "created_ts"}  # fmt: skip
 AMOUNT_COLUMN = {"transactions": "amount", "campaigns": "revenue"}
 _SAMPLE_ROWS = 5000
+NEW_KEYS = ("rows_without_customer", "currency", "currency_reason", "derived", "has_amounts",
+            "date_order")  # fmt: skip
 _STAGE = "_clm_stage"
 
 Progress = Callable[[float, str], None]
@@ -97,12 +109,25 @@ class LoadResult:
     on_error: str = "reject"
     duplicates_dropped: bool = False
     rejected_path: str | None = None
+    # Rows without a customer id (guest orders): counted, not loaded, not an error.
+    rows_without_customer: int = 0
+    # ISO code of the money, and why ("GBP: most lines are from United Kingdom"); None: unknown
+    currency: str | None = None
+    currency_reason: str | None = None
+    # canonical column -> how it was derived ({"amount": "Quantity × UnitPrice"})
+    derived: dict[str, str] = field(default_factory=dict)
+    has_amounts: bool = True
+    # "day first" / "month first" when the file writes dates with slashes, else None
+    date_order: str | None = None
 
     def to_dict(self) -> dict:
         keys = ("table", "rows_read", "rows_loaded", "rows_rejected", "duplicates", "returns",
                 "customers", "amount_total", "date_min", "date_max", "mapping")  # fmt: skip
         out = {k: getattr(self, k) for k in keys}
         out["errors"] = [dict(e) for e in self.errors[:MAX_ERRORS]]
+        # Added after the first contract: new keys go at the end, old ones never change.
+        for k in NEW_KEYS:
+            out[k] = getattr(self, k)
         return out
 
 
@@ -136,10 +161,24 @@ class Prepared:
     table: str
     mapping: dict[str, str]
     auto: dict[str, str] = field(default_factory=dict)
+    # how each automatic choice was found, with its confidence (shown in the mapping step)
+    matches: dict[str, Match] = field(default_factory=dict)
 
     @property
     def missing(self) -> list[str]:
         return required_missing(self.mapping, self.table)
+
+    @property
+    def derived(self) -> dict[str, str]:
+        """Columns computed from others: ``{"amount": "Quantity × UnitPrice"}``."""
+        if amount_derivation(self.table, self.mapping) == DERIVE_PRODUCT:
+            return {"amount": f"{self.mapping['quantity']} × {self.mapping['unit_price']}"}
+        return {}
+
+    @property
+    def has_amounts(self) -> bool:
+        """False for a transactions file without money (no amount, no quantity x price)."""
+        return amount_derivation(self.table, self.mapping) != DERIVE_NONE
 
 
 def _check_table(table: str) -> None:
@@ -158,14 +197,15 @@ def prepare(
     """Sniff ``path`` and map its columns; ``mapping`` entries override the automatic ones."""
     _check_table(table)
     info = info or sniff(path, sheet=sheet)
-    auto = auto_map(info.columns, table)
+    matches = match_columns(info.columns, table)
+    auto = {c: m.source for c, m in matches.items()}
     chosen = apply_overrides(auto, mapping or {}, info.columns, table)
-    return Prepared(info, table, chosen, auto)
+    return Prepared(info, table, chosen, auto, matches)
 
 
 def _plan(prep: Prepared, values: Mapping[str, list]) -> Plan:
     """The parse plan, with day-first, decimal commas and parser order decided from a sample."""
-    schema = SCHEMAS[prep.table]
+    schema = input_schema(prep.table)
     dates = [v for c, vs in values.items() if schema.get(c) == "TIMESTAMP" for v in vs]
     numbers = [v for c, vs in values.items() if schema.get(c) == "DOUBLE" for v in vs]
     day_first = parse.detect_day_first(dates)
@@ -183,7 +223,25 @@ def _plan(prep: Prepared, values: Mapping[str, list]) -> Plan:
         day_first=day_first,
         decimal_comma=parse.detect_decimal_comma(numbers),
         options=options,
+        cancel_prefix=parse.detect_cancel_prefix(values.get("order_id", ())),
     )
+
+
+def _date_order(plan: Plan, values: Mapping[str, list]) -> str | None:
+    """Which order slashed dates were read in ("05/01/2023": day first in a UK file), or None
+    when the file writes no slashed dates."""
+    schema = input_schema(plan.table)
+    slashed = any(
+        parse.detect_slashed(vs) for c, vs in values.items() if schema.get(c) == "TIMESTAMP"
+    )
+    if not slashed:
+        return None
+    return "day first" if plan.day_first else "month first"
+
+
+def _currency(prep: Prepared, values: Mapping[str, list]) -> CurrencyGuess | None:
+    money = [v for c in ("amount", "unit_price", "revenue", "cost") for v in values.get(c, ())]
+    return detect_currency(money, values.get("region", ()))
 
 
 def _sample_values(prep: Prepared) -> dict[str, list]:
@@ -210,12 +268,13 @@ def preview(prep: Prepared, rows: int = 20, *, lang: str = "en") -> pd.DataFrame
     finally:
         con.close()
     errs = [c for c in out.columns if c.startswith("_e_")]
+    shown = [c for c in SCHEMAS[prep.table] if c in prep.mapping or c in prep.derived]
     problems = [
         "; ".join(f"{prep.mapping[c[3:]]}: {translate(v, lang)}" for c, v in zip(errs, row, strict=True)
                   if isinstance(v, str))
         for row in out[errs].itertuples(index=False, name=None)
     ]  # fmt: skip
-    result = out[plan.mapped].copy()
+    result = out[shown].copy()
     result["problem"] = problems
     return result
 
@@ -269,11 +328,14 @@ def load_file(
     rejected_path: str | Path | None = None,
     progress: Progress | None = None,
     file_label: str | None = None,
+    currency: str | None = None,
 ) -> LoadResult:
     """Load ``path`` into ``table`` of the dataset file ``db`` (created when missing).
 
     ``mapping``: canonical -> source overrides of the automatic mapping (None/"" unmaps).
     ``file_label``: the name shown in messages (the original name of an uploaded file).
+    ``currency``: the ISO code of the file's money; by default a symbol in the amounts, else
+    the currency of the country most lines come from, else the dataset's setting stays.
     Raises UsageError (bad option, unknown column), DataError (missing required column, file
     unreadable, no usable row) and LoadRejected (bad rows with ``on_error="reject"``).
     """
@@ -289,7 +351,7 @@ def load_file(
     if missing:
         raise DataError(
             f"required column {missing[0]!r} is not in the file (columns: "
-            f"{', '.join(prep.info.columns)}); map it with --map {missing[0]}=COLUMN",
+            f"{name_list(prep.info.columns)}); map it with --map {missing[0]}=COLUMN",
             file=label,
             column=missing[0],
             errors=[
@@ -312,7 +374,10 @@ def load_file(
         con.execute("set enable_progress_bar_print = false")
         # Spill files go to the system temp folder, not next to the dataset in data/.
         con.execute("set temp_directory = $d", {"d": str(spill)})
-        plan = _plan(prep, _sample_source(con, src, prep))
+        sampled = _sample_source(con, src, prep)
+        plan = _plan(prep, sampled)
+        guess = _currency(prep, sampled) if currency is None else None
+        chosen_currency = currency.strip().upper() if currency else (guess.code if guess else None)
         sql = stage_sql(plan, src.relation, src.row_sql)
         # Named as it starts: DuckDB's own progress comes only for statements that run long
         # enough (a 200,000-row file parses in a quarter of a second).
@@ -352,6 +417,14 @@ def load_file(
             on_error=on_error,
             duplicates_dropped=drop_duplicates,
             rejected_path=str(rejected_path) if (bad_rows and on_error == "skip") else None,
+            rows_without_customer=stats["guests"],
+            currency=chosen_currency,
+            currency_reason=(guess.reason() if guess else "chosen in the mapping step")
+            if chosen_currency
+            else None,
+            derived=prep.derived,
+            has_amounts=prep.has_amounts,
+            date_order=_date_order(plan, sampled),
         )
         if bad_rows and on_error == "reject":
             raise LoadRejected(
@@ -366,10 +439,13 @@ def load_file(
                 )
             )
         if result.rows_loaded == 0:
-            raise DataError("the file has no usable data rows; nothing was loaded", file=label)
+            why = " (every row lacks a customer id)" if stats["guests"] else ""
+            raise DataError(f"the file has no usable data rows{why}; nothing was loaded",
+                            file=label)  # fmt: skip
         report(0.85, "Writing the dataset")
         with _progress_poll(con, progress, 0.85, 0.97, "Writing the dataset"):
             _write(con, plan, mode, drop_duplicates, row=src.row_sql is not None)
+        _record_settings(con, prep, mode, chosen_currency)
         history = store.get_setting(con, HISTORY_KEY, []) or []
         history.append({"at": dt.datetime.now().isoformat(timespec="seconds"), "file": label,
                         "table": table, "mode": mode, "on_error": on_error,
@@ -383,10 +459,21 @@ def load_file(
     return result
 
 
+def _record_settings(con, prep: Prepared, mode: str, currency: str | None) -> None:
+    """Store what the pages need to know about the data: its currency and whether it has money."""
+    if currency:
+        store.set_setting(con, "currency", currency)
+    if prep.table == "transactions":
+        had = store.get_setting(con, store.AMOUNTS_KEY, True)
+        has = prep.has_amounts if mode == "replace" else (bool(had) and prep.has_amounts)
+        store.set_setting(con, store.AMOUNTS_KEY, has)
+
+
 def _sample_values_sql(con, src, prep: Prepared) -> dict[str, list]:
     idx = {c: prep.info.columns.index(s) for c, s in prep.mapping.items()}
-    kinds = ("TIMESTAMP", "DOUBLE")
-    cols = {c: i for c, i in idx.items() if SCHEMAS[prep.table][c] in kinds}
+    schema = input_schema(prep.table)
+    cols = {c: i for c, i in idx.items()
+            if schema[c] in ("TIMESTAMP", "DOUBLE") or c in ("order_id", "region")}  # fmt: skip
     if not cols:
         return {}
     select = ", ".join(f"cast(c{i} as varchar)" for i in cols.values())
@@ -488,11 +575,19 @@ def _collect_errors(con, src, prep: Prepared, plan: Plan, on_error: str, n_struc
     return errors[:MAX_ERRORS], int(total), n_bad + max(n_structural, len(structural)), frame
 
 
+_OK = "not _bad and not _guest"  # staged rows that are loaded
+
+
 def _loaded_sql(plan: Plan, drop_duplicates: bool) -> str:
-    """The canonical columns of the good staged rows."""
+    """The canonical columns of the good staged rows with a customer; with ``drop_duplicates``
+    the first of each set of rows identical in every column of the file."""
     cols = ", ".join(store.quote_ident(c) for c in SCHEMAS[plan.table])
-    distinct = "distinct " if drop_duplicates else ""
-    return f"select {distinct}{cols} from {_STAGE} where not _bad"
+    if not drop_duplicates:
+        return f"select {cols} from {_STAGE} where {_OK}"
+    return (
+        f"select {cols} from {_STAGE} where rowid in "
+        f"(select min(rowid) from {_STAGE} where {_OK} group by _h) order by rowid"
+    )
 
 
 def _distinct(hashes: np.ndarray) -> int:
@@ -506,31 +601,32 @@ def _distinct(hashes: np.ndarray) -> int:
 def _stats(con, plan: Plan, drop_duplicates: bool, structural: int) -> dict:
     """Counts for the result: one aggregate scan of the staged table and one hash fetch.
 
-    Exact duplicates and customers are counted on 64-bit hashes (of the mapped columns, of the
-    customer id), sorted in numpy: far cheaper than DuckDB's distinct aggregates over millions
-    of values. A false match needs a hash collision (~1e-8 for 10M rows), and would lower the
-    count by one; ``drop_duplicates`` itself uses SQL DISTINCT.
+    Exact duplicates (rows identical in every column of the file: ``_h``) and customers are
+    counted on 64-bit hashes sorted in numpy: far cheaper than DuckDB's distinct aggregates over
+    millions of values. A false match needs a hash collision (~1e-8 for 10M rows), and would
+    lower the count by one. Guest rows (no customer id) are counted apart and not loaded.
     """
     table = plan.table
-    mapped = ", ".join(store.quote_ident(c) for c in plan.mapped)
     amount = AMOUNT_COLUMN.get(table)
+    if table == "transactions" and plan.derive == DERIVE_NONE:
+        amount = None  # a log without money: no total to show, not a total of zero
     ts = store.quote_ident(TS_COLUMN[table])
     amount_q = store.quote_ident(amount) if amount else "null"
     ret = "count(*) filter (where amount < 0)" if amount == "amount" else "0"
     loaded = (
-        f"count(*) filter (where not _bad), sum({amount_q}) filter (where not _bad), "
-        f"{ret.replace('where', 'where not _bad and')}, "
-        f"min({ts}) filter (where not _bad), max({ts}) filter (where not _bad)"
+        f"count(*) filter (where {_OK}), count(*) filter (where _guest), "
+        f"sum({amount_q}) filter (where {_OK}), "
+        f"{ret.replace('where', f'where {_OK} and')}, "
+        f"min({ts}) filter (where {_OK}), max({ts}) filter (where {_OK})"
     )
-    staged, good, amount_total, returns, date_min, date_max = con.execute(
+    staged, good, guests, amount_total, returns, date_min, date_max = con.execute(
         f"select count(*), {loaded} from {_STAGE}"
     ).fetchone()
     hashes = con.execute(
-        f"select hash({mapped}) as r, hash(customer_id) as c, customer_id is null as n "
-        f"from {_STAGE} where not _bad"
+        f"select _h as r, hash(customer_id) as c from {_STAGE} where {_OK}"
     ).fetchnumpy()
     distinct = _distinct(np.asarray(hashes["r"]))
-    customers = _distinct(np.asarray(hashes["c"])[~np.asarray(hashes["n"], dtype=bool)])
+    customers = _distinct(np.asarray(hashes["c"]))
     del hashes
     loaded_rows = good
     if drop_duplicates:
@@ -542,7 +638,7 @@ def _stats(con, plan: Plan, drop_duplicates: bool, structural: int) -> dict:
     return {"staged": staged, "structural": structural, "loaded": loaded_rows,
             "customers": customers, "amount_total": total, "returns": int(returns or 0),
             "date_min": _iso(date_min), "date_max": _iso(date_max),
-            "duplicates": good - distinct}  # fmt: skip
+            "duplicates": good - distinct, "guests": int(guests or 0)}  # fmt: skip
 
 
 def _write(con, plan: Plan, mode: str, drop_duplicates: bool, *, row: bool) -> None:
@@ -561,9 +657,36 @@ def _write(con, plan: Plan, mode: str, drop_duplicates: bool, *, row: bool) -> N
         con.execute(f"create or replace table {table} as {_loaded_sql(plan, True)}")
         con.execute(f"drop table {_STAGE}")
         return
-    con.execute(f"delete from {_STAGE} where _bad")
-    for col in (["_row"] if row else []) + ["_bad"]:
+    con.execute(f"delete from {_STAGE} where _bad or _guest")
+    _customers_from_lines(con, plan, mode)
+    helpers = [c for c in ("_row", "_bad", "_guest", "_h", "_region")
+               if c in store.column_names(con, _STAGE)]  # fmt: skip
+    for col in helpers:
         con.execute(f"alter table {_STAGE} drop column {col}")
     if exists:
         con.execute(f"drop table {table}")
     con.execute(f"alter table {_STAGE} rename to {table}")
+
+
+_LINES_REGION = "customers_from_lines"  # setting: the customers table holds only line regions
+
+
+def _customers_from_lines(con, plan: Plan, mode: str) -> None:
+    """Without a customers table, a line's country or city becomes the customer's region (the
+    one most of their lines name). The table is marked, so a later load of transaction lines
+    may replace it, while a real customers file is never overwritten."""
+    if "_region" not in store.column_names(con, _STAGE) or mode != "replace":
+        return
+    if store.has_table(con, "customers") and not store.get_setting(con, _LINES_REGION, False):
+        return
+    cols = ", ".join(
+        "customer_id" if c == "customer_id" else
+        "mode(_region) as region" if c == "region" else
+        f"cast(null as {t}) as {store.quote_ident(c)}"
+        for c, t in SCHEMAS["customers"].items()
+    )  # fmt: skip
+    con.execute(
+        f"create or replace table customers as select {cols} from {_STAGE} "
+        "group by customer_id order by customer_id"
+    )
+    store.set_setting(con, _LINES_REGION, True)

@@ -11,15 +11,19 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
-from clm_core.config import REQUIRED_COLUMNS, SCHEMAS
+from clm_core.config import REQUIRED_COLUMNS, input_schema
 from clm_core.errors import UsageError
 
 __all__ = [
     "COMMON_SYNONYMS",
     "SYNONYMS",
+    "Match",
     "apply_overrides",
     "auto_map",
+    "match_columns",
+    "name_list",
     "normalize",
     "parse_map_args",
     "required_missing",
@@ -28,12 +32,15 @@ __all__ = [
 # Synonyms shared by every table (earlier entries win ties).
 COMMON_SYNONYMS: dict[str, tuple[str, ...]] = {
     "customer_id": (
-        "customer_id", "customer id", "customerid", "cust_id", "custid", "customer no",
+        "customer_id", "customer id", "customerid", "cust_id", "custid", "cust", "cust no",
+        "customer no",
         "customer number", "customer_no", "customer code", "client_id", "client id", "member_id",
         "member id", "member no", "user_id", "user id", "userid", "buyer_id", "account_id",
-        "contact_id", "cid", "uid", "customer", "client", "member", "buyer",
+        "contact_id", "shopper_id", "household_id", "household key", "cid", "uid", "customer",
+        "client", "member", "buyer", "shopper", "household",
         "客户编号", "客户id", "客户号", "客户代码", "客户编码", "会员号", "会员编号", "会员id",
-        "会员卡号", "用户id", "用户编号", "用户号", "买家id", "顾客编号", "顾客id", "客户",
+        "会员卡号", "用户id", "用户编号", "用户号", "买家id", "买家昵称", "买家账号", "顾客编号",
+        "顾客id", "客户",
         "会员", "用户", "买家", "顾客",
     ),
     "channel": (
@@ -57,8 +64,12 @@ SYNONYMS: dict[str, dict[str, tuple[str, ...]]] = {
             "txn_id",
             "invoice",
             "invoice no",
+            "invoice number",
             "invoice_id",
             "receipt no",
+            "receipt",
+            "bill no",
+            "basket id",
             "订单号",
             "订单编号",
             "订单id",
@@ -68,6 +79,9 @@ SYNONYMS: dict[str, dict[str, tuple[str, ...]]] = {
             "流水号",
             "发票号",
             "小票号",
+            "单据号",
+            "单据编号",
+            "订单编码",
         ),
         "order_ts": (
             "order_ts",
@@ -119,6 +133,12 @@ SYNONYMS: dict[str, dict[str, tuple[str, ...]]] = {
             "gmv",
             "spend",
             "payment",
+            "line total",
+            "line amount",
+            "dollar value",
+            "dollars",
+            "小计",
+            "金额小计",
             "实付金额",
             "实收金额",
             "支付金额",
@@ -140,6 +160,9 @@ SYNONYMS: dict[str, dict[str, tuple[str, ...]]] = {
             "count",
             "items",
             "pieces",
+            "number of items",
+            "number of units",
+            "number of cds",
             "数量",
             "件数",
             "购买数量",
@@ -154,9 +177,16 @@ SYNONYMS: dict[str, dict[str, tuple[str, ...]]] = {
             "item name",
             "sku",
             "product_id",
+            "description",
+            "item description",
+            "stockcode",
+            "stock code",
             "goods",
             "商品",
             "商品名称",
+            "商品编码",
+            "商品编号",
+            "货号",
             "产品",
             "产品名称",
             "品名",
@@ -191,6 +221,40 @@ SYNONYMS: dict[str, dict[str, tuple[str, ...]]] = {
             "优惠券",
             "券",
             "让利",
+        ),
+        "unit_price": (
+            "unit_price",
+            "unit price",
+            "unitprice",
+            "price",
+            "price each",
+            "item price",
+            "sale price",
+            "selling price",
+            "unit cost",
+            "单价",
+            "成交单价",
+            "商品单价",
+            "销售单价",
+            "售价",
+            "价格",
+            "成交价",
+        ),
+        "region": (
+            "country",
+            "region",
+            "city",
+            "province",
+            "state",
+            "ship country",
+            "shipping country",
+            "国家",
+            "地区",
+            "区域",
+            "城市",
+            "省份",
+            "收货省份",
+            "收货城市",
         ),
     },
     "customers": {
@@ -476,50 +540,106 @@ def normalize(name: object) -> str:
     return _DROP.sub("", text)
 
 
+@dataclass(frozen=True)
+class Match:
+    """Why a file column was proposed for a canonical column.
+
+    ``how``: "exact" (the header is a synonym, after :func:`normalize`), "contains" (the header
+    contains a synonym: "实付金额(元)") or "similar" (a near spelling: "Custmer ID").
+    ``confidence`` in 0..1, shown to the analyst who confirms the mapping.
+    """
+
+    source: str
+    how: str
+    confidence: float
+    synonym: str
+
+
+_FUZZY_CUTOFF = 85.0  # rapidfuzz ratio (0-100) for a near spelling
+
+
+def _match(norm: str, words: list[str]) -> tuple[float, str, float, str] | None:
+    """(score, how, confidence, synonym) of the best synonym for one normalised header."""
+    best = None
+    for rank, word in enumerate(words):
+        if not word:
+            continue
+        if norm == word:
+            found = (1000.0 - rank, "exact", 1.0, word)
+        elif len(word) >= (4 if word.isascii() else 2) and word in norm:
+            # Longer synonyms contained in the header are stronger evidence.
+            found = (
+                500.0 + 10 * len(word) - rank,
+                "contains",
+                round(min(0.9, 0.5 + len(word) / len(norm) / 2), 2),
+                word,
+            )
+        else:
+            continue
+        if best is None or found[0] > best[0]:
+            best = found
+    if best is not None or not norm.isascii() or len(norm) < 4:
+        return best
+    from rapidfuzz import fuzz, process
+
+    hit = process.extractOne(norm, [w for w in words if w.isascii() and len(w) >= 4],
+                             scorer=fuzz.ratio, score_cutoff=_FUZZY_CUTOFF)  # fmt: skip
+    if hit is None:
+        return None
+    return 100.0 + hit[1], "similar", round(hit[1] / 100 * 0.8, 2), hit[0]
+
+
+def match_columns(
+    columns: Iterable[str],
+    table: str = "transactions",
+    *,
+    synonyms: Mapping[str, Mapping[str, Iterable[str]]] | None = None,
+) -> dict[str, Match]:
+    """Propose ``{canonical: Match}`` for the file's ``columns``.
+
+    An exact (normalized) match beats a header that merely contains a synonym, which beats a
+    near spelling (rapidfuzz ratio >= 85, ASCII headers); among equals the synonym listed first
+    wins. Each source column is used once, for the best-scoring canonical column.
+    """
+    table_syn = (synonyms or SYNONYMS)[table]
+    order = list(input_schema(table))
+    words = {c: [normalize(w) for w in ws] for c, ws in table_syn.items() if c in order}
+    candidates = []  # (-score, canonical order, column order, canonical, Match)
+    for c_idx, column in enumerate(columns):
+        norm = normalize(column)
+        if not norm:
+            continue
+        for canonical, ws in words.items():
+            found = _match(norm, ws)
+            if found:
+                score, how, confidence, word = found
+                candidates.append((-score, order.index(canonical), c_idx, canonical,
+                                   Match(column, how, confidence, word)))  # fmt: skip
+    out: dict[str, Match] = {}
+    used: set[str] = set()
+    for *_, canonical, match in sorted(candidates, key=lambda c: c[:3]):
+        if canonical in out or match.source in used:
+            continue
+        out[canonical] = match
+        used.add(match.source)
+    return {c: out[c] for c in order if c in out}
+
+
 def auto_map(
     columns: Iterable[str],
     table: str = "transactions",
     *,
     synonyms: Mapping[str, Mapping[str, Iterable[str]]] | None = None,
 ) -> dict[str, str]:
-    """Propose ``{canonical: source}`` for the file's ``columns``.
+    """Propose ``{canonical: source}`` for the file's ``columns`` (see :func:`match_columns`)."""
+    return {c: m.source for c, m in match_columns(columns, table, synonyms=synonyms).items()}
 
-    An exact (normalized) match beats a header that merely contains a synonym
-    ("实付金额(元)" contains "实付金额"); among equals the synonym listed first wins. Each
-    source column is used once, for the best-scoring canonical column.
-    """
-    table_syn = (synonyms or SYNONYMS)[table]
-    columns = list(columns)
-    candidates = []  # (score, canonical order, column order, canonical, column)
-    order = list(SCHEMAS[table])
-    for c_idx, column in enumerate(columns):
-        norm = normalize(column)
-        if not norm:
-            continue
-        for canonical, words in table_syn.items():
-            words = [normalize(w) for w in words]
-            best = 0
-            for rank, word in enumerate(words):
-                if not word:
-                    continue
-                if norm == word:
-                    score = 1000 - rank
-                elif len(word) >= (4 if word.isascii() else 2) and word in norm:
-                    # Longer synonyms contained in the header are stronger evidence.
-                    score = 500 + 10 * len(word) - rank
-                else:
-                    continue
-                best = max(best, score)
-            if best:
-                candidates.append((-best, order.index(canonical), c_idx, canonical, column))
-    mapping: dict[str, str] = {}
-    used: set[str] = set()
-    for _, _, _, canonical, column in sorted(candidates):
-        if canonical in mapping or column in used:
-            continue
-        mapping[canonical] = column
-        used.add(column)
-    return {c: mapping[c] for c in order if c in mapping}
+
+def name_list(names: Iterable[str], limit: int = 20) -> str:
+    """Names for a message: the first ``limit``, then "and N more" (a file may have 10,000)."""
+    names = list(names)
+    shown = ", ".join(str(n) for n in names[:limit])
+    return f"{shown} and {len(names) - limit:,} more" if len(names) > limit else shown
 
 
 def parse_map_args(items: Iterable[str] | None) -> dict[str, str]:
@@ -545,19 +665,19 @@ def apply_overrides(
     A source chosen explicitly is taken away from any column auto-mapping gave it to.
     """
     columns = list(columns)
-    schema = SCHEMAS[table]
+    schema = input_schema(table)
     out = dict(mapping)
     for canonical, source in overrides.items():
         if canonical not in schema:
             raise UsageError(
-                f"{canonical!r} is not a column of {table}; columns: {', '.join(schema)}"
+                f"{canonical!r} is not a column of {table}; columns: {name_list(schema)}"
             )
         if not source:
             out.pop(canonical, None)
             continue
         if source not in columns:
             raise UsageError(
-                f"the file has no column {source!r} (for {canonical}); columns: {', '.join(columns)}"
+                f"the file has no column {source!r} (for {canonical}); columns: {name_list(columns)}"
             )
         for other, src in list(out.items()):
             if src == source and other != canonical and other not in overrides:

@@ -31,8 +31,11 @@ __all__ = [
     "boolean_sql",
     "check_sql",
     "clean_sql",
+    "id_sql",
     "date_order",
+    "detect_cancel_prefix",
     "detect_day_first",
+    "detect_slashed",
     "detect_decimal_comma",
     "number_sql",
     "numbers_plain",
@@ -97,6 +100,10 @@ PARAMS: dict[str, object] = {
     "p_amount_noise": _AMOUNT_NOISE,
     "p_dot_decimal": _DOT_DECIMAL,
     "p_comma_decimal": _COMMA_DECIMAL,
+    "p_id_float": r"[+-]?\d+\.0+",
+    "p_id_zeros": r"\.0+$",
+    "p_id_sci": r"[+-]?\d+(\.\d+)?[eE][+-]?\d+",
+    "p_cancel_prefix": r"[Cc]\d+",
     "p_true": list(BOOLEAN_TRUE),
     "p_false": list(BOOLEAN_FALSE),
 }
@@ -234,6 +241,36 @@ def number_sql(
     return f"case when contains({v}, '(') then -abs({value}) else {value} end"
 
 
+def id_sql(col: str, src_type: str = "VARCHAR") -> str:
+    """An id as people wrote it: ``17850.0`` (a spreadsheet's float) is ``17850``, leading zeros
+    stay (``00001``), and ``1.785E+04`` (a number Excel turned into scientific notation, whose
+    digits may be lost) is NULL, so the row is refused with a reason instead of mangled."""
+    v = col if _is_text(src_type) else f"cast({col} as varchar)"
+    return (
+        f"case when not (contains({v}, '.') or contains(lower({v}), 'e')) then {v} "
+        f"when regexp_full_match({v}, $p_id_float) then regexp_replace({v}, $p_id_zeros, '') "
+        f"when regexp_full_match({v}, $p_id_sci) then null else {v} end"
+    )
+
+
+_CANCEL_ID = re.compile(r"^[Cc]\d")
+_PLAIN_ID = re.compile(r"^\d+$")
+
+
+def detect_cancel_prefix(order_ids: Iterable[object]) -> bool:
+    """True when the sample's order numbers are digits and some carry a ``C`` prefix: the
+    cancellations of UCI Online Retail and many ERP exports (``C536379`` cancels an invoice).
+    Ids that all start with a letter (``C000123`` for every order) mark nothing."""
+    cancel = plain = 0
+    for value in order_ids:
+        text = str(value).strip() if value is not None else ""
+        if _PLAIN_ID.match(text):
+            plain += 1
+        elif _CANCEL_ID.match(text) and _PLAIN_ID.match(text[1:]):
+            cancel += 1
+    return cancel > 0 and plain > cancel
+
+
 def boolean_sql(col: str, src_type: str = "VARCHAR") -> str:
     """TRUE/FALSE from yes/no, 1/0, true/false, 是/否 ...; NULL for anything else."""
     if src_type.upper() == "BOOLEAN":
@@ -270,6 +307,11 @@ def detect_decimal_comma(values: Iterable[object]) -> bool:
 
 
 _SLASHED = re.compile(r"^\s*(\d{1,2})/(\d{1,2})/\d{2,4}")
+
+
+def detect_slashed(values: Iterable[object]) -> bool:
+    """True when the sample writes dates with slashes (05/01/2023), in either order."""
+    return any(_SLASHED.match(str(v)) for v in values if v is not None)
 
 
 def detect_day_first(values: Iterable[object]) -> bool:
