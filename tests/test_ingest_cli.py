@@ -16,7 +16,7 @@ KEYS = ["table", "rows_read", "rows_loaded", "rows_rejected", "duplicates", "ret
         "amount_total", "date_min", "date_max", "mapping", "errors",
         # added by issue 20, after the first contract
         "rows_without_customer", "currency", "currency_reason", "derived", "has_amounts",
-        "date_order"]  # fmt: skip
+        "date_order", "recipe", "columns_changed"]  # fmt: skip
 
 
 def cli(*args, env=None):
@@ -41,7 +41,7 @@ def test_json_contract(tmp_path):
                     "amount": "实付金额", "quantity": "数量", "channel": "渠道"},
         "errors": [], "rows_without_customer": 0, "currency": "CNY",
         "currency_reason": "CNY: the amounts are written with '￥'", "derived": {},
-        "has_amounts": True, "date_order": None,
+        "has_amounts": True, "date_order": None, "recipe": None, "columns_changed": {},
     }  # fmt: skip
     assert len(table(db)) == 4
 

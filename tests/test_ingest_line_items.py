@@ -157,3 +157,26 @@ def test_unmappable_wide_file_names_at_most_20_columns(tmp_path, db):
         load_file(path, db)
     message = str(info.value)
     assert "col19 and 9,980 more" in message and "col20," not in message
+
+
+def test_recipe_maps_next_months_file_without_remapping(tmp_path, db):
+    first = "who,when,paid,memo\n1,2024-01-05,5,x\n"
+    res = load_file(write_text(tmp_path / "jan.csv", first), db,
+                    mapping={"customer_id": "who", "order_ts": "when", "amount": "paid"},
+                    currency="GBP")  # fmt: skip
+    assert res.recipe is None
+    # same columns in another order: the confirmed mapping and currency are reused
+    nxt = "memo,paid,when,who\ny,7,2024-02-05,2\n"
+    res = load_file(write_text(tmp_path / "feb.csv", nxt), db, mode="append")
+    assert res.recipe == "applied" and res.currency == "GBP"
+    assert res.mapping == {"customer_id": "who", "order_ts": "when", "amount": "paid"}
+    assert sorted(table(db)["amount"]) == [5.0, 7.0]
+    # other columns: mapped afresh, and the differences from the last file (feb) are named
+    other = "customer,date,amount\n3,2024-03-05,9\n"
+    res = load_file(write_text(tmp_path / "mar.csv", other), db, mode="append")
+    assert res.recipe == "changed"
+    assert res.columns_changed == {"added": ["customer", "date", "amount"],
+                                   "missing": ["memo", "paid", "when", "who"]}  # fmt: skip
+    # a recipe is not used when asked not to
+    res = load_file(write_text(tmp_path / "apr.csv", other), db, use_recipe=False)
+    assert res.recipe is None

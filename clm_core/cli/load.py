@@ -1,5 +1,6 @@
 """``python -m clm_core load FILE [--db PATH] [--table T] [--sheet NAME] [--map canonical=source ...]
-[--on-error reject|skip] [--mode replace|append] [--drop-duplicates] [--currency CODE] [--json]``
+[--on-error reject|skip] [--mode replace|append] [--drop-duplicates] [--currency CODE] [--no-recipe]
+[--json]``
 
 Exit 0 when loaded, 1 when the data cannot be loaded (message on stderr names file, row and
 column), 2 on a usage error. With ``--json`` stdout is exactly one JSON object, also when the
@@ -32,6 +33,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--currency", default=None, metavar="CODE",
                         help="ISO code of the money (default: a symbol in the amounts, else the "
                         "country most lines come from)")  # fmt: skip
+    parser.add_argument("--no-recipe", action="store_true",
+                        help="map the columns afresh instead of reusing the table's last mapping")  # fmt: skip
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 
 
@@ -41,7 +44,7 @@ def _empty(table: str) -> dict:
             "returns": 0, "customers": 0, "amount_total": None, "date_min": None,
             "date_max": None, "mapping": {}, "errors": [], "rows_without_customer": 0,
             "currency": None, "currency_reason": None, "derived": {}, "has_amounts": None,
-            "date_order": None}  # fmt: skip
+            "date_order": None, "recipe": None, "columns_changed": {}}  # fmt: skip
 
 
 def _print_json(obj: dict) -> None:
@@ -60,6 +63,7 @@ def run(args) -> int:
             mode=args.mode,
             drop_duplicates=args.drop_duplicates,
             currency=args.currency,
+            use_recipe=not args.no_recipe,
         )
     except LoadRejected as e:
         if args.json:
@@ -79,6 +83,13 @@ def run(args) -> int:
             f"({result.dataset}): {result.customers:,} customers, {result.duplicates:,} duplicate "
             f"rows, {result.returns:,} returns, {result.date_min} to {result.date_max}."
         )
+        if result.recipe == "applied":
+            print("Same columns as the last file of this table: its mapping was used.")
+        elif result.recipe == "changed":
+            added = ", ".join(result.columns_changed.get("added", [])[:20]) or "none"
+            missing = ", ".join(result.columns_changed.get("missing", [])[:20]) or "none"
+            print(f"The columns differ from the last file of this table (new: {added}; "
+                  f"missing: {missing}); they were mapped afresh.")  # fmt: skip
         if result.rows_without_customer:
             print(
                 f"{result.rows_without_customer:,} guest rows without a customer id were left out."

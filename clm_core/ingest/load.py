@@ -68,6 +68,7 @@ __all__ = [
     "prepare",
     "preview",
     "rejected_path_for",
+    "saved_recipe",
 ]
 
 ON_ERROR = ("reject", "skip")
@@ -80,7 +81,7 @@ TS_COLUMN = {"transactions": "order_ts", "customers": "signup_ts", "events": "ev
 AMOUNT_COLUMN = {"transactions": "amount", "campaigns": "revenue"}
 _SAMPLE_ROWS = 5000
 NEW_KEYS = ("rows_without_customer", "currency", "currency_reason", "derived", "has_amounts",
-            "date_order")  # fmt: skip
+            "date_order", "recipe", "columns_changed")  # fmt: skip
 _STAGE = "_clm_stage"
 
 Progress = Callable[[float, str], None]
@@ -119,6 +120,10 @@ class LoadResult:
     has_amounts: bool = True
     # "day first" / "month first" when the file writes dates with slashes, else None
     date_order: str | None = None
+    # "applied": the mapping of the table's last file (same columns) was used; "changed": the
+    # columns differ from that file's (``columns_changed``: added, missing); None: first load
+    recipe: str | None = None
+    columns_changed: dict[str, list[str]] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         keys = ("table", "rows_read", "rows_loaded", "rows_rejected", "duplicates", "returns",
@@ -163,6 +168,11 @@ class Prepared:
     auto: dict[str, str] = field(default_factory=dict)
     # how each automatic choice was found, with its confidence (shown in the mapping step)
     matches: dict[str, Match] = field(default_factory=dict)
+    # the saved recipe of the table's last load: "applied" (same columns, its mapping used),
+    # "changed" (other columns: automatic mapping, differences in ``changes``) or None
+    recipe: str | None = None
+    changes: dict[str, list[str]] = field(default_factory=dict)
+    recipe_currency: str | None = None
 
     @property
     def missing(self) -> list[str]:
@@ -193,14 +203,50 @@ def prepare(
     sheet: str | None = None,
     mapping: Mapping[str, str | None] | None = None,
     info: SourceInfo | None = None,
+    recipe: Mapping | None = None,
 ) -> Prepared:
-    """Sniff ``path`` and map its columns; ``mapping`` entries override the automatic ones."""
+    """Sniff ``path`` and map its columns; ``mapping`` entries override the automatic ones.
+
+    ``recipe``: the table's saved recipe (:func:`saved_recipe`). A file with the same columns
+    as the recipe's file takes its confirmed mapping; a file with other columns is mapped
+    automatically and ``changes`` says which columns were added and which are missing.
+    """
     _check_table(table)
     info = info or sniff(path, sheet=sheet)
     matches = match_columns(info.columns, table)
     auto = {c: m.source for c, m in matches.items()}
+    status, changes, currency = None, {}, None
+    if recipe and recipe.get("columns"):
+        old, new = list(recipe["columns"]), list(info.columns)
+        if set(old) == set(new):
+            status, currency = "applied", recipe.get("currency")
+            auto = {c: s for c, s in recipe.get("mapping", {}).items() if s in new}
+        else:
+            status = "changed"
+            changes = {"added": [c for c in new if c not in old],
+                       "missing": [c for c in old if c not in new]}  # fmt: skip
     chosen = apply_overrides(auto, mapping or {}, info.columns, table)
-    return Prepared(info, table, chosen, auto, matches)
+    return Prepared(info, table, chosen, auto, matches, status, changes, currency)
+
+
+def _recipe_key(table: str) -> str:
+    return f"recipe_{table}"
+
+
+def saved_recipe(db: str | Path, table: str) -> dict | None:
+    """The confirmed mapping of the last load into ``table`` of the dataset file ``db``:
+    ``{"columns": [...], "mapping": {...}, "currency": ..., "file": ...}``, or None."""
+    db = Path(db)
+    if not db.exists():
+        return None
+    try:
+        con = store.connect(db)
+    except Exception:  # noqa: BLE001 - an unreadable dataset simply has no recipe
+        return None
+    try:
+        return store.get_setting(con, _recipe_key(table))
+    finally:
+        con.close()
 
 
 def _plan(prep: Prepared, values: Mapping[str, list]) -> Plan:
@@ -329,6 +375,7 @@ def load_file(
     progress: Progress | None = None,
     file_label: str | None = None,
     currency: str | None = None,
+    use_recipe: bool = True,
 ) -> LoadResult:
     """Load ``path`` into ``table`` of the dataset file ``db`` (created when missing).
 
@@ -336,6 +383,8 @@ def load_file(
     ``file_label``: the name shown in messages (the original name of an uploaded file).
     ``currency``: the ISO code of the file's money; by default a symbol in the amounts, else
     the currency of the country most lines come from, else the dataset's setting stays.
+    ``use_recipe``: map a file with the same columns as the table's last file the way that
+    file was mapped (its saved recipe); ``mapping`` entries still override it.
     Raises UsageError (bad option, unknown column), DataError (missing required column, file
     unreadable, no usable row) and LoadRejected (bad rows with ``on_error="reject"``).
     """
@@ -345,7 +394,8 @@ def load_file(
         raise UsageError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
     report = progress or (lambda f, s: None)
     report(0.0, "Reading the file")
-    prep = prepare(path, table=table, sheet=sheet, mapping=mapping)
+    recipe = saved_recipe(db, table) if use_recipe else None
+    prep = prepare(path, table=table, sheet=sheet, mapping=mapping, recipe=recipe)
     label = file_label or prep.info.name
     missing = prep.missing
     if missing:
@@ -376,7 +426,8 @@ def load_file(
         con.execute("set temp_directory = $d", {"d": str(spill)})
         sampled = _sample_source(con, src, prep)
         plan = _plan(prep, sampled)
-        guess = _currency(prep, sampled) if currency is None else None
+        currency = currency or prep.recipe_currency
+        guess = _currency(prep, sampled) if not currency else None
         chosen_currency = currency.strip().upper() if currency else (guess.code if guess else None)
         sql = stage_sql(plan, src.relation, src.row_sql)
         # Named as it starts: DuckDB's own progress comes only for statements that run long
@@ -425,6 +476,8 @@ def load_file(
             derived=prep.derived,
             has_amounts=prep.has_amounts,
             date_order=_date_order(plan, sampled),
+            recipe=prep.recipe,
+            columns_changed=prep.changes,
         )
         if bad_rows and on_error == "reject":
             raise LoadRejected(
@@ -446,6 +499,8 @@ def load_file(
         with _progress_poll(con, progress, 0.85, 0.97, "Writing the dataset"):
             _write(con, plan, mode, drop_duplicates, row=src.row_sql is not None)
         _record_settings(con, prep, mode, chosen_currency)
+        store.set_setting(con, _recipe_key(table), {"columns": list(prep.info.columns),
+                          "mapping": prep.mapping, "currency": chosen_currency, "file": label})  # fmt: skip
         history = store.get_setting(con, HISTORY_KEY, []) or []
         history.append({"at": dt.datetime.now().isoformat(timespec="seconds"), "file": label,
                         "table": table, "mode": mode, "on_error": on_error,
