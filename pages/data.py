@@ -13,6 +13,9 @@ from clm_core import config, store
 from clm_core.errors import DataError, UsageError
 from clm_core.formatting import fmt_count, fmt_share
 from clm_core.ingest import LoadRejected, load_file, prepare, preview, quality
+from clm_core.ingest.currency import CURRENCIES
+from clm_core.ingest.load import guess_currency, saved_recipe
+from clm_core.ingest.mapping import name_list
 from clm_core.ingest.read import sniff
 from clm_core.privacy import PII_COLUMNS, mask_value
 from ui.cache import compute, current_dataset, current_filters
@@ -20,6 +23,10 @@ from ui.common import download_buttons, errors_shown, lang, presenter, show_tabl
 
 UPLOADS = Path(tempfile.gettempdir()) / "clm-uploads"
 NONE = "—"
+MATCH_HELP = {"exact": "Matched by name ({word}).", "contains": "The header contains '{word}'.",
+              "similar": "The header is spelt like '{word}'; please check."}  # fmt: skip
+CURRENCY_WHY = {"symbol": "{code}: the amounts are written with '{evidence}'.",
+                "country": "{code}: most lines are from {evidence}."}  # fmt: skip
 
 
 def _upload_path(up) -> Path:
@@ -103,7 +110,7 @@ with errors_shown():
                    format_func=lambda v: t({"upload": "Upload a file", "path": "File in the data folder"}[v]))  # fmt: skip
     path = label = None
     if how == "upload":
-        up = c1.file_uploader(t("File"), type=["csv", "tsv", "txt", "xlsx", "xlsm", "parquet"],
+        up = c1.file_uploader(t("File"), type=["csv", "tsv", "txt", "xlsx", "xlsm", "parquet", "gz"],
                               key="data_upload")  # fmt: skip
         if up is not None:
             path, label = _upload_path(up), up.name
@@ -136,21 +143,58 @@ with errors_shown():
         st.caption(t("{fmt} file, header on row {row}, {n} columns.").format(
             fmt=info.format.upper(), row=info.header_row, n=len(info.columns))
             + (f" {t('Encoding')}: {info.encoding}." if info.encoding else ""))  # fmt: skip
-        auto = prepare(path, table=table, info=info).mapping
+        first = prepare(path, table=table, info=info, recipe=saved_recipe(target, table))
+        auto = first.mapping
         token = f"{label}-{info.sheet}-{table}-{path.stat().st_size}"
         st.subheader(t("Column mapping"))
+        if first.recipe == "applied":
+            st.info(
+                t("Same columns as the last {table} file: its confirmed mapping is used.").format(
+                    table=t(table)
+                )
+            )
+        elif first.recipe == "changed":
+            st.warning(t("The columns differ from the last {table} file (new: {added}; missing: {missing}); check the mapping.")
+                       .format(table=t(table), added=name_list(first.changes["added"]) or NONE,
+                               missing=name_list(first.changes["missing"]) or NONE))  # fmt: skip
         cols = st.columns(4)
         choices = {}
-        for i, canonical in enumerate(config.SCHEMAS[table]):
+        for i, canonical in enumerate(config.input_schema(table)):
             need = canonical in config.REQUIRED_COLUMNS[table]
             options = [NONE, *info.columns]
+            match = first.matches.get(canonical)
+            sure = "" if first.recipe == "applied" or not match or match.source != auto.get(canonical) \
+                or match.confidence >= 1 else f" · {match.confidence:.0%}"  # fmt: skip
             choices[canonical] = cols[i % 4].selectbox(
-                f"{t(canonical)}{' *' if need else ''}", options, key=f"data_map_{token}_{canonical}",
-                index=options.index(auto[canonical]) if canonical in auto else 0)  # fmt: skip
+                f"{t(canonical)}{' *' if need else ''}{sure}", options, key=f"data_map_{token}_{canonical}",
+                index=options.index(auto[canonical]) if canonical in auto else 0,
+                help=t(MATCH_HELP[match.how]).format(word=match.synonym) if match else None)  # fmt: skip
         prep = prepare(path, table=table, info=info,
                        mapping={c: (None if s == NONE else s) for c, s in choices.items()})  # fmt: skip
         if prep.missing:
             st.warning(t("Map the required columns: {cols}.").format(cols=", ".join(prep.missing)))
+        for canonical, how in prep.derived.items():
+            st.info(
+                t("{column} = {how} (the file has no line total).").format(
+                    column=t(canonical), how=how
+                )
+            )
+        if not prep.has_amounts:
+            st.info(t("The file has no amounts: counts, stages, cohorts and purchase models will work; "
+                      "views of money will say that the data has none."))  # fmt: skip
+        guess = guess_currency(prep)
+        default = (
+            first.recipe_currency
+            or (guess.code if guess else None)
+            or compute("clm_core.store:get_setting", unfiltered=True, key="currency", default="USD")
+        )
+        codes = list(dict.fromkeys([default, *CURRENCIES]))
+        currency = st.selectbox(t("Currency"), codes, key=f"data_currency_{token}",
+                                disabled=not prep.has_amounts)  # fmt: skip
+        if guess and currency == guess.code:
+            st.caption(
+                t(CURRENCY_WHY[guess.source]).format(code=guess.code, evidence=guess.evidence)
+            )
         st.subheader(t("Preview"))
         _show(preview(prep, lang=lang()))
         o1, o2, o3 = st.columns(3)
@@ -171,8 +215,9 @@ with errors_shown():
             state = {"f": 0.0, "s": "Reading the file"}
             with ThreadPoolExecutor(1) as pool:
                 job = pool.submit(load_file, path, target, table=table, sheet=info.sheet,
-                                  mapping=prep.mapping | {c: None for c in config.SCHEMAS[table] if c not in prep.mapping},
+                                  mapping=prep.mapping | {c: None for c in config.input_schema(table) if c not in prep.mapping},
                                   on_error=on_error, mode=mode, drop_duplicates=drop, file_label=label,
+                                  currency=currency if prep.has_amounts else None,
                                   progress=lambda f, s: state.update(f=f, s=s))  # fmt: skip
                 while not job.done():
                     bar.progress(min(state["f"], 1.0), text=t(state["s"]))
@@ -196,10 +241,15 @@ with errors_shown():
         st.success(t("Loaded {n} of {total} rows into {table} of {dataset}.").format(
             n=fmt_count(res.rows_loaded, lang()), total=fmt_count(res.rows_read, lang()),
             table=t(res.table), dataset=res.dataset))  # fmt: skip
-        figures = [("Rejected rows", res.rows_rejected), ("Duplicate rows", res.duplicates),
-                   ("Returns", res.returns), ("Customers", res.customers)]  # fmt: skip
-        for col, (name, value) in zip(st.columns(4), figures, strict=True):
+        figures = [("Rejected rows", res.rows_rejected), ("Guest rows (no customer id)", res.rows_without_customer),
+                   ("Duplicate rows", res.duplicates), ("Returns", res.returns), ("Customers", res.customers)]  # fmt: skip
+        for col, (name, value) in zip(st.columns(5), figures, strict=True):
             col.metric(t(name), fmt_count(value, lang()))
+        facts = [t("{column} = {how}").format(column=t(c), how=h) for c, h in res.derived.items()]
+        facts += [t("Currency: {code}").format(code=res.currency)] if res.currency else []
+        facts += [t("Dates read {order}").format(order=t(res.date_order))] if res.date_order else []
+        if facts:
+            st.caption(" · ".join(facts))
         st.caption(t("Dates from {start} to {end}.").format(start=res.date_min, end=res.date_max))
         if res.errors:
             _show([{**e, "reason": t(e["reason"])} for e in res.errors])

@@ -205,3 +205,34 @@ def test_multiselect_placeholders_are_translated(at):
     at.radio(key="lang").set_value("zh").run()
     assert not at.exception, at.exception
     assert at.multiselect(key="f_regions").proto.placeholder == "全部"
+
+
+def test_line_items_show_the_derived_amount_currency_and_guests(at, data_dir):
+    from tests.test_ingest_line_items import LINES
+
+    write_text(data_dir / "retail.csv", LINES)
+    _by_path(at, "retail.csv")
+    assert at.selectbox(key=_map_key(at, "unit_price")).value == "UnitPrice"
+    assert at.selectbox(key=_map_key(at, "amount")).value == "—"
+    infos = [i.value for i in at.info]
+    assert "amount = Quantity × UnitPrice (the file has no line total)." in infos
+    currency = next(w for w in at.selectbox if w.key and w.key.startswith("data_currency_"))
+    assert currency.value == "GBP"
+    assert "GBP: most lines are from United Kingdom." in [c.value for c in at.caption]
+    at.button(key="data_load").click().run()
+    assert not at.exception, at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Guest rows (no customer id)"] == "1"
+    assert metrics["Returns"] == "1" and metrics["Customers"] == "4"
+    con = store.connect(data_dir / "demo-retail.duckdb")
+    try:
+        assert store.get_setting(con, "currency") == "GBP"
+    finally:
+        con.close()
+
+
+def test_a_similar_header_shows_its_confidence(at, data_dir):
+    write_text(data_dir / "typo.csv", "Cusotmer Id,date,amount\n1,2024-01-05,3\n")
+    _by_path(at, "typo.csv")
+    box = at.selectbox(key=_map_key(at, "customer_id"))
+    assert box.value == "Cusotmer Id" and box.label.endswith("· 72%")

@@ -67,6 +67,7 @@ __all__ = [
     "load_file",
     "prepare",
     "preview",
+    "guess_currency",
     "rejected_path_for",
     "saved_recipe",
 ]
@@ -288,6 +289,11 @@ def _date_order(plan: Plan, values: Mapping[str, list]) -> str | None:
 def _currency(prep: Prepared, values: Mapping[str, list]) -> CurrencyGuess | None:
     money = [v for c in ("amount", "unit_price", "revenue", "cost") for v in values.get(c, ())]
     return detect_currency(money, values.get("region", ()))
+
+
+def guess_currency(prep: Prepared) -> CurrencyGuess | None:
+    """The currency the load would detect, from the sniffed rows (for the mapping step)."""
+    return _currency(prep, _sample_values(prep))
 
 
 def _sample_values(prep: Prepared) -> dict[str, list]:

@@ -1,6 +1,25 @@
 """Chinese labels for the Data page and ingestion messages."""
 
 ZH = {
+    # issue 20: line items, guests, currency, recipes
+    "Same columns as the last {table} file: its confirmed mapping is used.": "与上一个{table}文件的列相同：沿用已确认的映射。",
+    "The columns differ from the last {table} file (new: {added}; missing: {missing}); check the mapping.": "列与上一个{table}文件不同（新增：{added}；缺少：{missing}），请检查映射。",
+    "Matched by name ({word}).": "按名称匹配（{word}）。",
+    "The header contains '{word}'.": "表头包含“{word}”。",
+    "The header is spelt like '{word}'; please check.": "表头写法接近“{word}”，请确认。",
+    "{column} = {how} (the file has no line total).": "{column} = {how}（文件中没有行金额）。",
+    "The file has no amounts: counts, stages, cohorts and purchase models will work; views of money will say that the data has none.": "文件中没有金额：次数、阶段、同期群和购买模型可用；金额相关视图会注明数据中没有金额。",
+    "Currency": "币种",
+    "{code}: the amounts are written with '{evidence}'.": "{code}：金额带有“{evidence}”符号。",
+    "{code}: most lines are from {evidence}.": "{code}：大多数行来自{evidence}。",
+    "Guest rows (no customer id)": "游客行（无客户编号）",
+    "{column} = {how}": "{column} = {how}",
+    "Currency: {code}": "币种：{code}",
+    "Dates read {order}": "日期按{order}读取",
+    "day first": "日在前",
+    "month first": "月在前",
+    "unit_price": "单价",
+    "an id in scientific notation (its digits may be lost): export the column as text": "编号为科学计数法（数字可能已丢失）：请将该列导出为文本",
     # page
     "Data": "数据",
     "Load CSV, Excel or Parquet files into a dataset, then check the quality of the data.": "将 CSV、Excel 或 Parquet 文件导入数据集，并检查数据质量。",
