@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import gzip
 import io
+import random
+import subprocess
+import sys
 import zipfile
+from pathlib import Path
 
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
 from clm_core import store
 from clm_core.errors import ClmError, DataError
 from clm_core.ingest import load_file
+from clm_core.ingest.read import sniff
 
 GOOD = "customer_id,order_date,amount\nA1,2024-01-05,10.5\nA2,2024-01-06,20\n"
 
@@ -169,3 +177,59 @@ def test_xlsx_written_by_pandas_loads(db, tmp_path):
     p = tmp_path / "ok.xlsx"
     p.write_bytes(buf.getvalue())
     assert load_file(p, db).rows_loaded == 1
+
+
+def _loads_or_clm_error(path: Path, db: Path) -> None:
+    """sniff, then (when it succeeds) load: each works or raises a ClmError of one line."""
+    try:
+        sniff(path)
+        load_file(path, db, on_error="skip")
+    except ClmError as e:
+        assert len(str(e).splitlines()) == 1, str(e)
+
+
+# Hostile starts: a CR inside the first line (sniff's csv reader used to give no rows and fail
+# with IndexError), gzip, BOM, zip and Parquet magic (DuckDB's message ran over 4 lines), NUL
+# bytes, lone quotes, blank-aligned text.
+@example(b"\r\x00\r\n")
+@example(b"PAR1")
+@example(b"\x1f\x8b\x08\x00garbage")
+@example(b"\xff\xfe\x00")
+@example(b"PK\x03\x04")
+@example(b'"\n"\n')
+@example(b" a  b\n c\n")
+@given(st.binary(max_size=4096))
+@settings(max_examples=200, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
+def test_arbitrary_bytes_give_a_clm_error(tmp_path, data):
+    path = tmp_path / "random.csv"
+    path.write_bytes(data)
+    _loads_or_clm_error(path, tmp_path / "ds.duckdb")
+
+
+HEADERS = [b"customer_id,order_date,amount\n", b" customer_id  order_date  amount\r\n",
+           b"customer_id\torder_date\tamount\n"]  # fmt: skip
+
+
+@given(st.sampled_from(HEADERS), st.binary(max_size=2048), st.booleans())
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
+def test_garbage_under_a_good_header_gives_a_clm_error(tmp_path, header, data, compressed):
+    """Past the mapping: the bytes reach DuckDB, the row-number re-read and the error report."""
+    body = header + data
+    path = tmp_path / ("orders.csv.gz" if compressed else "orders.csv")
+    path.write_bytes(gzip.compress(body) if compressed else body)
+    _loads_or_clm_error(path, tmp_path / "ds.duckdb")
+
+
+def test_cli_on_random_bytes_exits_1_with_one_line(tmp_path):
+    path = tmp_path / "noise.csv"
+    path.write_bytes(random.Random(20).randbytes(50_000))
+    out = subprocess.run(
+        [sys.executable, "-m", "clm_core", "load", str(path), "--db", str(tmp_path / "x.duckdb")],
+        cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert out.returncode == 1, out.stderr
+    assert "Traceback" not in out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: file noise.csv")

@@ -7,11 +7,11 @@ import pytest
 from clm_core.config import SCHEMAS, input_schema
 from clm_core.errors import UsageError
 from clm_core.ingest.mapping import (
-    match_columns,
-    name_list,
     SYNONYMS,
     apply_overrides,
     auto_map,
+    match_columns,
+    name_list,
     normalize,
     parse_map_args,
     required_missing,

@@ -74,6 +74,18 @@ def test_title_and_blank_rows_above_header_in_csv(tmp_path):
     assert info.columns == ("customer_id", "order_ts", "amount")
 
 
+def test_old_mac_line_endings_and_line_breaks_in_names(tmp_path):
+    # a lone CR ends lines (classic Mac); a quoted header name over two lines is one line
+    path = write_text(tmp_path / "mac.csv", '"Order\rDate",amount\r1,2\r\r3,4\r')
+    info = sniff(path)
+    assert (info.columns, info.header_row, info.sample) == (
+        ("Order Date", "amount"), 1, (("1", "2"), ("3", "4")))  # fmt: skip
+    con = duckdb.connect()
+    with open_source(info) as src:
+        assert con.execute(f"select c0 from {src.relation}", src.params).fetchall() == [
+            ("1",), ("3",)]  # fmt: skip
+
+
 def test_find_header():
     assert find_header([["Sales report"], [], ["id", "date", "amount"], ["1", "2", "3"]]) == 2
     assert find_header([["id", "date", "amount"], ["1", "2", "3"]]) == 0

@@ -10,6 +10,11 @@ allows them:
   skipping the title rows above the header. UTF-8 (with or without BOM) goes to DuckDB as is;
   GBK/GB18030, UTF-16 and other encodings are first transcoded in streamed chunks to a temporary
   UTF-8 file (DuckDB reads GBK only through a network extension).
+- Text aligned with blanks (CDNOW's ``CDNOW_master.txt``: `` 00001 19970101  1   11.77``) is
+  converted in streamed chunks to a temporary tab-separated UTF-8 file with one line per file
+  line, so values stay as written (``00001``) and row numbers stay the file's lines.
+- Gzip files (``orders.csv.gz``) are sniffed from their decompressed start and decompressed in
+  streamed chunks to a temporary file before reading, under the same size limit.
 - XLSX sheets are streamed with openpyxl ``read_only`` into a temporary Parquet file carrying the
   sheet row number of every row.
 - Parquet is read by DuckDB directly, keeping its column types, with ``file_row_number``.
@@ -21,14 +26,18 @@ import codecs
 import contextlib
 import csv
 import datetime as dt
+import gzip
 import io
 import os
+import re
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Callable, Iterator
+import zlib
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import duckdb
 
@@ -38,6 +47,7 @@ from clm_core.store import quote_ident
 __all__ = [
     "CSV_SUFFIXES",
     "DELIMITERS",
+    "GZIP_SUFFIXES",
     "PARQUET_SUFFIXES",
     "XLSX_SUFFIXES",
     "Source",
@@ -54,6 +64,7 @@ CSV_SUFFIXES = (".csv", ".tsv", ".txt", ".tab")
 XLSX_SUFFIXES = (".xlsx", ".xlsm")
 PARQUET_SUFFIXES = (".parquet", ".pq")
 DELIMITERS = (",", "\t", ";", "|")
+GZIP_SUFFIXES = (".gz",)
 
 _SAMPLE_BYTES = 256 * 1024  # enough for the title rows, the header and ~1,000 data rows
 _CHECK_BYTES = 8 * 1024 * 1024  # UTF-8 validity is checked on this much of the start and end
@@ -64,13 +75,30 @@ _BOMB_RATIO = 200
 _BOMB_PART_BYTES = 100 * 2**20
 _BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
          (codecs.BOM_UTF16_BE, "utf-16"))  # fmt: skip
+_GZIP_MAGIC = b"\x1f\x8b"
+_MAX_LINE = 10_000_000  # characters; DuckDB is given the same max_line_size
+# Blank-aligned text: values are separated by runs of ASCII blanks only, so a no-break or
+# ideographic space inside a value stays part of it.
+_BLANKS = re.compile(r"[ \t\f\v]+")
+_EDGE_BLANKS = re.compile(r"^[ \t\f\v]+|[ \t\f\v]+$", re.MULTILINE)
+# Padding: a leading blank, two blanks in a row or a tab. Aligned columns have it; a one-column
+# CSV of names ("Ann Lee") does not, so it is never split at its spaces.
+_PADDED = re.compile(r"^[ \t\f\v]|[ \t\f\v]{2}|\t")
+# Control characters and line breaks in header names: shown as one space, so every message
+# naming a column stays on one line.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 
 Progress = Callable[[float, str], None]
 
 
 @dataclass(frozen=True)
 class SourceInfo:
-    """What :func:`sniff` learnt about a file. ``header_row`` is the 1-based file row."""
+    """What :func:`sniff` learnt about a file. ``header_row`` is the 1-based file row.
+
+    ``layout`` is ``"delimited"`` or ``"whitespace"`` (columns aligned with blanks); for the
+    latter ``delimiter`` is ``"\\t"``, the delimiter of the converted text DuckDB reads.
+    ``compression`` is ``"gzip"`` or None; ``path`` and ``name`` stay the file's own.
+    """
 
     path: Path
     format: str  # csv | xlsx | parquet
@@ -81,6 +109,8 @@ class SourceInfo:
     delimiter: str | None = None
     sheet: str | None = None
     sheets: tuple[str, ...] = ()
+    layout: str = "delimited"
+    compression: str | None = None
     sample: tuple[tuple[str | None, ...], ...] = field(default=(), repr=False)
 
     @property
@@ -95,7 +125,7 @@ class Source:
     relation: str
     params: dict
     row_sql: str | None
-    csv_path: Path | None = None  # the UTF-8 file DuckDB reads (CSV only)
+    csv_path: Path | None = None  # the UTF-8 delimited file DuckDB reads (CSV only)
 
 
 def detect_format(path: str | os.PathLike) -> str:
@@ -118,9 +148,14 @@ def detect_format(path: str | os.PathLike) -> str:
 def detect_encoding(path: str | os.PathLike) -> str:
     """The text encoding: a BOM, else UTF-8 if the start and end decode, else GB18030, else a guess.
 
-    GB18030 is a superset of GBK and GB2312, the encodings of Chinese Excel exports.
+    GB18030 is a superset of GBK and GB2312, the encodings of Chinese Excel exports. A gzip
+    file is judged on its first 8 MB decompressed (its end would need the whole file).
     """
     path = Path(path)
+    if _is_gzip(path):
+        with _open_bytes(path, "gzip") as (fh, _):
+            head = _read(fh, _CHECK_BYTES + 1, path)
+        return _guess_encoding(head[:_CHECK_BYTES], b"", final=len(head) <= _CHECK_BYTES)
     size = path.stat().st_size
     with open(path, "rb") as fh:
         head = fh.read(_CHECK_BYTES)
@@ -128,13 +163,17 @@ def detect_encoding(path: str | os.PathLike) -> str:
         if size > _CHECK_BYTES:
             fh.seek(max(_CHECK_BYTES, size - _CHECK_BYTES))
             tail = fh.read()
+    return _guess_encoding(head, tail, final=size <= _CHECK_BYTES)
+
+
+def _guess_encoding(head: bytes, tail: bytes, *, final: bool) -> str:
     for bom, name in _BOMS:
         if head.startswith(bom):
             return name
-    if _decodes(head, "utf-8", final=size <= _CHECK_BYTES) and _decodes_tail(tail, "utf-8"):
+    if _decodes(head, "utf-8", final=final) and _decodes_tail(tail, "utf-8"):
         return "utf-8"
     if (
-        _decodes(head, "gb18030", final=size <= _CHECK_BYTES)
+        _decodes(head, "gb18030", final=final)
         and _decodes_tail(tail, "gb18030")
         and _mostly_chinese((head + b"\n" + tail).decode("gb18030", errors="ignore"))
     ):
@@ -142,7 +181,68 @@ def detect_encoding(path: str | os.PathLike) -> str:
     from charset_normalizer import from_bytes
 
     best = from_bytes(head[:_SAMPLE_BYTES]).best()
-    return best.encoding if best is not None else "latin-1"
+    if best is None or not _is_codec(best.encoding):
+        return "latin-1"
+    return best.encoding
+
+
+def _is_codec(name: str) -> bool:
+    try:
+        codecs.getincrementaldecoder(name)
+    except LookupError:
+        return False
+    return True
+
+
+def _is_gzip(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        return fh.read(2) == _GZIP_MAGIC
+
+
+def _compression(path: Path) -> str | None:
+    """The compression: gzip data (whatever the suffix) is "gzip", other files None; a file named
+    .gz that is not gzip is refused."""
+    if _is_gzip(path):
+        inner = _text_suffix(path)
+        if inner in XLSX_SUFFIXES + PARQUET_SUFFIXES + (".xls",):
+            raise UsageError(
+                f"{path.name}: compressed workbooks and Parquet files are not supported; "
+                "decompress it first."
+            )
+        return "gzip"
+    if path.suffix.lower() in GZIP_SUFFIXES:
+        raise DataError("the file is not valid gzip data", file=path.name)
+    return None
+
+
+def _text_suffix(path: Path) -> str:
+    """The suffix that says what the text is: ``.tsv`` for ``orders.tsv.gz``."""
+    suffix = path.suffix.lower()
+    return Path(path.stem).suffix.lower() if suffix in GZIP_SUFFIXES else suffix
+
+
+@contextlib.contextmanager
+def _open_bytes(path: Path, compression: str | None) -> Iterator[tuple[BinaryIO, BinaryIO]]:
+    """The file's (decompressed) bytes, and the file itself, whose position tells progress."""
+    with open(path, "rb") as raw:
+        if compression == "gzip":
+            with gzip.GzipFile(fileobj=raw, mode="rb") as gz:
+                yield gz, raw
+        else:
+            yield raw, raw
+
+
+def _read(fh: BinaryIO, n: int, path: Path) -> bytes:
+    """``fh.read(n)``, with damaged compressed data reported as a DataError."""
+    try:
+        return fh.read(n)
+    except (OSError, EOFError, zlib.error) as e:
+        raise DataError(f"the file cannot be read ({_one_line(e)})", file=path.name) from e
+
+
+def _one_line(e: BaseException) -> str:
+    lines = str(e).splitlines()
+    return lines[0] if lines else type(e).__name__
 
 
 def _mostly_chinese(text: str) -> bool:
@@ -212,7 +312,7 @@ def _names(header: list, width: int) -> tuple[str, ...]:
     seen: dict[str, int] = {}
     for i in range(width):
         raw = header[i] if i < len(header) else None
-        name = str(raw).strip().lstrip("\ufeff") if raw is not None else ""
+        name = _CONTROL.sub(" ", str(raw).lstrip("\ufeff")).strip() if raw is not None else ""
         name = name or f"column_{i + 1}"
         if name in seen:
             seen[name] += 1
@@ -223,8 +323,9 @@ def _names(header: list, width: int) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _sniff_delimiter(text: str, suffix: str) -> str:
-    """The delimiter that splits the sample into the most rows of one consistent width (> 1)."""
+def _sniff_delimiter(text: str, suffix: str) -> tuple[str, bool]:
+    """The delimiter that splits the sample into the most rows of one consistent width (> 1),
+    and whether any did (else the suffix's default)."""
     best, best_score = ("\t" if suffix in (".tsv", ".tab") else ","), 0
     for delim in DELIMITERS:
         rows = [r for r in _csv_rows(text, delim) if not _is_blank(r)]
@@ -237,7 +338,7 @@ def _sniff_delimiter(text: str, suffix: str) -> str:
         score = widths.count(modal) * 1000 + modal
         if score > best_score:
             best, best_score = delim, score
-    return best
+    return best, best_score > 0
 
 
 def _csv_rows(text: str, delim: str) -> list[list[str]]:
@@ -246,7 +347,9 @@ def _csv_rows(text: str, delim: str) -> list[list[str]]:
         lines = lines[:-1]  # the sample ends mid-line
     rows = []
     try:
-        for row in csv.reader(io.StringIO("".join(lines)), delimiter=delim, quotechar='"'):
+        for row in csv.reader(
+            io.StringIO("".join(lines), newline=""), delimiter=delim, quotechar='"'
+        ):
             rows.append(row)
             if len(rows) >= _SAMPLE_ROWS:
                 break
@@ -255,18 +358,70 @@ def _csv_rows(text: str, delim: str) -> list[list[str]]:
     return rows
 
 
+def _lines(text: str, *, complete: bool) -> list[str]:
+    """Physical lines (ended by \\r\\n, \\n or \\r); a last line cut by the sample is dropped."""
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    if lines[-1] == "" or not complete:
+        lines.pop()
+    return lines
+
+
+def _sniff_whitespace(lines: list[str]) -> tuple[int, list[list[str]]] | None:
+    """(0-based line of the header, rows from the header on) when the lines are columns aligned
+    with blanks, else None.
+
+    The header is the first line splitting into the commonest width (> 1); lines above it are
+    titles. From the header on, 80% of the non-blank lines must split into that width and half
+    of them must show padding (a leading blank, two blanks in a row or a tab).
+    """
+    found = [(i, _BLANKS.split(s)) for i, line in enumerate(lines) if (s := line.strip(" \t\f\v"))]
+    found = found[:_SAMPLE_ROWS]
+    widths = [len(r) for _, r in found]
+    if not widths:
+        return None
+    modal = max(sorted(set(widths)), key=widths.count)
+    if modal < 2:
+        return None
+    first = widths.index(modal)
+    body = found[first:]
+    same = sum(len(r) == modal for _, r in body)
+    padded = sum(_PADDED.search(lines[i]) is not None for i, _ in body)
+    if same < 0.8 * len(body) or padded * 2 < len(body):
+        return None
+    return body[0][0], [r for _, r in body]
+
+
+def _sample_text(path: Path, encoding: str, compression: str | None) -> tuple[str, bool]:
+    """The decoded start of the file (bad bytes as U+FFFD), and whether it is the whole file."""
+    with _open_bytes(path, compression) as (fh, _):
+        raw = _read(fh, _SAMPLE_BYTES + 1, path)
+    complete = len(raw) <= _SAMPLE_BYTES
+    text = codecs.getincrementaldecoder(encoding)(errors="replace").decode(
+        raw[:_SAMPLE_BYTES], final=complete
+    )
+    # Some decoders (UTF-7) can yield lone surrogates; they cannot be printed or stored.
+    text = text.encode("utf-8", errors="replace").decode("utf-8")
+    return text.lstrip("\ufeff"), complete
+
+
 def _sniff_csv(path: Path) -> SourceInfo:
+    compression = _compression(path)
     encoding = detect_encoding(path)
-    with open(path, "rb") as fh:
-        raw = fh.read(_SAMPLE_BYTES)
-    text = codecs.getincrementaldecoder(encoding)(errors="replace").decode(raw, final=False)
-    text = text.lstrip("\ufeff")
+    text, complete = _sample_text(path, encoding, compression)
     if not text.strip():
         raise DataError("the file is empty", file=path.name)
-    delim = _sniff_delimiter(text, path.suffix.lower())
+    delim, consistent = _sniff_delimiter(text, _text_suffix(path))
+    aligned = None if consistent else _sniff_whitespace(_lines(text, complete=complete))
+    if aligned is not None:
+        line, rows = aligned
+        width = len(rows[0])
+        sample = tuple(tuple((r + [None] * width)[:width]) for r in rows[1:])
+        return SourceInfo(path, "csv", _names(rows[0], width), ("VARCHAR",) * width,
+                          header_row=line + 1, encoding=encoding, delimiter="\t",
+                          layout="whitespace", compression=compression, sample=sample)  # fmt: skip
     # Physical line of each record start, so title rows and blank lines count as the file does.
     rows, starts = [], []
-    reader = csv.reader(io.StringIO(text), delimiter=delim, quotechar='"')
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim, quotechar='"')
     line = 1
     with contextlib.suppress(csv.Error):
         for row in reader:
@@ -275,13 +430,16 @@ def _sniff_csv(path: Path) -> SourceInfo:
             line = reader.line_num + 1
             if len(rows) >= _SAMPLE_ROWS:
                 break
+    if not rows or all(_is_blank(r) for r in rows):
+        raise DataError("no row of the file can be read as text columns", file=path.name)
     h = find_header(rows)
     width = max(len(rows[h]), 1)
     data = [r for r in rows[h + 1 :] if not _is_blank(r)]
     columns = _names(rows[h], width)
     sample = tuple(tuple((r + [None] * width)[:width]) for r in data)
     return SourceInfo(path, "csv", columns, ("VARCHAR",) * width, header_row=starts[h],
-                      encoding=encoding, delimiter=delim, sample=sample)  # fmt: skip
+                      encoding=encoding, delimiter=delim, compression=compression,
+                      sample=sample)  # fmt: skip
 
 
 def _cell_text(v) -> str | None:
@@ -390,7 +548,7 @@ def _sniff_parquet(path: Path) -> SourceInfo:
             "select column_type from (describe select * from read_parquet($p))", {"p": str(path)}
         ).fetchall()
     except duckdb.Error as e:
-        raise DataError(f"the Parquet file cannot be read ({e})", file=path.name) from e
+        raise DataError(f"the Parquet file cannot be read ({_one_line(e)})", file=path.name) from e
     finally:
         con.close()
     return SourceInfo(path, "parquet", tuple(cols), tuple(t[0] for t in types), header_row=0,
@@ -426,16 +584,80 @@ def sniff(path: str | os.PathLike, *, sheet: str | None = None) -> SourceInfo:
 
 def transcode(src: Path, dst: Path, encoding: str, progress: Progress | None = None) -> None:
     """Copy ``src`` to ``dst`` as UTF-8, streaming 4 MB chunks (bad bytes become U+FFFD)."""
-    total = max(src.stat().st_size, 1)
+    info = SourceInfo(Path(src), "csv", (), (), encoding=encoding)
+    _to_utf8(info, Path(dst), progress)
+
+
+def _to_utf8(info: SourceInfo, dst: Path, progress: Progress | None = None) -> None:
+    """Write the text DuckDB reads to ``dst``, streaming 4 MB chunks: decompressed, UTF-8 (bad
+    bytes become U+FFFD) and, for blank-aligned text, tab-separated.
+
+    Decompressed data over the size limit is refused (a small gzip can expand a thousandfold).
+    """
+    path = info.path
+    total = max(path.stat().st_size, 1)
+    limit = max_file_mb() * 2**20 if info.compression else float("inf")
+    label = {"whitespace": "Converting the aligned columns"}.get(
+        info.layout,
+        "Decompressing the file" if info.compression else "Converting the text encoding",
+    )
+    with _open_bytes(path, info.compression) as (fh, raw), open(dst, "wb") as fout:
+
+        def chunks() -> Iterator[bytes]:
+            done = 0
+            while chunk := _read(fh, _CHUNK, path):
+                done += len(chunk)
+                if done > limit:
+                    raise UsageError(
+                        f"{path.name} expands to more than {max_file_mb():,.0f} MB, over the "
+                        "limit (set CLM_MAX_FILE_MB to raise it)"
+                    )
+                yield chunk
+                if progress:
+                    progress(min(raw.tell() / total, 1.0), label)
+
+        text = _decoded(chunks(), info.encoding or "utf-8")
+        if info.layout == "whitespace":
+            text = _aligned_to_tsv(text, path)
+        for piece in text:
+            fout.write(piece.encode("utf-8", errors="replace"))
+
+
+def _decoded(chunks: Iterable[bytes], encoding: str) -> Iterator[str]:
     decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
-    done = 0
-    with open(src, "rb") as fin, open(dst, "wb") as fout:
-        while chunk := fin.read(_CHUNK):
-            done += len(chunk)
-            fout.write(decoder.decode(chunk).encode("utf-8"))
-            if progress:
-                progress(done / total, "Converting the text encoding")
-        fout.write(decoder.decode(b"", final=True).encode("utf-8"))
+    for chunk in chunks:
+        yield decoder.decode(chunk)
+    yield decoder.decode(b"", final=True)
+
+
+def _aligned_to_tsv(pieces: Iterable[str], path: Path) -> Iterator[str]:
+    """Blank-aligned text as tab-separated text, one ``\\n``-ended line per file line (ended by
+    \\r\\n, \\n or \\r), so DuckDB's records and their file lines stay one to one."""
+    carry = ""
+    for piece in pieces:
+        text = carry + piece
+        keep = 1 if text.endswith("\r") else 0  # maybe the first half of \r\n
+        lines = text[: len(text) - keep].replace("\r\n", "\n").replace("\r", "\n").split("\n")
+        carry = lines.pop() + text[len(text) - keep :]
+        if len(carry) > _MAX_LINE:
+            raise DataError(f"a line is longer than {_MAX_LINE:,} characters", file=path.name)
+        if lines:
+            yield _tsv("\n".join(lines) + "\n")
+    if carry:
+        yield _tsv(carry.replace("\r\n", "\n").replace("\r", "\n").rstrip("\n") + "\n")
+
+
+def _tsv(lines: str) -> str:
+    """``\\n``-separated blank-aligned lines as tab-separated ones; a value holding ``"`` is
+    quoted (RFC 4180) so DuckDB and the csv module read it back as written."""
+    text = _BLANKS.sub("\t", _EDGE_BLANKS.sub("", lines))
+    if '"' not in text:
+        return text
+    return "\n".join("\t".join(map(_quote, line.split("\t"))) for line in text.split("\n"))
+
+
+def _quote(value: str) -> str:
+    return '"' + value.replace('"', '""') + '"' if '"' in value else value
 
 
 def _xlsx_to_parquet(info: SourceInfo, dst: Path, progress: Progress | None = None) -> None:
@@ -486,9 +708,10 @@ def open_source(info: SourceInfo, *, progress: Progress | None = None) -> Iterat
             yield Source(relation, {"src_path": str(pq_path)}, "_row")
         else:
             csv_path = info.path
-            if info.encoding not in ("utf-8", "utf-8-sig", "ascii"):
+            plain = info.layout == "delimited" and info.compression is None
+            if not plain or info.encoding not in ("utf-8", "utf-8-sig", "ascii"):
                 csv_path = work / "utf8.csv"
-                transcode(info.path, csv_path, info.encoding or "utf-8", progress)
+                _to_utf8(info, csv_path, progress)
             # c0..cN are our names; the struct is built from them only (no file text in SQL).
             struct = "{" + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(n)) + "}"
             relation = (
