@@ -180,3 +180,20 @@ def test_recipe_maps_next_months_file_without_remapping(tmp_path, db):
     # a recipe is not used when asked not to
     res = load_file(write_text(tmp_path / "apr.csv", other), db, use_recipe=False)
     assert res.recipe is None
+
+
+def test_quality_report_counts_duplicates_as_the_load_did(tmp_path, db):
+    """Two lines of one invoice that differ only in StockCode are not duplicates, although the
+    stored columns (without StockCode) look alike; the quality report agrees with the load."""
+    from clm_core.ingest import quality
+
+    text = LINES + "536370,22729,ALARM CLOCK BAKELIKE PINK,24,2010-12-01 08:45:00,3.75,12583.0,UK\n"
+    res = load_file(write_text(tmp_path / "d.csv", text), db)
+    load_file(write_text(tmp_path / "e.csv", LINES), db, mode="append", use_recipe=False)
+    con = store.connect(db)
+    try:
+        overview = quality.table_overview(con).set_index("table")
+    finally:
+        con.close()
+    assert res.duplicates == 1
+    assert overview.loc["transactions", "duplicates"] == 2  # 1 + the appended file's 1

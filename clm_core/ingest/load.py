@@ -56,6 +56,7 @@ from clm_core.ingest.validate import (
 
 __all__ = [
     "AMOUNT_COLUMN",
+    "DUPLICATES_KEY",
     "HISTORY_KEY",
     "MAX_ERRORS",
     "MODES",
@@ -76,6 +77,7 @@ ON_ERROR = ("reject", "skip")
 MODES = ("replace", "append")
 MAX_ERRORS = 100
 HISTORY_KEY = "load_history"
+DUPLICATES_KEY = "file_duplicates"  # {table: exact duplicate rows of the loaded files}
 HISTORY_KEEP = 50
 TS_COLUMN = {"transactions": "order_ts", "customers": "signup_ts", "events": "event_ts",
              "campaigns": "sent_ts", "feedback": "created_ts"}  # fmt: skip
@@ -504,7 +506,8 @@ def load_file(
         report(0.85, "Writing the dataset")
         with _progress_poll(con, progress, 0.85, 0.97, "Writing the dataset"):
             _write(con, plan, mode, drop_duplicates, row=src.row_sql is not None)
-        _record_settings(con, prep, mode, chosen_currency)
+        _record_settings(con, prep, mode, chosen_currency, duplicates=result.duplicates,
+                         drop_duplicates=drop_duplicates)  # fmt: skip
         store.set_setting(con, _recipe_key(table), {"columns": list(prep.info.columns),
                           "mapping": prep.mapping, "currency": chosen_currency, "file": label})  # fmt: skip
         history = store.get_setting(con, HISTORY_KEY, []) or []
@@ -520,10 +523,18 @@ def load_file(
     return result
 
 
-def _record_settings(con, prep: Prepared, mode: str, currency: str | None) -> None:
+def _record_settings(
+    con, prep: Prepared, mode: str, currency: str | None, *, duplicates: int, drop_duplicates: bool
+) -> None:
     """Store what the pages need to know about the data: its currency and whether it has money."""
     if currency:
         store.set_setting(con, "currency", currency)
+    # Exact duplicates by the file's every column: the stored table keeps only the mapped
+    # columns, where lines of different products may look alike, so the count is kept here.
+    dups = dict(store.get_setting(con, DUPLICATES_KEY, {}) or {})
+    added = 0 if drop_duplicates else duplicates
+    dups[prep.table] = added + (dups.get(prep.table, 0) if mode == "append" else 0)
+    store.set_setting(con, DUPLICATES_KEY, dups)
     if prep.table == "transactions":
         had = store.get_setting(con, store.AMOUNTS_KEY, True)
         has = prep.has_amounts if mode == "replace" else (bool(had) and prep.has_amounts)

@@ -44,11 +44,8 @@ def start_server(data_folder: Path, extra_env: dict | None = None):
     """Start `streamlit run app.py` on a free port; returns (process, url)."""
     port = _free_port()
     env = dict(os.environ)
-    env.update(
-        CLM_DATA_DIR=str(data_folder),
-        CLM_DB=str(data_folder / "demo-retail.duckdb"),
-        **(extra_env or {}),
-    )
+    env.update(CLM_DATA_DIR=str(data_folder), CLM_DB=str(data_folder / "demo-retail.duckdb"))
+    env.update(extra_env or {})  # may name another dataset as CLM_DB
     log = open(data_folder.parent / f"streamlit-{port}.log", "w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
