@@ -197,3 +197,15 @@ def test_quality_report_counts_duplicates_as_the_load_did(tmp_path, db):
         con.close()
     assert res.duplicates == 1
     assert overview.loc["transactions", "duplicates"] == 2  # 1 + the appended file's 1
+
+
+def test_day_first_dates_decided_from_the_values_and_said(tmp_path, db):
+    text = "CustomerID,InvoiceDate,Amount\n1,05/01/2023 17:27,2\n1,25/01/2023 09:00,3\n"
+    res = load_file(write_text(tmp_path / "uk.csv", text), db)
+    assert res.date_order == "day first"
+    assert [str(t) for t in table(db)["order_ts"]] == ["2023-01-05 17:27:00", "2023-01-25 09:00:00"]
+    text = "CustomerID,InvoiceDate,Amount\n1,01/05/2023,2\n1,01/25/2023,3\n"
+    assert load_file(write_text(tmp_path / "us.csv", text), db).date_order == "month first"
+    text = "CustomerID,InvoiceDate,Amount\n1,20230105,2\n"  # compact dates: no order to choose
+    res = load_file(write_text(tmp_path / "c.csv", text), db)
+    assert res.date_order is None and res.date_min == "2023-01-05"
