@@ -82,7 +82,14 @@ from clm_core.churn_features import (
 from clm_core.config import TABLES
 from clm_core.errors import ClmError, NotEnoughData, UsageError
 from clm_core.i18n import translate
-from clm_core.store import dataset_version, has_table, query_df, quote_ident, require_table
+from clm_core.store import (
+    dataset_version,
+    has_amounts,
+    has_table,
+    query_df,
+    quote_ident,
+    require_table,
+)
 from clm_core.summary import as_of_default
 
 __all__ = [
@@ -814,26 +821,35 @@ def watchlist(
     the customer's net revenue to date (``value_basis`` says which). Columns: customer_id,
     churn_probability, clv, value_at_risk, value_basis, reasons, recency_days, usual_gap_days,
     revenue, tier, segment, owner, stage, channel, cohort, p_alive.
+
+    Data without amounts (``store.has_amounts`` false) has no value: clv, value_at_risk,
+    value_basis, revenue and tier are empty, and customers are ranked by churn probability.
     """
     fit = fit_churn(con, as_of=as_of, horizon_days=horizon_days)
     sf = fit.score_frame.reset_index(drop=True)
     X = sf[list(fit.features)]
     out = pd.DataFrame({"customer_id": sf["customer_id"]})
     out["churn_probability"] = fit.scorer.predict_proba(X)[:, 1] if len(X) else []
+    amounts = has_amounts(con)
     # BG/NBD + Gamma-Gamma: the CLV page's auto choice also fits Pareto/NBD (minutes).
-    clv = _optional("clm_core.clv:predict_clv", con, model="bgnbd", as_of=fit.as_of)
+    clv = (
+        _optional("clm_core.clv:predict_clv", con, model="bgnbd", as_of=fit.as_of)
+        if amounts
+        else None
+    )
     if clv is not None and "clv" in clv.columns:
         out = out.merge(clv[["customer_id", "clv"]], on="customer_id", how="left")
         out["value_basis"] = "clv"
     else:
         out["clv"] = np.nan
-        out["value_basis"] = "revenue"
-    value = np.where(out["clv"].notna(), out["clv"], sf["revenue"].clip(lower=0))
+        out["value_basis"] = "revenue" if amounts else None
+    revenue = sf["revenue"] if amounts else pd.Series(np.nan, index=sf.index)
+    value = np.where(out["clv"].notna(), out["clv"], revenue.clip(lower=0))
     out["value_at_risk"] = out["churn_probability"] * value
     out["reasons"] = _reasons(fit.scorer, X, lang) if len(X) else []
     out["recency_days"] = sf["recency_days"]
     out["usual_gap_days"] = sf["usual_gap_days"]
-    out["revenue"] = sf["revenue"]
+    out["revenue"] = revenue
     first = pd.Timestamp(fit.score_cutoff) - pd.to_timedelta(sf["tenure_days"], unit="D")
     out["cohort"] = first.dt.year.astype(str) + "-Q" + first.dt.quarter.astype(str)
     out["p_alive"] = sf["p_alive"] if "p_alive" in sf.columns else np.nan
@@ -847,9 +863,8 @@ def watchlist(
     out["owner"] = _lookup(out, owners, "owner")
     acq = _lookup(out, owners, "acquisition_channel")
     out["channel"] = acq.where(acq.notna(), sf["main_channel"])
-    out = out.sort_values(
-        ["value_at_risk", "customer_id"], ascending=[False, True], ignore_index=True
-    )
+    rank = "value_at_risk" if amounts else "churn_probability"
+    out = out.sort_values([rank, "customer_id"], ascending=[False, True], ignore_index=True)
     cols = ["customer_id", "churn_probability", "clv", "value_at_risk", "value_basis", "reasons",
             "recency_days", "usual_gap_days", "revenue", "tier", "segment", "owner", "stage",
             "channel", "cohort", "p_alive"]  # fmt: skip
@@ -907,11 +922,9 @@ def risk_by(wl: pd.DataFrame, by: str) -> pd.DataFrame:
     if by not in wl.columns or wl[by].isna().all():
         return pd.DataFrame(columns=[by, "customers", "mean_risk", "value_at_risk"])
     g = wl.assign(**{by: wl[by].fillna("(none)")}).groupby(by, sort=False)
-    out = g.agg(
-        customers=("customer_id", "size"),
-        mean_risk=("churn_probability", "mean"),
-        value_at_risk=("value_at_risk", "sum"),
-    ).reset_index()
+    out = g.agg(customers=("customer_id", "size"), mean_risk=("churn_probability", "mean"))
+    out["value_at_risk"] = g["value_at_risk"].sum(min_count=1)  # no value: empty, not 0
+    out = out.reset_index()
     return out.sort_values("mean_risk", ascending=False, ignore_index=True)
 
 
@@ -939,7 +952,8 @@ def rule_alerts(
     no_purchase: no order for ``no_purchase_days`` or more; long_gap: days since the last order
     >= ``gap_factor`` x the customer's median gap (repeat customers only); spend_drop: spend in
     the last 90 days <= (1 - ``spend_drop``) x the 90 before (which must be positive);
-    recent_complaint: a complaint within ``complaint_days`` (missing when there is no feedback).
+    recent_complaint: a complaint within ``complaint_days`` (missing when there is no feedback;
+    spend_drop is missing when the data has no amounts).
     """
     as_of = as_date(as_of) if as_of is not None else as_of_default(con)
     fs = point_in_time_features(con, as_of + dt.timedelta(days=1), with_p_alive=False)
@@ -950,9 +964,10 @@ def rule_alerts(
     out["usual_gap_days"] = f["usual_gap_days"]
     out["no_purchase"] = f["recency_days"] >= no_purchase_days
     out["long_gap"] = (f["gap_ratio"] >= gap_factor).fillna(False).astype(bool)
-    out["spend_drop"] = (f["spend_prev_90d"] > 0) & (
-        f["spend_90d"] <= (1 - spend_drop) * f["spend_prev_90d"]
-    )
+    if "spend_90d" in f.columns:  # not for data without amounts
+        out["spend_drop"] = (f["spend_prev_90d"] > 0) & (
+            f["spend_90d"] <= (1 - spend_drop) * f["spend_prev_90d"]
+        )
     if "days_since_complaint" in f.columns:
         out["recent_complaint"] = (f["days_since_complaint"] <= complaint_days).fillna(False)
         out["recent_complaint"] = out["recent_complaint"].astype(bool)

@@ -11,7 +11,8 @@ returns. Label: churned = no purchase in ``[c, c + horizon_days)``.
 
 Features that need a table (events, feedback) or a column (discount, channel, category, feedback
 kind/score) the dataset does not have are left out and reported with the reason, so a page can
-say which indicators the model could not use.
+say which indicators the model could not use; so are the features of money and returns
+(:data:`MONEY_FEATURES`) when the data has no amounts (``clm_core.store.has_amounts``).
 """
 
 from __future__ import annotations
@@ -26,12 +27,14 @@ import pandas as pd
 
 from clm_core.errors import ClmError, UsageError
 from clm_core.i18n import translate
-from clm_core.store import query_df, require_table, table_names
+from clm_core.store import has_amounts, query_df, require_table, table_names
 
 __all__ = [
     "ACTIVE_DAYS",
     "FEATURES",
     "FeatureSet",
+    "MONEY_FEATURES",
+    "NO_AMOUNTS_REASON",
     "Omitted",
     "REASON_TEMPLATES",
     "as_date",
@@ -227,6 +230,11 @@ where amount >= 0 and order_ts >= $cutoff and order_ts < $end and customer_id is
 """
 
 
+# Features of money, or of returns (negative amounts): a log without amounts has neither.
+MONEY_FEATURES = ("revenue", "avg_order_value", "spend_90d", "spend_prev_90d", "spend_trend",
+                  "last_order_ratio", "returns_rate")  # fmt: skip
+NO_AMOUNTS_REASON = "the data has no amounts"
+
 _EMPTY_COLUMN = {
     "discount": "transactions have no discount values",
     "channel": "transactions have no channel values",
@@ -310,6 +318,8 @@ def point_in_time_features(
     ):
         if fill[col] == 0:
             omitted += [Omitted(f, _EMPTY_COLUMN[col]) for f in feats]
+    if not has_amounts(con):  # every amount is a stored 0: no money, no return
+        omitted += [Omitted(f, NO_AMOUNTS_REASON) for f in MONEY_FEATURES]
 
     fb_feats = ["complaints_90d", "days_since_complaint", "latest_score"]
     if "feedback" in have:

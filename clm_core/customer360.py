@@ -22,10 +22,11 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from clm_core.amounts import PURCHASE_SQL
 from clm_core.config import period_days
 from clm_core.errors import NotEnoughData, UsageError
 from clm_core.i18n import translate
-from clm_core.store import query_df, table_names
+from clm_core.store import has_amounts, query_df, table_names
 from clm_core.summary import SUMMARY_COLUMNS, as_of_default, summary_sql
 
 __all__ = [
@@ -84,10 +85,10 @@ select h.* exclude (rank), {orders}, h.rank
 from hits h {join}
 order by h.rank, h.customer_id
 """
-_SEARCH_TX_ONLY_SQL = """
+_SEARCH_TX_ONLY_SQL = f"""
 select customer_id,
-       count(*) filter (where amount > 0) as orders,
-       sum(amount) as revenue,
+       count(*) filter (where {PURCHASE_SQL}) as orders,
+       case when $amounts then sum(amount) end as revenue,
        max(order_ts) as last_purchase,
        case when lower(customer_id) = lower($q) then 0
             when customer_id ilike $prefix escape '\\' then 1 else 5 end as rank
@@ -97,13 +98,13 @@ group by customer_id
 order by rank, customer_id
 limit $limit
 """
-_ORDER_STATS = """
+_ORDER_STATS = f"""
 left join (
     select customer_id,
            count(distinct coalesce(order_id, cast(order_ts as varchar)))
-               filter (where amount > 0) as orders,
-           sum(amount) as revenue,
-           max(order_ts) filter (where amount > 0) as last_purchase
+               filter (where {PURCHASE_SQL}) as orders,
+           case when $amounts then sum(amount) end as revenue,
+           max(order_ts) filter (where {PURCHASE_SQL}) as last_purchase
     from transactions
     where customer_id in (select customer_id from hits)
     group by customer_id
@@ -174,6 +175,7 @@ def find_customers(con: duckdb.DuckDBPyConnection, query: str, *, limit: int = 5
             sql = _SEARCH_SQL.format(
                 orders="t.orders, t.revenue, t.last_purchase", join=_ORDER_STATS
             )
+            params["amounts"] = has_amounts(con)
         else:
             sql = _SEARCH_SQL.format(
                 orders="cast(null as bigint) as orders, cast(null as double) as revenue, "
@@ -182,6 +184,7 @@ def find_customers(con: duckdb.DuckDBPyConnection, query: str, *, limit: int = 5
             )
     else:
         sql = _SEARCH_TX_ONLY_SQL
+        params["amounts"] = has_amounts(con)
     df = query_df(con, sql, params)
     for col in SEARCH_COLUMNS:
         if col not in df.columns and col != "matched_on":
@@ -414,8 +417,9 @@ def p_alive_history(
     days = query_df(
         con,
         "select distinct cast(order_ts as date) as d from transactions "
-        "where customer_id = $cid and amount > 0 and cast(order_ts as date) <= $as_of order by d",
-        {"cid": customer_id, "as_of": as_of_date},
+        f"where customer_id = $cid and {PURCHASE_SQL} and cast(order_ts as date) <= $as_of "
+        "order by d",
+        {"cid": customer_id, "as_of": as_of_date, "amounts": has_amounts(con)},
     )["d"]
     if days.empty:
         return pd.DataFrame(columns=["date", "p_alive", "purchase"])
@@ -449,9 +453,15 @@ def p_alive_history(
 
 
 def timeline_takeaway(
-    profile: CustomerProfile, timeline: pd.DataFrame, *, currency: str = "", lang: str = "en"
+    profile: CustomerProfile,
+    timeline: pd.DataFrame,
+    *,
+    currency: str = "",
+    lang: str = "en",
+    money: bool = True,
 ) -> str:
-    """One sentence about the customer's history, computed from the data."""
+    """One sentence about the customer's history, computed from the data (``money=False``, data
+    without amounts: without what the orders were worth)."""
     from clm_core.formatting import fmt_date, fmt_money
 
     s = profile.summary
@@ -463,11 +473,13 @@ def timeline_takeaway(
             )
         return translate("No purchases yet.", lang)
     text = translate(
-        "{orders} orders worth {revenue} since {first}; last purchase {days} days before {as_of}.",
+        "{orders} orders worth {revenue} since {first}; last purchase {days} days before {as_of}."
+        if money
+        else "{orders} orders since {first}; last purchase {days} days before {as_of}.",
         lang,
     ).format(
         orders=s["orders"],
-        revenue=fmt_money(float(s["revenue"]), currency or "USD", lang),
+        revenue=fmt_money(float(s["revenue"]), currency or "USD", lang) if money else "",
         first=fmt_date(pd.Timestamp(s["first_purchase"]).date(), lang),
         days=int(s["days_since_last"]),
         as_of=fmt_date(profile.as_of, lang),

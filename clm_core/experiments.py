@@ -24,6 +24,10 @@ Money: incremental revenue = n_treatment x (revenue per customer in treatment - 
 When a campaign has no ``converted`` (or ``revenue``) values, they are attributed from purchases in
 ``transactions`` within ``window_days`` of ``sent_ts``; the result says which source was used.
 Customers assigned to more than one variant of a campaign are excluded and counted.
+
+Transactions without amounts (``clm_core.store.has_amounts`` false: a purchase log) attribute
+conversions (every line is a purchase) but no revenue: without revenue in the campaigns table
+the revenue source is "none" and every figure of revenue or ROI is empty (NaN), never 0.
 """
 
 from __future__ import annotations
@@ -45,11 +49,12 @@ from statsmodels.stats.proportion import (
     proportions_ztest,
 )
 
+from clm_core.amounts import purchase_sql
 from clm_core.config import PERIOD_DAYS
 from clm_core.errors import ClmError, NotEnoughData, UsageError
 from clm_core.formatting import fmt_money
 from clm_core.i18n import translate
-from clm_core.store import has_table, query_df, require_table
+from clm_core.store import has_amounts, has_table, query_df, require_table
 
 __all__ = [
     "CHANNEL_COLUMNS",
@@ -154,8 +159,9 @@ select count(*) from (
 ) crossed
 """
 
-# Purchases within $window days after the (first) send: the attribution fallback.
-_ATTRIBUTION_SQL = """
+# Purchases within $window days after the (first) send: the attribution fallback. A purchase
+# has an amount above 0, or any amount in a log without amounts ($amounts false).
+_ATTRIBUTION_SQL = f"""
 with c as (
     select customer_id, min(sent_ts) as sent_ts
     from campaigns
@@ -167,7 +173,7 @@ select c.customer_id,
        coalesce(sum(t.amount), 0) as revenue
 from c left join transactions t
   on t.customer_id = c.customer_id
- and t.amount > 0
+ and {purchase_sql("t.amount")}
  and t.order_ts >= c.sent_ts
  and t.order_ts < c.sent_ts + $window * interval '1 day'
 group by c.customer_id
@@ -175,7 +181,7 @@ group by c.customer_id
 
 # Last purchase on or after the send, for the post-campaign survival curves.
 # Months (of $month_days days, counted from the send) in which each customer bought.
-_MONTHS_AFTER_SQL = """
+_MONTHS_AFTER_SQL = f"""
 with c as (
     select customer_id, min(sent_ts) as sent_ts
     from campaigns
@@ -186,7 +192,7 @@ select distinct c.customer_id,
        cast(floor(date_diff('second', c.sent_ts, t.order_ts) / ($month_days * 86400.0)) as integer)
            as month
 from c join transactions t
-  on t.customer_id = c.customer_id and t.amount > 0 and t.order_ts >= c.sent_ts
+  on t.customer_id = c.customer_id and {purchase_sql("t.amount")} and t.order_ts >= c.sent_ts
 """
 
 _OVERVIEW_SQL = """
@@ -263,6 +269,7 @@ def _load_customers(con, campaign: str, window_days: int, *, with_ids: bool = Tr
             + (", ".join(names[:20]) or "none")
         )
     conversion_source = revenue_source = "campaigns"
+    amounts = has_table(con, "transactions") and has_amounts(con)
     need_conv = int(known["converted_known"]) == 0
     need_rev = int(known["revenue_known"]) == 0
     attribute = (
@@ -282,15 +289,21 @@ def _load_customers(con, campaign: str, window_days: int, *, with_ids: bool = Tr
         sql = _ROWS_SQL
     df = query_df(con, sql.format(columns=columns), {"campaign": campaign})
     if attribute:
-        att = query_df(con, _ATTRIBUTION_SQL, {"campaign": campaign, "window": window_days})
+        att = query_df(
+            con,
+            _ATTRIBUTION_SQL,
+            {"campaign": campaign, "window": window_days, "amounts": amounts},
+        )
         att = att.rename(columns={"orders": "att_orders", "revenue": "att_revenue"})
         df = df.merge(att, on="customer_id", how="left")
         if need_conv:
             df["converted"] = (df["att_orders"].fillna(0) > 0).astype("int64")
             conversion_source = "transactions"
-        if need_rev:
+        if need_rev and amounts:
             df["revenue"] = df["att_revenue"].fillna(0.0)
             revenue_source = "transactions"
+        elif need_rev:  # a purchase log has no money to attribute
+            revenue_source = "none"
         df = df.drop(columns=["att_orders", "att_revenue"])
     elif need_rev:
         revenue_source = "none"
@@ -628,6 +641,15 @@ def _compare(
     return out
 
 
+# The figures of revenue (and of ROI, which needs it) in the variant and comparison tables.
+_VARIANT_REVENUE = ("revenue", "revenue_per_customer", "rpc_ci_low", "rpc_ci_high")
+_COMPARISON_REVENUE = (
+    "rpc", "control_rpc", "rpc_diff", "rpc_diff_ci_low", "rpc_diff_ci_high", "rpc_p_value",
+    "incremental_revenue", "incremental_revenue_ci_low", "incremental_revenue_ci_high",
+    "incremental_margin", "roi", "roi_ci_low", "roi_ci_high",
+)  # fmt: skip
+
+
 def analyze_campaign(
     con: duckdb.DuckDBPyConnection,
     *,
@@ -665,6 +687,9 @@ def analyze_campaign(
     table = _variant_table(df, order, alpha)
     table["is_control"] = table["variant"] == ctrl
     comps = _compare(df, table, ctrl, margin, alpha)
+    if data.revenue_source == "none":  # no revenue known: its figures are empty, not 0
+        table[list(_VARIANT_REVENUE)] = np.nan
+        comps[list(_COMPARISON_REVENUE)] = np.nan
 
     contingency = np.column_stack([table["conversions"], table["customers"] - table["conversions"]])
     if (contingency.sum(axis=0) > 0).all():
@@ -712,7 +737,9 @@ def _metric_word(campaign: str) -> str:
     return "win-back" if ("winback" in low or "挽回" in campaign) else "conversion"
 
 
-def _roi_text(roi: float, lang: str) -> str:
+def _roi_text(roi: float, lang: str, revenue: bool = True) -> str:
+    if not revenue:
+        return translate("ROI n/a (no revenue recorded)", lang)
     if roi is None or math.isnan(roi):
         return translate("ROI n/a (no cost recorded)", lang)
     return translate("ROI {roi}", lang).format(roi=f"{roi * 100:,.0f}%")
@@ -730,7 +757,7 @@ def _sentence(result: CampaignResult, variant: str, lang: str) -> str:
         "low": f"{b['uplift_ci_low'] * 100:.1f}",
         "high": f"{b['uplift_ci_high'] * 100:.1f}",
         "p": _p(b["p_value"]),
-        "roi": _roi_text(b["roi"], lang),
+        "roi": _roi_text(b["roi"], lang, revenue=result.revenue_source != "none"),
     }
     if b["significant"] and b["uplift_abs"] > 0:
         text = "{treatment} lifted {metric} from {before} to {after}, {diff} pts [{low}, {high}], {p}; {roi}"
@@ -971,7 +998,11 @@ def retention_curves(
     if df.empty:
         raise NotEnoughData(f"Campaign {campaign!r} has no send dates (sent_ts).")
     as_of = _as_of(con, None)
-    bought = query_df(con, _MONTHS_AFTER_SQL, {"campaign": campaign, "month_days": _MONTH_DAYS})
+    bought = query_df(
+        con,
+        _MONTHS_AFTER_SQL,
+        {"campaign": campaign, "month_days": _MONTH_DAYS, "amounts": has_amounts(con)},
+    )
     sent = pd.to_datetime(df["sent_ts"])
     ctrl = detect_control(sorted(df["variant"].unique()), control)
     df["conversion_group"] = np.where(df["converted"] == 1, "Converted", "Not converted")
@@ -1082,7 +1113,8 @@ def value_effect(
 
     Uses ``clm_core.clv.predict_clv`` at ``as_of`` (default: last transaction) when it is available
     and works; otherwise a documented fallback from transactions. Differences vs control are
-    Welch intervals and p-values.
+    Welch intervals and p-values. Transactions without amounts have no value in money: the
+    share active in the last 90 days alone (source "fallback").
     """
     require_table(con, "transactions", "the campaign's effect on value")
     data = _load_customers(con, campaign, window_days)
@@ -1092,9 +1124,18 @@ def value_effect(
         raise UsageError(f"No control variant found in campaign {campaign!r}.")
     reason = ""
     try:
-        metrics = _clv_metrics(con, None if as_of is None else pd.Timestamp(as_of).date(), period)
-        source, note = "clv", "P(alive) and predicted CLV from the customer value model."
-        names = {"p_alive": "P(alive)", "clv": "Predicted CLV"}
+        if not has_amounts(con):  # no value in money: the fallback's share of active customers
+            metrics = query_df(
+                con, _FALLBACK_SQL, {"campaign": campaign, "as_of": _as_of(con, as_of)}
+            )
+            source = "fallback"
+            note = "The data has no amounts: showing the share active in the last 90 days."
+            names = {"active_90d": "Active in last 90 days"}
+        else:
+            as_of_day = None if as_of is None else pd.Timestamp(as_of).date()
+            metrics = _clv_metrics(con, as_of_day, period)
+            source, note = "clv", "P(alive) and predicted CLV from the customer value model."
+            names = {"p_alive": "P(alive)", "clv": "Predicted CLV"}
     except (ImportError, AttributeError, KeyError, ClmError) as e:
         when = _as_of(con, as_of)
         metrics = query_df(con, _FALLBACK_SQL, {"campaign": campaign, "as_of": when})
@@ -1179,12 +1220,16 @@ def channel_efficacy(
     revenue, revenue per contact, ROI on revenue ((revenue - cost) / cost).
 
     One contact = one customer in one campaign. Control variants are left out by default (a
-    hold-out group is not contacted). ``campaign=None`` pools every campaign.
+    hold-out group is not contacted). ``campaign=None`` pools every campaign. A channel's
+    revenue (and ROI) is empty when no campaign of it has revenue (revenue source "none").
     """
     names = [campaign] if campaign else campaign_names(con)
     frames = []
     for name in names:
-        df = _load_customers(con, name, window_days, with_ids=False).frame
+        data = _load_customers(con, name, window_days, with_ids=False)
+        df = data.frame
+        if data.revenue_source == "none":
+            df = df.assign(revenue=np.nan)
         if not include_control:
             ctrl = detect_control(sorted(df["variant"].unique()))
             if ctrl is not None:
@@ -1200,7 +1245,7 @@ def channel_efficacy(
             "contacts": g.size(),
             "responses": g["converted"].sum(),
             "cost": g["cost"].sum(),
-            "revenue": g["revenue"].sum(),
+            "revenue": g["revenue"].sum(min_count=1),
         }
     ).reset_index()
     out["contacts"] = out["contacts"].astype("int64")

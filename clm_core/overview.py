@@ -10,6 +10,10 @@ Definitions (period = the ``days`` days ending on ``as_of``, previous = the ``da
 - revenue: net amount in the period (returns deducted); ARPU = revenue / active customers;
 - repeat rate: share of active customers who had bought before the period;
 - churn rate: churned / customers still alive (last purchase within churn_days) at period start.
+
+Data without amounts (:func:`clm_core.store.has_amounts` false: a purchase log stored with amount
+0 on every line) has every line as a purchase (:data:`clm_core.amounts.PURCHASE_SQL`), no revenue
+or ARPU card, no revenue in the trend, and no alert about revenue or valuable customers.
 """
 
 from __future__ import annotations
@@ -21,10 +25,11 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from clm_core.amounts import PURCHASE_SQL
 from clm_core.filters import id_positions
 from clm_core.formatting import fmt_count, fmt_money, fmt_share
 from clm_core.i18n import translate
-from clm_core.store import get_setting, has_table, query_df, require_table
+from clm_core.store import get_setting, has_amounts, has_table, query_df, require_table
 from clm_core.summary import as_of_default
 
 __all__ = [
@@ -36,11 +41,13 @@ __all__ = [
     "kpis",
     "lifecycle_snapshot",
     "monthly_trend",
+    "period_sentence",
     "rank_alerts",
     "stage_alert",
     "silent_alert",
     "silent_valuable",
     "top_alerts",
+    "trend_takeaway",
     "value_arrays",
     "value_kpis",
     "value_kpis_of",
@@ -76,11 +83,12 @@ class Kpi:
 # periods ($start{p}, $end{p} with p = 0 current, 1 previous): whether they bought in the
 # period, their last purchase before it, their first purchase from its start on (churned = the
 # churn window after the last purchase ended in the period before they came back), and revenue
-# (of every transaction; the counts leave out transactions without a customer id).
+# (of every transaction; the counts leave out transactions without a customer id). A purchase
+# (paid) is a line with an amount above 0, or any line of a log without amounts ($amounts).
 _PERIOD_COLUMNS = """
-    bool_or(amount > 0 and d between $start{p} and $end{p}) as active{p},
-    max(d) filter (where amount > 0 and d < $start{p}) as last_before{p},
-    min(d) filter (where amount > 0 and d >= $start{p}) as next{p},
+    bool_or(paid and d between $start{p} and $end{p}) as active{p},
+    max(d) filter (where paid and d < $start{p}) as last_before{p},
+    min(d) filter (where paid and d >= $start{p}) as next{p},
     sum(amount) filter (where d between $start{p} and $end{p}) as revenue{p}"""
 _PERIOD_COUNTS = """
     count(customer_id) filter (where active{p}) as active{p},
@@ -93,10 +101,10 @@ _PERIOD_COUNTS = """
     count(customer_id) filter (where last_before{p} > $start{p} - $churn) as alive_at_start{p}"""
 _PERIOD_SQL = f"""
 with per as (
-    select customer_id, min(d) filter (where amount > 0) as first_d,
+    select customer_id, min(d) filter (where paid) as first_d,
            {",".join(_PERIOD_COLUMNS.format(p=p) for p in (0, 1))}
-    from (select customer_id, cast(order_ts as date) as d, amount from transactions
-          where cast(order_ts as date) <= $end0)
+    from (select customer_id, cast(order_ts as date) as d, amount, {PURCHASE_SQL} as paid
+          from transactions where cast(order_ts as date) <= $end0)
     group by customer_id
 )
 select {",".join(_PERIOD_COUNTS.format(p=p) for p in (0, 1))} from per
@@ -109,21 +117,24 @@ def default_churn_days(con: duckdb.DuckDBPyConnection) -> int:
     A customer silent for longer than that is unlikely to be just between two orders.
     """
     row = con.execute(
-        """
+        f"""
         with days as (select distinct customer_id, cast(order_ts as date) as d
-                      from transactions where amount > 0),
+                      from transactions where {PURCHASE_SQL}),
         gaps as (select date_diff('day', lag(d) over (partition by customer_id order by d), d) as g
                  from days)
         select quantile_cont(g, 0.9) from gaps where g is not null
-        """
+        """,
+        {"amounts": has_amounts(con)},
     ).fetchone()
     p90 = row[0] if row and row[0] is not None else 90
     return int(min(365, max(30, round(float(p90)))))
 
 
-def _periods(con, periods: tuple[tuple[dt.date, dt.date], ...], churn_days: int) -> list[dict]:
+def _periods(
+    con, periods: tuple[tuple[dt.date, dt.date], ...], churn_days: int, amounts: bool = True
+) -> list[dict]:
     """The KPIs of the current and the previous period ((start, end) each), in one query."""
-    params = {"churn": int(churn_days)}
+    params = {"churn": int(churn_days), "amounts": amounts}
     for p, (start, end) in enumerate(periods):
         params |= {f"start{p}": start, f"end{p}": end}
     r = query_df(con, _PERIOD_SQL, params).iloc[0]
@@ -160,22 +171,25 @@ def kpis(
     days: int = 30,
     churn_days: int | None = None,
 ) -> list[Kpi]:
-    """KPIs for the ``days`` days ending on ``as_of`` (default last transaction date)."""
+    """KPIs for the ``days`` days ending on ``as_of`` (default last transaction date), in
+    :data:`KPI_ORDER`; without the money KPIs (revenue, ARPU) when the data has no amounts."""
     require_table(con, "transactions", "the overview")
     end = pd.Timestamp(as_of).date() if as_of is not None else as_of_default(con)
     churn_days = churn_days or default_churn_days(con)
     start = end - dt.timedelta(days=days - 1)
     prev_end = start - dt.timedelta(days=1)
     prev_start = prev_end - dt.timedelta(days=days - 1)
-    cur, prev = _periods(con, ((start, end), (prev_start, prev_end)), churn_days)
-    return [Kpi(k, cur[k], prev[k], _UNITS.get(k, "count")) for k in KPI_ORDER]
+    amounts = has_amounts(con)
+    cur, prev = _periods(con, ((start, end), (prev_start, prev_end)), churn_days, amounts)
+    names = [k for k in KPI_ORDER if amounts or _UNITS.get(k) != "money"]
+    return [Kpi(k, cur[k], prev[k], _UNITS.get(k, "count")) for k in names]
 
 
-_TREND_SQL = """
+_TREND_SQL = f"""
 select date_trunc('month', order_ts) as month,
-       count(distinct customer_id) filter (where amount > 0) as active_customers,
-       sum(amount) as revenue,
-       count(*) filter (where amount > 0) as orders
+       count(distinct customer_id) filter (where {PURCHASE_SQL}) as active_customers,
+       case when $amounts then sum(amount) end as revenue,
+       count(*) filter (where {PURCHASE_SQL}) as orders
 from transactions
 where cast(order_ts as date) <= $end
 group by 1 order by 1
@@ -185,12 +199,49 @@ group by 1 order by 1
 def monthly_trend(
     con: duckdb.DuckDBPyConnection, *, as_of: dt.date | str | None = None
 ) -> pd.DataFrame:
-    """Revenue, orders and active customers per calendar month up to ``as_of``."""
+    """Revenue, orders and active customers per calendar month up to ``as_of``; revenue is
+    empty (NaN) when the data has no amounts."""
     require_table(con, "transactions", "the overview")
     end = pd.Timestamp(as_of).date() if as_of is not None else as_of_default(con)
-    df = query_df(con, _TREND_SQL, {"end": end})
+    df = query_df(con, _TREND_SQL, {"end": end, "amounts": has_amounts(con)})
+    df["revenue"] = df["revenue"].astype("float64")
     df["month"] = pd.to_datetime(df["month"])
     return df
+
+
+def period_sentence(kpi_list: list[Kpi], days: int, currency: str = "USD", lang: str = "en") -> str:
+    """The period's revenue against the previous period's, in one sentence; the customers who
+    bought when the KPIs have no revenue (data without amounts)."""
+    k = {x.name: x for x in kpi_list}
+    main = k.get("Revenue") or k["Active customers"]
+    change = (
+        f"{main.change * 100:+.1f}%" if main.change is not None else translate("no change", lang)
+    )
+    if main.name == "Revenue":
+        return translate(
+            "Revenue in the last {days} days was {revenue}, {change} vs the previous {days} days.",
+            lang,
+        ).format(days=days, revenue=fmt_money(main.current, currency, lang), change=change)
+    return translate(
+        "{n} customers bought in the last {days} days, {change} vs the previous {days} days.", lang
+    ).format(days=days, n=fmt_count(main.current, lang), change=change)
+
+
+def trend_takeaway(trend: pd.DataFrame, currency: str = "USD", lang: str = "en") -> str | None:
+    """The best month of :func:`monthly_trend`: by revenue, or by active customers when the
+    trend has no revenue (data without amounts); None for an empty trend."""
+    if trend["revenue"].notna().any():
+        best = trend.loc[trend["revenue"].idxmax()]
+        return translate("Best month: {month} with {revenue}.", lang).format(
+            month=best["month"].strftime("%Y-%m"),
+            revenue=fmt_money(best["revenue"], currency, lang),
+        )
+    if not len(trend):
+        return None
+    best = trend.loc[trend["active_customers"].idxmax()]
+    return translate("Best month: {month} with {n} active customers.", lang).format(
+        month=best["month"].strftime("%Y-%m"), n=fmt_count(best["active_customers"], lang)
+    )
 
 
 def lifecycle_snapshot(
@@ -292,11 +343,12 @@ where silent < $churn_days
 
 def kpi_alerts(kpi_list: list[Kpi], days: int, lang: str = "en") -> list[Alert]:
     """Revenue down 10%+, churn rate up 10%+ (relative) and new customers down 15%+ vs the
-    previous period, from :func:`kpis` (a caller that shows the KPIs passes them in)."""
+    previous period, from :func:`kpis` (a caller that shows the KPIs passes them in; without
+    amounts they have no revenue, and there is no revenue alert)."""
     k = {x.name: x for x in kpi_list}
     out = []
-    rev, churn, new = k["Revenue"], k["Churn rate"], k["New customers"]
-    if rev.change is not None and rev.change <= -0.10:
+    rev, churn, new = k.get("Revenue"), k["Churn rate"], k["New customers"]
+    if rev is not None and rev.change is not None and rev.change <= -0.10:
         out.append(
             Alert(
                 "revenue_drop",
@@ -498,7 +550,8 @@ def top_alerts(
     mismatch, and rejected rows or duplicates in the last upload. ``with_kpis=False`` leaves the
     KPI alerts to a caller that has the KPIs already (:func:`kpi_alerts`); ``with_silent=False``
     leaves the quiet valuable customers to a caller that derives them from a transaction ledger
-    (:func:`silent_valuable`, :func:`silent_alert`).
+    (:func:`silent_valuable`, :func:`silent_alert`). Data without amounts has no valuable
+    customers (value is money): no such alert.
     """
     require_table(con, "transactions", "the overview")
     end = pd.Timestamp(as_of).date() if as_of is not None else as_of_default(con)
@@ -506,8 +559,9 @@ def top_alerts(
     found = []
     if with_kpis:
         found += kpi_alerts(kpis(con, as_of=end, days=days, churn_days=churn_days), days, lang)
+    silent = with_silent and has_amounts(con)
     found += [
-        _silent_alert(con, end, churn_days, currency, lang) if with_silent else None,
+        _silent_alert(con, end, churn_days, currency, lang) if silent else None,
         _campaign_alert(con, end, lang),
         _quality_alert(con, lang),
     ]

@@ -18,6 +18,11 @@ argument; the app stores edited rules with the dataset (setting ``"segment_rules
 
 Value tiers rank customers by value (historic net revenue unless another value is supplied):
 Diamond = top 5%, Gold = next 15%, Silver = next 30%, Bronze = the rest.
+
+Data without amounts (:func:`clm_core.store.has_amounts` false) has no M: customers are scored
+on R and F only (``m_score`` empty, ``rfm_score`` the two digits "RF"), a rule names them when
+their R and F are in its ranges and it does not need M (its M range is the whole 1-5), and
+they have no value tier (empty): value is money.
 """
 
 from __future__ import annotations
@@ -236,12 +241,17 @@ def stored_rules(con: duckdb.DuckDBPyConnection) -> list[dict]:
     return normalise_rules(saved) if saved else normalise_rules(None)
 
 
-def uncovered_cells(rules: Iterable | None = None) -> list[str]:
-    """RFM scores (as "RFM" strings) that no rule matches: those customers become "Other"."""
+def uncovered_cells(rules: Iterable | None = None, *, monetary: bool = True) -> list[str]:
+    """RFM scores (as "RFM" strings) that no rule matches: those customers become "Other".
+    ``monetary=False`` (data without amounts): the "RF" scores no rule without M matches."""
     rules = normalise_rules(rules)
     missing = []
     for r in range(1, 6):
         for f in range(1, 6):
+            if not monetary:
+                if not any(_matches(rule, r, f, None) for rule in rules):
+                    missing.append(f"{r}{f}")
+                continue
             for m in range(1, 6):
                 if not any(_matches(rule, r, f, m) for rule in rules):
                     missing.append(f"{r}{f}{m}")
@@ -249,6 +259,17 @@ def uncovered_cells(rules: Iterable | None = None) -> list[str]:
 
 
 def _matches(rule: dict, r, f, m):
+    """Whether scores are in the rule's ranges. ``m=None`` (no M: data without amounts)
+    matches only a rule that does not need M (M range 1-5)."""
+    if m is None:
+        any_m = rule["m_min"] == 1 and rule["m_max"] == 5
+        return (
+            (rule["r_min"] <= r)
+            & (r <= rule["r_max"])
+            & (rule["f_min"] <= f)
+            & (f <= rule["f_max"])
+            & any_m
+        )
     return (
         (rule["r_min"] <= r) & (r <= rule["r_max"])
         & (rule["f_min"] <= f) & (f <= rule["f_max"])
@@ -256,8 +277,9 @@ def _matches(rule: dict, r, f, m):
     )  # fmt: skip
 
 
-def _assign_segments(scores: pd.DataFrame, rules: list[dict]) -> np.ndarray:
-    r, f, m = (scores[c].to_numpy() for c in ("r_score", "f_score", "m_score"))
+def _assign_segments(scores: pd.DataFrame, rules: list[dict], monetary: bool = True) -> np.ndarray:
+    r, f = (scores[c].to_numpy() for c in ("r_score", "f_score"))
+    m = scores["m_score"].to_numpy() if monetary else None
     conditions = [_matches(rule, r, f, m) for rule in rules]
     names = [rule["segment"] for rule in rules]
     return np.select(conditions, names, default=OTHER) if len(r) else np.array([], dtype=object)
@@ -334,7 +356,8 @@ def scored_customers(
 
     ``rules=None`` uses the rules stored with the dataset, else :data:`DEFAULT_SEGMENT_RULES`.
     ``date_from``: score the transactions from that day to ``as_of`` only (as a date filter
-    would; see :func:`clm_core.summary.customer_summary`).
+    would; see :func:`clm_core.summary.customer_summary`). Data without amounts is scored on R
+    and F only (see the module docstring).
     """
     require_table(con, "transactions", "segments")
     as_of = _as_of(con, as_of)
@@ -342,7 +365,7 @@ def scored_customers(
     df = customer_summary(con, as_of=as_of, period=period, date_from=date_from)
     if df.empty:
         raise NotEnoughData(f"No customer has a purchase on or before {as_of}.")
-    return score_summary(df, rules, tier_cutoffs)
+    return score_summary(df, rules, tier_cutoffs, monetary=store.has_amounts(con))
 
 
 def _score(values: pd.Series, *, ascending: bool) -> np.ndarray:
@@ -356,14 +379,25 @@ def score_summary(
     summary: pd.DataFrame,
     rules: Iterable | None = None,
     tier_cutoffs: Sequence[float] = DEFAULT_TIER_CUTOFFS,
+    *,
+    monetary: bool = True,
 ) -> pd.DataFrame:
     """A customer summary (non-empty, in customer order) scored: what :func:`scored_customers`
     returns for the customers of ``summary``. The scores rank each customer among those rows,
-    so scoring a subset of customers is scoring that subset's summary."""
+    so scoring a subset of customers is scoring that subset's summary.
+
+    ``monetary=False`` (data without amounts): no M score (empty), ``rfm_score`` of R and F
+    ("54"), segments from the rules that do not need M, no tier (empty)."""
     rules = normalise_rules(rules)
     df = summary[SUMMARY_COLUMNS].copy(deep=False)
     df["r_score"] = _score(df["days_since_last"], ascending=False)
     df["f_score"] = _score(df["orders"], ascending=True)
+    if not monetary:
+        df["m_score"] = pd.array([pd.NA] * len(df), dtype="Int64")
+        df["rfm_score"] = (df["r_score"] * 10 + df["f_score"]).astype(str)
+        df["segment"] = _assign_segments(df, rules, monetary=False)
+        df["tier"] = pd.Series([None] * len(df), index=df.index, dtype=object)
+        return df.reset_index(drop=True)
     revenue = df["revenue"].round(6)  # see _SCORES_SQL
     df["m_score"] = _score(revenue, ascending=True)
     # Three digits 1-5: "543" is 5 * 100 + 4 * 10 + 3 written out (a quarter of the time of
@@ -405,12 +439,14 @@ def segment_customers(
 
 
 def members_of(scores: pd.DataFrame, segment: str) -> pd.DataFrame:
-    """:func:`segment_customers` from :func:`scored_customers` output (no query)."""
+    """:func:`segment_customers` from :func:`scored_customers` output (no query): highest
+    revenue first, then most orders (the order when the data has no amounts)."""
     cols = [
         "customer_id", "segment", "rfm_score", "tier", "orders", "revenue", "avg_order_value",
         "first_purchase", "last_purchase", "days_since_last",
     ]  # fmt: skip
-    out = scores.loc[scores["segment"] == segment, cols].sort_values("revenue", ascending=False)
+    out = scores.loc[scores["segment"] == segment, cols]
+    out = out.sort_values(["revenue", "orders"], ascending=False, kind="stable")
     return out.reset_index(drop=True)
 
 

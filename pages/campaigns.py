@@ -11,7 +11,16 @@ from clm_core.charts import experiments as charts
 from clm_core.errors import ClmError
 from clm_core.formatting import fmt_money
 from ui.cache import compute, tables
-from ui.common import chart, download_buttons, errors_shown, lang, require, show_table, t
+from ui.common import (
+    chart,
+    download_buttons,
+    errors_shown,
+    lang,
+    money_shown,
+    require,
+    show_table,
+    t,
+)
 
 
 @contextlib.contextmanager
@@ -28,8 +37,11 @@ def result_tab():
     with a:
         chart(charts.conversion_figure(res.variants, lang=L), key="campaigns_conversion",
               takeaway=ex.conversion_takeaway(res, L))  # fmt: skip
-        chart(charts.revenue_figure(res.variants, lang=L), key="campaigns_revenue",
-              takeaway=ex.revenue_takeaway(res, currency, L))  # fmt: skip
+        if res.revenue_source == "none":  # no revenue: say so rather than draw zeros
+            st.info(ex.revenue_takeaway(res, currency, L))
+        else:
+            chart(charts.revenue_figure(res.variants, lang=L), key="campaigns_revenue",
+                  takeaway=ex.revenue_takeaway(res, currency, L))  # fmt: skip
     with b:
         chart(charts.uplift_figure(res.comparisons, lang=L), key="campaigns_uplift",
               takeaway=" ".join(ex.verdicts(res, L)))  # fmt: skip
@@ -61,6 +73,10 @@ def after_tab():
 
 
 def planner_tab():
+    if not with_money:
+        st.info(t("The planner weighs the value each action saves against its cost, and this "
+                  "dataset has no amounts."))  # fmt: skip
+        return
     names = {"auto": "Churn watchlist (model)", "fallback": "Quick estimate (recency)"}
     source = st.radio(t("Churn risk and value from"), list(names), horizontal=True,
                       format_func=lambda s: t(names[s]), key="campaigns_risk_source")  # fmt: skip
@@ -139,7 +155,9 @@ with errors_shown():
     require("campaigns", feature="campaign analysis")
     L = lang()
     currency = compute("clm_core.store:get_setting", key="currency", default="USD")
-    money = lambda x: fmt_money(x, currency, L)  # noqa: E731
+    money = lambda x: "—" if x != x else fmt_money(x, currency, L)  # noqa: E731 (NaN: none)
+    with_money = money_shown("Conversions are counted from the purchases; revenue only from the "
+                             "campaigns file.")  # fmt: skip
     names = compute("clm_core.experiments:campaign_names")
     if not names:  # e.g. a date range with no campaign in it
         st.info(t("No campaign in the data the filters keep. Widen the date range or clear "

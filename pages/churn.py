@@ -3,10 +3,20 @@
 import streamlit as st
 
 from clm_core import churn
+from clm_core.amounts import drop_money
 from clm_core.charts import churn as charts
 from clm_core.filters import keep_customers
 from ui.cache import compute, current_dataset, cursor, filtered_customer_ids, stored_models
-from ui.common import chart, download_buttons, errors_shown, lang, require, show_table, t
+from ui.common import (
+    chart,
+    download_buttons,
+    errors_shown,
+    lang,
+    money_shown,
+    require,
+    show_table,
+    t,
+)
 
 WATCHLIST_COLUMNS = ("customer_id", "churn_probability", "value_at_risk", "reasons", "tier",
                      "segment", "owner", "stage", "recency_days", "usual_gap_days", "clv",
@@ -22,6 +32,7 @@ with errors_shown():
     require("transactions", feature="churn risk")
     L = lang()
     currency = compute("clm_core.store:get_setting", key="currency", default="USD")
+    money = money_shown("Customers are ranked by churn risk: value at risk needs amounts.")
     # The model is trained once per dataset version, cutoff and horizon on every customer; the
     # sidebar filters only choose which customers are shown (a filter change never retrains).
     first, last = compute("clm_core.churn:as_of_bounds", unfiltered=True)
@@ -72,7 +83,8 @@ with errors_shown():
     with tabs[0]:
         if tabs[0].open:
             chart(charts.risk_histogram(wl, threshold=threshold, lang=L), key="churn_hist",
-                  takeaway=charts.risk_takeaway(wl, threshold=threshold, currency=currency, lang=L))  # fmt: skip
+                  takeaway=charts.risk_takeaway(wl, threshold=threshold, currency=currency, lang=L,
+                                                money=money))  # fmt: skip
             f1, f2, f3, f4, f5 = st.columns(5)
             pick = {}
             for col, box, key in (("tier", f1, "tiers"), ("segment", f2, "segments"),
@@ -84,10 +96,15 @@ with errors_shown():
             min_p = f5.slider(t("Minimum risk"), 0.0, 1.0, 0.0, 0.05, key="churn_min_p")
             picked = churn.filter_watchlist(wl, min_probability=min_p, **pick)
             view = churn.translate_values(picked, L)  # tier, segment and stage names in words
-            st.caption(t("{n} of {total} active customers, highest value at risk first. Value = {basis}.")
-                       .format(n=f"{len(view):,}", total=f"{len(wl):,}",
-                               basis=t("CLV (BG/NBD, 52 weeks)") if (wl["value_basis"] == "clv").any()
-                               else t("net revenue to date (CLV unavailable)")))  # fmt: skip
+            if money:
+                st.caption(t("{n} of {total} active customers, highest value at risk first. Value = {basis}.")
+                           .format(n=f"{len(view):,}", total=f"{len(wl):,}",
+                                   basis=t("CLV (BG/NBD, 52 weeks)") if (wl["value_basis"] == "clv").any()
+                                   else t("net revenue to date (CLV unavailable)")))  # fmt: skip
+            else:  # no value, no tier: columns left out rather than shown empty
+                view = drop_money(view)
+                st.caption(t("{n} of {total} active customers, highest churn risk first.")
+                           .format(n=f"{len(view):,}", total=f"{len(wl):,}"))  # fmt: skip
             show_table(view, hide_index=True, height=420, column_order=WATCHLIST_COLUMNS, column_config={
                 "churn_probability": st.column_config.ProgressColumn(
                     t("Churn probability"), min_value=0.0, max_value=1.0, format="percent"),
@@ -97,7 +114,8 @@ with errors_shown():
                 **{c: t(h) for c, h in HEADERS.items()},
             })  # fmt: skip
             download_buttons(view, "churn-watchlist", "churn_wl")
-            by = st.radio(t("Risk by"), ["segment", "channel", "cohort", "tier", "owner", "stage"],
+            by = st.radio(t("Risk by"), ["segment", "channel", "cohort", *(["tier"] if money else []),
+                                         "owner", "stage"],
                           format_func=lambda c: t(c.title()), horizontal=True, key="churn_by")  # fmt: skip
             grouped = churn.risk_by(picked, by)
             if grouped.empty:
@@ -114,7 +132,8 @@ with errors_shown():
                 "days": int(a1.number_input(t("No purchase for X days"), 1, 730, 30, key="churn_a_days")),
                 "factor": float(a2.number_input(t("Gap far above usual (x usual gap)"), 1.0, 10.0, 2.0,
                                                 0.5, key="churn_a_gap")),
-                "pct": int(a3.number_input(t("Spend drop (%)"), 5, 100, 50, 5, key="churn_a_drop")),
+                "pct": int(a3.number_input(t("Spend drop (%)"), 5, 100, 50, 5, key="churn_a_drop",
+                                           disabled=not money)),
                 "complaint_days": int(a4.number_input(t("Complaint within (days)"), 1, 365, 30,
                                                       key="churn_a_complaint")),
             }  # fmt: skip

@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from clm_core.amounts import drop_money
 from clm_core.charts.customer import p_alive_figure, timeline_figure
 from clm_core.customer360 import (
     KINDS,
@@ -22,6 +23,7 @@ from ui.common import (
     errors_shown,
     escape_md,
     lang,
+    money_shown,
     presenter,
     require,
     t,
@@ -54,6 +56,7 @@ with errors_shown():
     require("transactions", feature="Customer 360")
     L = lang()
     currency = compute("clm_core.store:get_setting", unfiltered=True, key="currency", default="USD")
+    money = money_shown()
     st.session_state.setdefault("customer_query", st.query_params.get("customer", ""))
     query = st.text_input(
         t("Search"), key="customer_query", placeholder=t("Customer id, name, e-mail or phone")
@@ -82,12 +85,17 @@ with errors_shown():
     if s is None:
         st.info(t("This customer has signed up but never bought (a prospect)."))
     else:
-        cols[0].metric(t("Orders"), fmt_count(s["orders"], L))
-        cols[1].metric(t("Net revenue"), fmt_money(s["revenue"], currency, L))
-        cols[2].metric(t("Average order value"), fmt_money(s["avg_order_value"] or 0, currency, L))
-        cols[3].metric(t("Days since last purchase"), fmt_count(s["days_since_last"], L))
-        cols[4].metric(t("Customer for (days)"), fmt_count(s["tenure_days"], L))
-        cols[5].metric(t("Returns"), fmt_count(s["returns"], L))
+        figures = [(t("Orders"), fmt_count(s["orders"], L))]
+        if money:
+            figures += [(t("Net revenue"), fmt_money(s["revenue"], currency, L)),
+                        (t("Average order value"),
+                         fmt_money(s["avg_order_value"] or 0, currency, L))]  # fmt: skip
+        figures += [(t("Days since last purchase"), fmt_count(s["days_since_last"], L)),
+                    (t("Customer for (days)"), fmt_count(s["tenure_days"], L))]  # fmt: skip
+        if money:  # a return is a negative amount: a log without amounts has none to count
+            figures.append((t("Returns"), fmt_count(s["returns"], L)))
+        for col, (label, value) in zip(cols, figures, strict=False):
+            col.metric(label, value)
     if profile.record:  # one record as a field/value card; st.table reads markdown: escape it
         record = mask_frame(record_frame(profile)) if presenter() else record_frame(profile)
         record = localise_columns(record, L).T.set_axis([t("Customer record")], axis=1)
@@ -101,16 +109,17 @@ with errors_shown():
     seg_row, stage_row = row_for(seg, cid), row_for(stage, cid)
     cards = st.columns(5)
     cards[0].metric(t("Segment"), t(seg_row["segment"]) if seg_row else "–")
-    cards[1].metric(t("Tier"), t(seg_row["tier"]) if seg_row else "–")
+    if money:  # a value tier ranks revenue
+        cards[1].metric(t("Tier"), t(seg_row["tier"]) if seg_row else "–")
     cards[2].metric(t("Lifecycle stage"), t(stage_row["stage"]) if stage_row else "–")
     if clv_row and clv_row.get("p_alive") is not None:
         cards[3].metric(t("P(alive)"), fmt_share(clv_row["p_alive"], L))
-    if clv_row and clv_row.get("clv") is not None:
+    if money and clv_row and clv_row.get("clv") is not None:
         cards[4].metric(t("Predicted CLV"), fmt_money(clv_row["clv"], currency, L))
     notes = [
         (n, x)
         for n, x in (("Segments", seg_note), ("Lifecycle", stage_note), ("CLV", clv_note))
-        if x
+        if x and (money or n != "CLV")  # no CLV in money without amounts: said above
     ]
     if notes:
         st.caption(" · ".join(f"{t(n)}: {x}" for n, x in notes))
@@ -175,10 +184,12 @@ with errors_shown():
         placeholder=t("Choose options"),
     )
     shown = timeline[timeline["kind"].isin(kinds)].reset_index(drop=True)
+    if not money:  # the amount column holds stored zeros
+        shown = drop_money(shown)
     chart(
-        timeline_figure(shown, lang=L, currency=currency),
+        timeline_figure(shown, lang=L, currency=currency, money=money),
         key="customer_timeline",
-        takeaway=timeline_takeaway(profile, timeline, currency=currency, lang=L),
+        takeaway=timeline_takeaway(profile, timeline, currency=currency, lang=L, money=money),
     )
     table(shown)
     download_buttons(shown, f"customer-{cid}-timeline", "customer_timeline_dl")

@@ -4,13 +4,23 @@ import streamlit as st
 
 from clm_core import cohorts as co
 from clm_core import funnels as fn
+from clm_core.amounts import drop_money
 from clm_core.charts import cohorts as cfigs
 from clm_core.charts import funnels as ffigs
 from clm_core.errors import MissingTableError
 from clm_core.formatting import fmt_money
 from clm_core.lifecycle import localize
 from ui.cache import compute, funnel_paths, tables
-from ui.common import chart, download_buttons, errors_shown, lang, require, show_table, t
+from ui.common import (
+    chart,
+    download_buttons,
+    errors_shown,
+    lang,
+    money_shown,
+    require,
+    show_table,
+    t,
+)
 
 st.title(t("Funnels & cohorts"))
 st.caption(t("How customers move through your funnel, come back to buy again, and stay."))
@@ -19,6 +29,7 @@ with errors_shown():
     require("transactions", feature="funnels and cohorts")
     have = tables()
     currency = compute("clm_core.store:get_setting", key="currency", default="USD")
+    with_money = money_shown("Cohorts show customer retention only: revenue needs amounts.")
 
     def money(v):
         return fmt_money(v, currency, lang())
@@ -155,15 +166,18 @@ with errors_shown():
                 horizontal=True,
                 key="funnels_freq",
             )
+            measures = list(cfigs.METRICS) if with_money else ["retention"]
+            if st.session_state.get("funnels_metric") not in measures:
+                st.session_state["funnels_metric"] = measures[0]
             metric = c2.selectbox(
-                t("Measure"), list(cfigs.METRICS), format_func=lambda m: t(cfigs.METRICS[m][0]),
+                t("Measure"), measures, format_func=lambda m: t(cfigs.METRICS[m][0]),
                 key="funnels_metric",
             )  # fmt: skip
             calendar = c3.toggle(t("Calendar periods"), key="funnels_calendar")
             split = c4.toggle(
                 t("Split by acquisition channel"),
                 key="funnels_split",
-                disabled="customers" not in have,
+                disabled="customers" not in have or not with_money,  # revenue per channel
             )
             table = compute("clm_core.cohorts:cohort_table", freq=freq)
             curves = co.retention_curves(table)
@@ -180,7 +194,7 @@ with errors_shown():
             )
             if "customers" not in have:
                 st.info(t(str(MissingTableError("customers", "cohorts by acquisition channel"))))
-            elif split:
+            elif split and with_money:
                 by_channel = compute("clm_core.cohorts:cohort_table", freq=freq, by_channel=True)
                 curves_by = co.retention_curves(by_channel, by="channel")
                 chart(
@@ -189,6 +203,8 @@ with errors_shown():
                     takeaway=co.takeaway_channels(curves_by, freq=freq, money=money, lang=lang()),
                 )
                 table = by_channel
+            if not with_money:  # stored zeros
+                table = drop_money(table)
             show_table(localize(table, lang()), hide_index=True)
             # CSV only: weekly cohort tables get long.
             download_buttons(table, "cohorts", key="funnels_cohorts", xlsx=False)

@@ -5,6 +5,7 @@ import datetime as dt
 import streamlit as st
 
 from clm_core import lifecycle as lc
+from clm_core.amounts import drop_money
 from clm_core.charts import lifecycle as figs
 from ui.cache import compute, current_dataset, per_customer, stages
 from ui.common import (
@@ -13,6 +14,7 @@ from ui.common import (
     download_buttons,
     errors_shown,
     lang,
+    money_shown,
     require,
     show_table,
     t,
@@ -25,6 +27,7 @@ st.caption(
 
 with errors_shown():
     require("transactions", feature="lifecycle stages")
+    money = money_shown("The At risk rule on spend needs amounts: here it never applies.")
     first, last = compute("clm_core.lifecycle:purchase_date_range")
     for key in ("lifecycle_as_of", "lifecycle_from", "lifecycle_to"):  # data or filters changed
         if not first <= st.session_state.get(key, first) <= last:
@@ -85,6 +88,8 @@ with errors_shown():
             st.subheader(t("Stages on {date}").format(date=as_of))
             details = stages("details", as_of=as_of, **rules)
             summary = lc.stage_summary(details)
+            if not money:  # each customer's spend: stored zeros
+                details = drop_money(details)
             chart(
                 figs.stage_bar_figure(summary, lang=lang(), hide=hide),
                 key="lifecycle_stages",

@@ -8,9 +8,16 @@ from clm_core.charts.lifecycle import stage_bar_figure
 from clm_core.charts.overview import trend_figure
 from clm_core.formatting import fmt_count, fmt_money, fmt_share
 from clm_core.lifecycle import takeaway_stages, timeline_summary
-from clm_core.overview import kpi_alerts, rank_alerts, silent_alert, stage_alert
+from clm_core.overview import (
+    kpi_alerts,
+    period_sentence,
+    rank_alerts,
+    silent_alert,
+    stage_alert,
+    trend_takeaway,
+)
 from ui.cache import compute, silent_valuable, stages, value_cards
-from ui.common import chart, errors_shown, escape_md, lang, require, t
+from ui.common import chart, errors_shown, escape_md, lang, money_shown, require, t
 from ui.nav import page_file
 
 SEVERITY = {3: st.error, 2: st.warning, 1: st.info}
@@ -30,6 +37,7 @@ with errors_shown():
     require("transactions", feature="the overview")
     last = compute("clm_core.summary:as_of_default")
     currency = compute("clm_core.store:get_setting", key="currency", default="USD")
+    money = money_shown("The Overview counts every line as a purchase.")
     c1, c2 = st.columns(2)
     as_of = c1.date_input(t("As of"), value=last, max_value=last, key="overview_as_of")
     days = c2.selectbox(t("Period length (days)"), [7, 30, 90, 365], index=1, key="overview_days")
@@ -48,9 +56,10 @@ with errors_shown():
         delta = f"{k.change * 100:+.1f}% {t('vs previous')}" if k.change is not None else None
         inverse = k.name in ("Churned customers", "Churn rate")
         col.metric(t(k.name), show(k), delta, delta_color="inverse" if inverse else "normal")
-    value = value_cards(as_of=as_of, **VALUE_MODEL)
+    # Value in money (a CLV fit with Gamma-Gamma on spend): not for data without amounts.
+    value = value_cards(as_of=as_of, **VALUE_MODEL) if money else {}
     # the model as fitted a period ago
-    before = value_cards(as_of=as_of - dt.timedelta(days=days), **VALUE_MODEL)
+    before = value_cards(as_of=as_of - dt.timedelta(days=days), **VALUE_MODEL) if money else {}
 
     def value_change(key):
         now, then = value[key], before[key]
@@ -58,19 +67,24 @@ with errors_shown():
             return None
         return f"{(now - then) / abs(then) * 100:+.1f}% {t('vs previous')}"
 
-    avg_clv, ratio = value["avg_clv"], value["ltv_cac"]
-    cols[7].metric(
-        t("Average CLV"),
-        fmt_money(avg_clv, currency, lang()) if avg_clv is not None else "—",
-        value_change("avg_clv"),
-        help=t("Predicted value of the next 52 weeks (BG/NBD + Gamma-Gamma; see Customer value)."),
-    )
-    cols[8].metric(
-        t("LTV/CAC"),
-        f"{ratio:.1f} : 1" if ratio is not None else "—",
-        value_change("ltv_cac"),
-        help=t("Revenue so far plus predicted CLV, over acquisition cost (customers with a cost)."),
-    )
+    if money:
+        avg_clv, ratio = value["avg_clv"], value["ltv_cac"]
+        cols[7].metric(
+            t("Average CLV"),
+            fmt_money(avg_clv, currency, lang()) if avg_clv is not None else "—",
+            value_change("avg_clv"),
+            help=t(
+                "Predicted value of the next 52 weeks (BG/NBD + Gamma-Gamma; see Customer value)."
+            ),
+        )
+        cols[8].metric(
+            t("LTV/CAC"),
+            f"{ratio:.1f} : 1" if ratio is not None else "—",
+            value_change("ltv_cac"),
+            help=t(
+                "Revenue so far plus predicted CLV, over acquisition cost (customers with a cost)."
+            ),
+        )
     with cols[9]:  # where each card is explained
         for path, title in (
             ("pages/clv.py", "Customer value"),
@@ -97,7 +111,12 @@ with errors_shown():
         "clm_core.overview:top_alerts", as_of=as_of, days=days, churn_days=churn_days,
         currency=currency, lang=lang(), with_stages=False, with_kpis=False, with_silent=False,
     )  # fmt: skip
-    quiet = silent_alert(silent_valuable(as_of=as_of, churn_days=churn_days), currency, lang())
+    # Valuable customers going quiet: valuable means revenue, none without amounts.
+    quiet = (
+        silent_alert(silent_valuable(as_of=as_of, churn_days=churn_days), currency, lang())
+        if money
+        else None
+    )
     alerts = rank_alerts([*kpi_alerts(kpis, days, lang()), *alerts, quiet,
                           stage_alert(snapshot, snap_before, days, lang())])  # fmt: skip
     if not alerts:
@@ -110,23 +129,11 @@ with errors_shown():
         right.page_link(path, label=t("Open page") + ": " + t(title), icon="➡️")
 
     trend = compute("clm_core.overview:monthly_trend", as_of=as_of)
-    revenue = next(k for k in kpis if k.name == "Revenue")
-    change = f"{revenue.change * 100:+.1f}%" if revenue.change is not None else t("no change")
-    st.write(
-        t(
-            "Revenue in the last {days} days was {revenue}, {change} vs the previous {days} days."
-        ).format(days=days, revenue=fmt_money(revenue.current, currency, lang()), change=change)
-    )
-    best = trend.loc[trend["revenue"].idxmax()] if len(trend) else None
+    st.write(period_sentence(kpis, days, currency, lang()))
     chart(
-        trend_figure(trend, lang=lang()),
+        trend_figure(trend, lang=lang(), money=money),
         key="overview_trend",
-        takeaway=t("Best month: {month} with {revenue}.").format(
-            month=best["month"].strftime("%Y-%m"),
-            revenue=fmt_money(best["revenue"], currency, lang()),
-        )
-        if best is not None
-        else None,
+        takeaway=trend_takeaway(trend, currency, lang()),
     )
 
     st.subheader(t("Lifecycle snapshot"))

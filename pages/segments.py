@@ -7,6 +7,7 @@ import streamlit as st
 
 from clm_core import segments as seg
 from clm_core import store
+from clm_core.amounts import MONEY_COLUMNS, drop_money
 from clm_core.charts import segments as charts
 from clm_core.segments import (
     DEFAULT_SEGMENT_RULES,
@@ -25,6 +26,7 @@ from ui.common import (
     download_buttons,
     errors_shown,
     lang,
+    money_shown,
     require,
     show_table,
     t,
@@ -37,6 +39,7 @@ with errors_shown():
     require("transactions", feature="segments")
     last = compute("clm_core.summary:as_of_default")
     currency = compute("clm_core.store:get_setting", key="currency", default="USD")
+    money = money_shown("Segments use the R and F scores only; value tiers need amounts.")
     as_of = st.date_input(t("As of"), value=last, max_value=last, key="segments_as_of")
     rules = rules_key(compute("clm_core.segments:stored_rules"))
     L = lang()
@@ -50,25 +53,32 @@ with errors_shown():
             # Scored once per filter, date and rules; the tables below are cheap pandas over it.
             scores = scored_customers(as_of=as_of, rules=rules)
             profile = seg.segment_profile_of(scores, rules)
-            chart(charts.segment_share_figure(profile, lang=L), key="segments_share",
-                  takeaway=charts.segment_share_takeaway(profile, lang=L))  # fmt: skip
+            chart(charts.segment_share_figure(profile, lang=L, money=money), key="segments_share",
+                  takeaway=charts.segment_share_takeaway(profile, lang=L, money=money))  # fmt: skip
             matrix = seg.rf_matrix_of(scores)
-            chart(charts.rf_heatmap_figure(matrix, lang=L, currency=currency), key="segments_rf",
-                  takeaway=charts.rf_heatmap_takeaway(matrix, lang=L, currency=currency))  # fmt: skip
+            chart(charts.rf_heatmap_figure(matrix, lang=L, currency=currency, money=money),
+                  key="segments_rf",
+                  takeaway=charts.rf_heatmap_takeaway(matrix, lang=L, currency=currency,
+                                                      money=money))  # fmt: skip
             st.subheader(t("Segment profiles"))
-            show_table(charts.profile_table(profile, lang=L), hide_index=True)
+            show_table(charts.profile_table(profile, lang=L, money=money), hide_index=True)
             st.subheader(t("Customers of a segment"))
             chosen = st.selectbox(t("Segment"), profile["segment"].tolist(), format_func=t,
                                   key="segments_drill")  # fmt: skip
             members = seg.members_of(scores, chosen)
-            st.caption(t("{n} customers, highest revenue first.").format(n=f"{len(members):,}"))
-            show_table(charts.profile_table(members.head(TABLE_ROWS), lang=L), hide_index=True,
-                       total=len(members))  # fmt: skip
+            order = t("{n} customers, highest revenue first.") if money else t(
+                "{n} customers, most orders first.")  # fmt: skip
+            st.caption(order.format(n=f"{len(members):,}"))
+            show_table(charts.profile_table(members.head(TABLE_ROWS), lang=L, money=money),
+                       hide_index=True, total=len(members))  # fmt: skip
             slug = re.sub(r"[^a-z0-9]+", "-", chosen.lower()).strip("-") or "customers"
-            download_buttons(members, f"segment-{slug}", "segments_drill")
+            download_buttons(members if money else drop_money(members), f"segment-{slug}",
+                             "segments_drill")  # fmt: skip
 
     with tabs[1]:
-        if tabs[1].open:
+        if tabs[1].open and not money:
+            st.info(t("Value tiers rank customers by revenue, and this dataset has no amounts."))
+        elif tabs[1].open:
             c1, c2, c3 = st.columns(3)
             top = c1.number_input(t("Diamond: top %"), 1, 98, 5, key="segments_tier_diamond")
             gold = c2.number_input(t("Gold: top %"), 2, 99, 20, key="segments_tier_gold")
@@ -85,7 +95,8 @@ with errors_shown():
             c1, c2, c3 = st.columns([1, 1, 2])
             auto = c1.toggle(t("Choose k by silhouette"), value=True, key="segments_k_auto")
             k = c2.slider(t("Number of clusters (k)"), 2, 8, 4, key="segments_k", disabled=auto)
-            options = [f for f in EXTRA_FEATURES if f != "discount_share"]
+            options = [f for f in EXTRA_FEATURES if f != "discount_share"
+                       and (money or f not in MONEY_COLUMNS)]  # fmt: skip
             if compute("clm_core.segments:discount_available"):
                 options.append("discount_share")
             extra = c3.multiselect(
@@ -100,13 +111,17 @@ with errors_shown():
             chart(charts.silhouette_figure(result.silhouette, result.k, lang=L), key="segments_sil",
                   takeaway=charts.silhouette_takeaway(result.silhouette, result.k, result.best_k,
                                                       lang=L))  # fmt: skip
-            chart(charts.cluster_scatter_figure(result.customers, lang=L), key="segments_clusters",
-                  takeaway=charts.cluster_takeaway(result.profile, lang=L))  # fmt: skip
-            show_table(charts.profile_table(result.profile, lang=L), hide_index=True)
+            chart(charts.cluster_scatter_figure(result.customers, lang=L, money=money),
+                  key="segments_clusters",
+                  takeaway=charts.cluster_takeaway(result.profile, lang=L, money=money))  # fmt: skip
+            show_table(charts.profile_table(result.profile, lang=L, money=money), hide_index=True)
 
     with tabs[3]:
         if tabs[3].open:
-            if compute("clm_core.segments:discount_available"):
+            if not money:
+                st.info(t("Price sensitivity compares order values with and without a discount, "
+                          "and this dataset has no amounts."))  # fmt: skip
+            elif compute("clm_core.segments:discount_available"):
                 ps = compute("clm_core.segments:price_sensitivity", as_of=as_of, rules=rules)
                 chart(charts.price_sensitivity_figure(ps, lang=L), key="segments_price",
                       takeaway=charts.price_sensitivity_takeaway(ps, lang=L))  # fmt: skip
@@ -142,7 +157,10 @@ with errors_shown():
             edited = st.data_editor(rules_frame(rules), num_rows="dynamic", hide_index=True,
                                     height=36 * (len(rules) + 2), key="segments_rules_editor",
                                     column_config=config)  # fmt: skip
-            missing = uncovered_cells(rules)
+            if not money:
+                st.caption(t("This dataset has no amounts: there is no M score, and a rule that "
+                             "needs an M range (not 1 to 5) names no one."))  # fmt: skip
+            missing = uncovered_cells(rules, monetary=money)
             if missing:
                 st.warning(t("{n} score combinations match no rule (shown as Other), e.g. {cells}.")
                            .format(n=len(missing), cells=", ".join(missing[:5])))  # fmt: skip

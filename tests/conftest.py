@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from clm_core.config import SCHEMAS
+
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
 
@@ -36,6 +38,36 @@ def transactions_only(data_dir: Path) -> Path:
     with store.write_dataset(path, fresh=True) as w:
         w.register("tx", tx)
         w.execute("create table transactions as select * from tx")
+    return path
+
+
+def without_amounts(data_dir: Path, *, name: str = "no-amounts", only: tuple = ()) -> Path:
+    """A dataset in ``data_dir`` (``<name>.duckdb``) as the load stores a purchase log without
+    money: the demo's tables (or only those in ``only``) with every transaction's amount 0.0
+    and no discount, campaigns without converted or revenue values (attributed from the
+    purchases), and the setting ``store.AMOUNTS_KEY`` = false."""
+    from clm_core import store
+
+    src = store.connect(data_dir / "demo-retail.duckdb")
+    try:
+        frames = {
+            table: src.execute(f"select * from {table}").df()  # table: a fixed canonical name
+            for table in ("transactions", "customers", "events", "campaigns", "feedback")
+            if store.has_table(src, table) and (not only or table in only)
+        }
+    finally:
+        src.close()
+    frames["transactions"] = frames["transactions"].assign(amount=0.0, discount=None)
+    if "campaigns" in frames:
+        frames["campaigns"] = frames["campaigns"].assign(converted=None, revenue=None)
+    path = data_dir / f"{name}.duckdb"
+    with store.write_dataset(path, fresh=True) as w:
+        for table, frame in frames.items():
+            w.register("frame", frame)
+            cols = ", ".join(f"cast({c} as {t}) as {c}" for c, t in SCHEMAS[table].items())
+            w.execute(f"create table {table} as select {cols} from frame")
+            w.unregister("frame")
+        store.set_setting(w, store.AMOUNTS_KEY, False)
     return path
 
 

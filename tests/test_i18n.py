@@ -18,7 +18,7 @@ SOURCES = sorted(
         ROOT / "app.py",
     ]
 )
-_FUNCS = {"t", "translate", "_t", "tr"}
+_FUNCS = {"t", "translate", "_t", "tr", "money_shown"}  # money_shown: a page's no-amounts note
 
 
 def _labels(path: Path) -> list[tuple[int, str]]:

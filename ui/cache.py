@@ -36,6 +36,7 @@ __all__ = [
     "dataset_list",
     "filtered_customer_ids",
     "funnel_paths",
+    "has_amounts",
     "kept_customer_ids",
     "per_customer",
     "scored_customers",
@@ -281,7 +282,8 @@ def _scored(path: str, version: str, filters: Filters, as_of, rules: tuple) -> p
     summary = _per_customer(range_summary, filters)
     if summary.empty:
         raise NotEnoughData(f"No customer has a purchase on or before {as_of}.")
-    return segments.score_summary(summary, rules)
+    amounts = _call("clm_core.store:has_amounts", path, version, Filters(), ())
+    return segments.score_summary(summary, rules, monetary=amounts)
 
 
 # Every customer's transactions as arrays, from which the purchase history under any date or
@@ -441,3 +443,9 @@ def dataset_list() -> list[store.DatasetInfo]:
 
 def tables() -> set[str]:
     return compute("clm_core.store:table_names", unfiltered=True)
+
+
+def has_amounts() -> bool:
+    """Whether the current dataset's transactions have amounts (``store.has_amounts``): False
+    for a purchase log of customers and dates only, whose pages show nothing in money."""
+    return compute("clm_core.store:has_amounts", unfiltered=True)

@@ -8,11 +8,12 @@ import pandas as pd
 import streamlit as st
 
 from clm_core import i18n
+from clm_core.amounts import NO_AMOUNTS
 from clm_core.errors import ClmError, MissingTableError
 from clm_core.exports import to_csv_bytes, to_xlsx_bytes
 from clm_core.privacy import mask_frame
 from clm_core.report import ReportSection, figure_image, html_report, pdf_report
-from ui.cache import tables
+from ui.cache import has_amounts, tables
 from ui.nav import ensure_router
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "errors_shown",
     "keep_open_tabs",
     "lang",
+    "money_shown",
     "presenter",
     "presenter_css",
     "report_buttons",
@@ -74,6 +76,17 @@ def require(*needed: str, feature: str = "this page") -> None:
         if table not in have:
             st.info(t(str(MissingTableError(table, feature))))
             st.stop()
+
+
+def money_shown(*details: str) -> bool:
+    """Whether the page shows money: True when the dataset's transactions have amounts. When
+    they have none (a purchase log of customers and dates), an info box says so in plain words,
+    with the page's own ``details`` (message ids, translated), and the page leaves every figure
+    in money out instead of showing zeros."""
+    if has_amounts():
+        return True
+    st.info(" ".join(t(text) for text in (NO_AMOUNTS, *details)))
+    return False
 
 
 def download_buttons(df, name: str, key: str, *, xlsx: bool = True) -> None:

@@ -71,10 +71,16 @@ def risk_histogram(wl: pd.DataFrame, *, threshold: float = 0.5, lang: str = "en"
 
 
 def risk_takeaway(wl: pd.DataFrame, *, threshold: float = 0.5, currency: str = "USD",
-                  lang: str = "en") -> str | None:  # fmt: skip
+                  lang: str = "en", money: bool = True) -> str | None:  # fmt: skip
+    """Customers at or above the risk threshold and, with ``money``, their value at risk."""
     if wl.empty:
         return None
     high = wl["churn_probability"] >= threshold
+    if not money:
+        return translate(
+            "{share} of active customers ({n}) have a churn risk of {thr} or more.", lang
+        ).format(share=fmt_share(high.mean(), lang), n=fmt_count(high.sum(), lang),
+                 thr=f"{threshold:.0%}")  # fmt: skip
     return translate(
         "{share} of active customers ({n}) have a churn risk of {thr} or more; together they "
         "hold {value} of value at risk.",

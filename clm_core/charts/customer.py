@@ -51,18 +51,25 @@ def _lane(row_kind: str, detail) -> str:
     return row_kind if row_kind != "event" else f"event:{detail}"
 
 
-def timeline_figure(timeline: pd.DataFrame, *, lang: str = "en", currency: str = "") -> go.Figure:
-    """Top: cumulative net spend. Bottom: one lane per kind of touchpoint (events by name)."""
+def timeline_figure(
+    timeline: pd.DataFrame, *, lang: str = "en", currency: str = "", money: bool = True
+) -> go.Figure:
+    """Top: cumulative net spend. Bottom: one lane per kind of touchpoint (events by name).
+    ``money=False`` (data without amounts): the lanes alone, without amounts."""
     tl = timeline.dropna(subset=["ts"])
+    if not money:
+        tl = tl.assign(amount=np.nan)
+    lane_row = 2 if money else 1
     fig = make_subplots(
-        rows=2, cols=1, shared_xaxes=True, row_heights=[0.35, 0.65], vertical_spacing=0.06
-    )
-    money = tl[tl["kind"].isin(["order", "return"])].sort_values("ts")
-    if len(money):
+        rows=lane_row, cols=1, shared_xaxes=True,
+        row_heights=[0.35, 0.65] if money else None, vertical_spacing=0.06,
+    )  # fmt: skip
+    spend = tl[tl["kind"].isin(["order", "return"])].sort_values("ts") if money else tl[:0]
+    if len(spend):
         fig.add_trace(
             go.Scatter(
-                x=money["ts"],
-                y=money["amount"].fillna(0).cumsum(),
+                x=spend["ts"],
+                y=spend["amount"].fillna(0).cumsum(),
                 mode="lines",
                 line={"shape": "hv", "color": KIND_COLORS["order"], "width": 2},
                 name=translate("Cumulative net spend", lang),
@@ -117,19 +124,23 @@ def timeline_figure(timeline: pd.DataFrame, *, lang: str = "en", currency: str =
                 text=hover,
                 hovertemplate="%{x|%Y-%m-%d %H:%M}<br>%{text}<extra></extra>",
             ),
-            row=2,
+            row=lane_row,
+            col=1,
+        )
+    if money:
+        fig.update_yaxes(
+            title_text=translate("Net spend", lang) + (f" ({currency})" if currency else ""),
+            row=1,
             col=1,
         )
     fig.update_yaxes(
-        title_text=translate("Net spend", lang) + (f" ({currency})" if currency else ""),
-        row=1,
+        categoryorder="array",
+        categoryarray=[labels[k] for k in reversed(order)],
+        row=lane_row,
         col=1,
     )
-    fig.update_yaxes(
-        categoryorder="array", categoryarray=[labels[k] for k in reversed(order)], row=2, col=1
-    )
-    fig.update_xaxes(title_text=translate("Date", lang), row=2, col=1)
-    style(fig, "Customer timeline", lang=lang, height=520)
+    fig.update_xaxes(title_text=translate("Date", lang), row=lane_row, col=1)
+    style(fig, "Customer timeline", lang=lang, height=520 if money else 380)
     fig.update_layout(showlegend=False)
     return fig
 

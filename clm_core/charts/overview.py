@@ -12,11 +12,13 @@ from clm_core.i18n import translate
 __all__ = ["trend_figure"]
 
 
-def trend_figure(trend: pd.DataFrame, *, lang: str = "en") -> go.Figure:
-    """Monthly revenue (bars, left axis) and active customers (line, right axis)."""
+def trend_figure(trend: pd.DataFrame, *, lang: str = "en", money: bool = True) -> go.Figure:
+    """Monthly revenue (bars, left axis) and active customers (line, right axis). Without money
+    (data without amounts) the bars are the month's purchases instead of its revenue."""
     t = lambda s: translate(s, lang)  # noqa: E731
     fig = make_subplots(specs=[[{"secondary_y": True}]])
-    fig.add_bar(x=trend["month"], y=trend["revenue"], name=t("Revenue"), marker_color=PALETTE[0])
+    bars, label = ("revenue", t("Revenue")) if money else ("orders", t("Purchases"))
+    fig.add_bar(x=trend["month"], y=trend[bars], name=label, marker_color=PALETTE[0])
     fig.add_scatter(
         x=trend["month"],
         y=trend["active_customers"],
@@ -25,7 +27,7 @@ def trend_figure(trend: pd.DataFrame, *, lang: str = "en") -> go.Figure:
         line={"color": PALETTE[1], "width": 3},
         secondary_y=True,
     )
-    fig.update_yaxes(title_text=t("Revenue"), secondary_y=False, rangemode="tozero")
+    fig.update_yaxes(title_text=label, secondary_y=False, rangemode="tozero")
     # Its own ticks (Plotly 7 syncs an overlaying axis to the bars' gridlines, which put
     # customer counts such as 1.849 on it), whole numbers when there are only a few customers.
     few = trend["active_customers"].max() <= 5 if len(trend) else True
@@ -38,4 +40,6 @@ def trend_figure(trend: pd.DataFrame, *, lang: str = "en") -> go.Figure:
     fig.update_xaxes(
         title_text=t("Month"), tickformat="%Y-%m", dtick="M1" if len(trend) <= 12 else None
     )
+    if not money:
+        return style(fig, "Monthly purchases and active customers", lang=lang)
     return style(fig, "Monthly revenue and active customers", lang=lang)

@@ -3,7 +3,8 @@
 Figure builders take the frames of :mod:`clm_core.segments` and return a ``go.Figure``; each
 ``*_takeaway`` returns one plain sentence in the chosen language, or ``None`` when the data
 cannot support one. Display tables (translated headers, percentages) come from
-:func:`profile_table`.
+:func:`profile_table`. ``money=False`` (data without amounts) leaves revenue out of a figure,
+sentence or table: the figure shows customers and orders instead.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from clm_core.amounts import drop_money
 from clm_core.charts import PALETTE, SEGMENT_COLORS, TIER_COLORS, style
 from clm_core.formatting import fmt_count, fmt_money, fmt_share
 from clm_core.i18n import translate
@@ -44,11 +46,28 @@ def _rgba(hex_color: str, alpha: float) -> str:
 
 
 def _share_bars(
-    profile: pd.DataFrame, by: str, title: str, lang: str, colors: dict[str, str]
+    profile: pd.DataFrame,
+    by: str,
+    title: str,
+    lang: str,
+    colors: dict[str, str],
+    money: bool = True,
 ) -> go.Figure:
     t = lambda s: translate(s, lang)  # noqa: E731
     names = [t(str(v)) for v in profile[by]]
     fig = go.Figure()
+    if not money:  # the customers' shares alone, in the group colours
+        fig.add_bar(
+            y=names,
+            x=profile["customer_share"] * 100,
+            name=t("Share of customers"),
+            orientation="h",
+            marker_color=[colors.get(str(v), _OTHER_COLOR) for v in profile[by]],
+            hovertemplate="%{y}: %{x:.1f}%<extra></extra>",
+        )
+        fig.update_yaxes(autorange="reversed")
+        fig.update_xaxes(title_text=t("% of all customers"), ticksuffix="%")
+        return style(fig, title, lang=lang, height=max(360, 36 * len(profile) + 120))
     fig.add_bar(
         y=names,
         x=profile["customer_share"] * 100,
@@ -72,19 +91,38 @@ def _share_bars(
     return style(fig, title, lang=lang, height=max(360, 48 * len(profile) + 120))
 
 
-def segment_share_figure(profile: pd.DataFrame, *, lang: str = "en") -> go.Figure:
+def segment_share_figure(
+    profile: pd.DataFrame, *, lang: str = "en", money: bool = True
+) -> go.Figure:
     """Grouped bars per segment: share of customers (hatched) and share of revenue (segment
-    colour)."""
+    colour); without money, the share of customers in the segment colour."""
+    if not money:
+        return _share_bars(
+            profile, "segment", "Segment size: customers", lang, SEGMENT_COLORS, money=False
+        )
     return _share_bars(
         profile, "segment", "Segment size: customers and revenue", lang, SEGMENT_COLORS
     )
 
 
-def segment_share_takeaway(profile: pd.DataFrame, *, lang: str = "en") -> str | None:
-    """The segment earning the most revenue, and (if different) the largest segment."""
+def segment_share_takeaway(
+    profile: pd.DataFrame, *, lang: str = "en", money: bool = True
+) -> str | None:
+    """The segment earning the most revenue, and (if different) the largest segment; without
+    money, the largest segment and how often its customers bought."""
     if profile.empty:
         return None
     t = lambda s: translate(s, lang)  # noqa: E731
+    if not money:
+        big = profile.loc[profile["customers"].idxmax()]
+        return t(
+            "The largest segment, {segment}, is {customers} of customers with {orders:.1f} "
+            "orders each."
+        ).format(
+            segment=t(big["segment"]),
+            customers=fmt_share(big["customer_share"], lang),
+            orders=big["frequency"],
+        )
     top = profile.loc[profile["revenue_share"].idxmax()]
     text = t("{segment} are {customers} of customers and {revenue} of revenue.").format(
         segment=t(top["segment"]),
@@ -125,22 +163,32 @@ def tier_takeaway(profile: pd.DataFrame, *, lang: str = "en") -> str | None:
 
 
 def rf_heatmap_figure(
-    matrix: pd.DataFrame, *, lang: str = "en", currency: str = "USD"
+    matrix: pd.DataFrame, *, lang: str = "en", currency: str = "USD", money: bool = True
 ) -> go.Figure:
     """R (rows, 5 = most recent on top) x F (columns) score grid; colour = mean revenue per
-    customer, text = number of customers. Empty cells stay blank."""
+    customer (without money: the number of customers), text = number of customers. Empty
+    cells stay blank."""
     t = lambda s: translate(s, lang)  # noqa: E731
-    grid = matrix.pivot(index="r_score", columns="f_score", values="mean_revenue")
     counts = matrix.pivot(index="r_score", columns="f_score", values="customers")
-    grid = grid.reindex(index=range(1, 6), columns=range(1, 6))
     counts = counts.reindex(index=range(1, 6), columns=range(1, 6))
-    text = [
-        [
-            "" if pd.isna(c) else f"{fmt_money(v, currency, lang)}<br>n={fmt_count(c, lang)}"
-            for v, c in zip(grid.loc[r], counts.loc[r], strict=True)
-        ]
-        for r in grid.index
-    ]
+    if money:
+        grid = matrix.pivot(index="r_score", columns="f_score", values="mean_revenue")
+        grid = grid.reindex(index=range(1, 6), columns=range(1, 6))
+    else:
+        grid = counts
+
+    def cell(v, c) -> str:
+        if pd.isna(c):
+            return ""
+        n = f"n={fmt_count(c, lang)}"
+        return f"{fmt_money(v, currency, lang)}<br>{n}" if money else n
+
+    text = [[cell(v, c) for v, c in zip(grid.loc[r], counts.loc[r], strict=True)]
+            for r in grid.index]  # fmt: skip
+    if money:
+        bar, hover = t("Mean revenue"), t("R %{y}, F %{x}: mean revenue %{z:,.0f}")
+    else:
+        bar, hover = t("Customers"), t("R %{y}, F %{x}: %{z:,.0f} customers")
     fig = go.Figure(
         go.Heatmap(
             z=grid.to_numpy(),
@@ -149,23 +197,33 @@ def rf_heatmap_figure(
             text=text,
             texttemplate="%{text}",
             colorscale="Blues",
-            colorbar={"title": {"text": t("Mean revenue")}},
-            hovertemplate=t("R %{y}, F %{x}: mean revenue %{z:,.0f}") + "<extra></extra>",
+            colorbar={"title": {"text": bar}},
+            hovertemplate=hover + "<extra></extra>",
             hoverongaps=False,
         )
     )
     fig.update_xaxes(title_text=t("Frequency score (F)"), type="category")
     fig.update_yaxes(title_text=t("Recency score (R, 5 = most recent)"), type="category")
+    if not money:
+        return style(fig, "R x F grid: customers", lang=lang, height=460)
     return style(fig, "R x F grid: mean revenue per customer", lang=lang, height=460)
 
 
 def rf_heatmap_takeaway(
-    matrix: pd.DataFrame, *, lang: str = "en", currency: str = "USD"
+    matrix: pd.DataFrame, *, lang: str = "en", currency: str = "USD", money: bool = True
 ) -> str | None:
-    """The R x F cell with the highest mean revenue, against the average customer."""
+    """The R x F cell with the highest mean revenue, against the average customer; without
+    money, the cell with the most customers."""
     if matrix.empty:
         return None
     t = lambda s: translate(s, lang)  # noqa: E731
+    if not money:
+        big = matrix.loc[matrix["customers"].idxmax()]
+        return t("The most customers are scored R {r} and F {f}: {share} of customers.").format(
+            r=int(big["r_score"]),
+            f=int(big["f_score"]),
+            share=fmt_share(big["customers"] / matrix["customers"].sum(), lang),
+        )
     best = matrix.loc[matrix["mean_revenue"].idxmax()]
     overall = (matrix["mean_revenue"] * matrix["customers"]).sum() / matrix["customers"].sum()
     ratio = best["mean_revenue"] / overall if overall > 0 else np.nan
@@ -224,13 +282,21 @@ def _cluster_label(cluster: int, name: str, lang: str) -> str:
 
 
 def cluster_scatter_figure(
-    customers: pd.DataFrame, *, lang: str = "en", max_points: int = 20_000, seed: int = 0
+    customers: pd.DataFrame,
+    *,
+    lang: str = "en",
+    max_points: int = 20_000,
+    seed: int = 0,
+    money: bool = True,
 ) -> go.Figure:
-    """WebGL scatter: days since last purchase vs revenue (log), one colour per cluster.
+    """WebGL scatter: days since last purchase vs revenue (log), one colour per cluster;
+    without money, days since last purchase vs orders (log).
 
     At most ``max_points`` customers are drawn (a seeded random sample), so the browser stays
     fast on large datasets; the title says when a sample is shown.
     """
+    if not money:
+        return _cluster_orders_figure(customers, lang=lang, max_points=max_points, seed=seed)
     t = lambda s: translate(s, lang)  # noqa: E731
     positive = customers[customers["revenue"] > 0]  # a log axis cannot show 0 or net refunds
     shown = positive
@@ -269,11 +335,55 @@ def cluster_scatter_figure(
     return style(fig, title, lang=lang, height=480)
 
 
-def cluster_takeaway(profile: pd.DataFrame, *, lang: str = "en") -> str | None:
-    """The cluster with the most revenue and the largest cluster, in numbers."""
+def _cluster_orders_figure(
+    customers: pd.DataFrame, *, lang: str, max_points: int, seed: int
+) -> go.Figure:
+    """:func:`cluster_scatter_figure` without money: recency vs orders (log)."""
+    t = lambda s: translate(s, lang)  # noqa: E731
+    shown = customers
+    if len(customers) > max_points:
+        shown = customers.sample(max_points, random_state=seed)
+    fig = go.Figure()
+    for i, ((cluster, name), part) in enumerate(shown.groupby(["cluster", "cluster_name"])):
+        fig.add_trace(
+            go.Scattergl(
+                x=part["days_since_last"],
+                y=part["orders"],
+                mode="markers",
+                name=_cluster_label(cluster, name, lang),
+                marker={"size": 5, "opacity": 0.55, "color": PALETTE[i % len(PALETTE)]},
+                customdata=part[["customer_id"]].to_numpy(),
+                hovertemplate=(
+                    "%{customdata[0]}<br>" + t("Days since last purchase") + ": %{x}<br>"
+                    + t("Orders") + ": %{y}<extra></extra>"
+                ),
+            )
+        )  # fmt: skip
+    fig.update_xaxes(title_text=t("Days since last purchase"))
+    fig.update_yaxes(title_text=t("Orders (log scale)"), type="log")
+    title = t("Customer clusters: recency and orders")
+    if len(shown) < len(customers):
+        title += " · " + t("random sample of {n}").format(n=fmt_count(len(shown), lang))
+    return style(fig, title, lang=lang, height=480)
+
+
+def cluster_takeaway(profile: pd.DataFrame, *, lang: str = "en", money: bool = True) -> str | None:
+    """The cluster with the most revenue and the largest cluster, in numbers; without money,
+    the largest cluster."""
     if profile.empty:
         return None
     t = lambda s: translate(s, lang)  # noqa: E731
+    if not money:
+        big = profile.loc[profile["customer_share"].idxmax()]
+        return t(
+            "The largest cluster, {label}, is {customers} of customers with {orders:.1f} orders "
+            "each, last purchase {days:.0f} days ago on average."
+        ).format(
+            label=_cluster_label(big["cluster"], big["cluster_name"], lang),
+            customers=fmt_share(big["customer_share"], lang),
+            orders=big["frequency"],
+            days=big["recency_days"],
+        )
     top = profile.loc[profile["revenue_share"].idxmax()]
     text = t(
         "Cluster {label} is {customers} of customers and brings {revenue} of revenue "
@@ -447,11 +557,12 @@ _PROFILE_LABELS = {
 }
 
 
-def profile_table(df: pd.DataFrame, *, lang: str = "en") -> pd.DataFrame:
+def profile_table(df: pd.DataFrame, *, lang: str = "en", money: bool = True) -> pd.DataFrame:
     """A frame for display (profiles, drill-down): segment/tier/cluster names translated, shares
-    in %, floats rounded, headers translated."""
+    in %, floats rounded, headers translated; ``money=False`` leaves the money columns out
+    (revenue, its shares, order value, tier)."""
     t = lambda s: translate(s, lang)  # noqa: E731
-    out = df.copy()
+    out = df.copy() if money else drop_money(df).copy()
     if "cluster_name" in out.columns:
         out["cluster"] = [
             _cluster_label(c, n, lang)

@@ -6,7 +6,9 @@ risk first; text cells neutralised against spreadsheet formula injection). ``--j
 out-of-time evaluation: horizon_days, train_cutoff, test_cutoff, roc_auc, pr_auc,
 top_decile_lift, baselines {name: {roc_auc, pr_auc, top_decile_lift}}, n_features.
 When the models were fitted on a stratified sample (more than ``churn.MAX_TRAIN_ROWS`` active
-customers), a note says so on stderr; the JSON keys stay those of the contract.
+customers), a note says so on stderr; the JSON keys stay those of the contract. Data without
+amounts has no value: value_at_risk is left empty, rows are ranked by churn probability, and a
+note on stderr says so.
 """
 
 from __future__ import annotations
@@ -46,12 +48,19 @@ def run(args) -> int:
         raise UsageError("--horizon-days must be at least 1")
     con = store.connect(db_path(args))
     try:
+        amounts = store.has_amounts(con)
         fit = fit_churn(con, as_of=args.as_of, horizon_days=args.horizon_days)
         wl = watchlist(con, as_of=args.as_of, horizon_days=args.horizon_days)
     finally:
         con.close()
     with open(args.out, "wb") as fh:
         fh.write(to_csv_bytes(wl[CSV_COLUMNS]))
+    if not amounts:
+        print(
+            "note: the data has no amounts: value_at_risk is left empty and customers are "
+            "ranked by churn probability.",
+            file=sys.stderr,
+        )
     if fit.sampled:
         print(
             f"note: each model was fitted on a stratified sample of {fit.n_fit_rows:,} customers "

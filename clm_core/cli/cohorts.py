@@ -2,12 +2,16 @@
 
 Columns: cohort (first period start, ISO date), period (0, 1, 2... since the first purchase),
 customers (cohort members who bought in that period), retention (customers / cohort size),
-revenue (net revenue of the cohort in that period).
+revenue (net revenue of the cohort in that period; empty when the data has no amounts, with a
+note on stderr).
 """
 
 from __future__ import annotations
 
+import sys
+
 from clm_core import store
+from clm_core.amounts import blank_money
 from clm_core.cli import add_db_argument, db_path
 from clm_core.cohorts import cohort_table
 from clm_core.exports import to_csv_bytes
@@ -26,11 +30,14 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     con = store.connect(db_path(args))
     try:
+        amounts = store.has_amounts(con)
         df = cohort_table(con, freq=args.freq)
     finally:
         con.close()
-    out = df[COLUMNS].copy()
+    out = df[COLUMNS].copy() if amounts else blank_money(df[COLUMNS])
     out["cohort"] = out["cohort"].dt.strftime("%Y-%m-%d")
+    if not amounts:
+        print("note: the data has no amounts: revenue is left empty.", file=sys.stderr)
     with open(args.out, "wb") as fh:
         fh.write(to_csv_bytes(out))
     return 0

@@ -4,13 +4,19 @@ One row per customer: the customer summary columns (``clm_core.summary.SUMMARY_C
 ``rfm_score`` (e.g. "545"), ``segment`` (rules stored with the dataset, else the defaults),
 ``tier`` (by net revenue) and ``cluster`` / ``cluster_name`` (k-means, k by silhouette, seed 42).
 Clustering needs at least 40 customers; with fewer the two cluster columns are left empty.
+Data without amounts (a purchase log of customers and dates) keeps every column: the money
+columns (monetary_value, revenue, avg_order_value), ``returns`` (negative amounts) and ``tier``
+are left empty, ``rfm_score``
+has the two digits R and F (e.g. "54"), and a note on stderr says so.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import sys
 
 from clm_core import store
+from clm_core.amounts import blank_money
 from clm_core.cli import add_db_argument, db_path
 from clm_core.errors import NotEnoughData, UsageError
 from clm_core.exports import to_csv_bytes
@@ -37,6 +43,7 @@ def run(args) -> int:
     as_of = _date(args.as_of) if args.as_of else None
     con = store.connect(db_path(args))
     try:
+        amounts = store.has_amounts(con)
         df = scored_customers(con, as_of=as_of, period=args.period)
         try:
             clusters = customer_clusters(con, as_of=as_of).customers
@@ -49,7 +56,14 @@ def run(args) -> int:
     finally:
         con.close()
     cols = [*SUMMARY_COLUMNS, "rfm_score", "segment", "tier", "cluster", "cluster_name"]
+    out = df[cols] if amounts else blank_money(df[cols])
     with open(args.out, "wb") as fh:
-        fh.write(to_csv_bytes(df[cols]))
+        fh.write(to_csv_bytes(out))
+    if not amounts:
+        print(
+            "note: the data has no amounts: monetary_value, revenue, avg_order_value, returns "
+            "and tier are left empty; rfm_score is R and F.",
+            file=sys.stderr,
+        )
     print(f"wrote {len(df):,} customers to {args.out}")
     return 0
