@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench.bench_clv                       # 100k and 1M customers
     .venv/bin/python -m bench.bench_clv --sizes 100k --lifetimes-timeout 600
+    .venv/bin/python -m bench.bench_clv --online-retail ../shared/datasets/online_retail/online-retail.csv.gz
 
 For each size one synthetic customer summary is generated (vectorised numpy): first purchases
 spread over 730 days before the as-of date, purchases as a BG/NBD process with CDNow's
@@ -22,6 +23,11 @@ then runs in a fresh Python subprocess, so time and peak RSS (``ru_maxrss``) are
 Reading the summary parquet is not timed. The parent compares the predictions of ``ours`` and
 ``lifetimes`` (relative difference) so the speed-up compares programs that agree. The lifetimes
 run is killed after ``--lifetimes-timeout`` seconds and reported as not finished.
+
+``--online-retail FILE`` measures the whole CLI instead, on real data (issue 20): the UCI Online
+Retail lines with a customer (amount = Quantity x UnitPrice; cancellations are negative) are
+written to a dataset in a temporary folder, then ``python -m clm_core clv --db X --model auto
+--out c.csv --json`` runs under ``/usr/bin/time -v``: wall time and peak RSS of the process.
 """
 
 from __future__ import annotations
@@ -231,6 +237,49 @@ def markdown(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def online_retail(csv_gz: Path, workdir: Path, model: str = "auto") -> dict:
+    """The clv CLI on UCI Online Retail, timed by ``/usr/bin/time -v`` in a fresh process."""
+    import pandas as pd
+
+    from clm_core import store
+
+    raw = pd.read_csv(csv_gz, dtype={"InvoiceNo": str, "StockCode": str})
+    raw = raw[raw["CustomerID"].notna()]
+    con = store.from_frames(
+        transactions=pd.DataFrame(
+            {
+                "customer_id": raw["CustomerID"].astype("int64").astype(str),
+                "order_id": raw["InvoiceNo"],
+                "order_ts": pd.to_datetime(raw["InvoiceDate"], format="%Y-%m-%d %H:%M:%S"),
+                "amount": raw["Quantity"] * raw["UnitPrice"],
+            }
+        )
+    )
+    db = workdir / "online-retail.duckdb"
+    with store.write_dataset(db, fresh=True) as w:
+        w.register("tx", con.execute("select * from transactions").df())
+        w.execute("create table transactions as select * from tx")
+    cmd = [sys.executable, "-m", "clm_core", "clv", "--db", str(db), "--model", model,
+           "--out", str(workdir / "c.csv"), "--json"]  # fmt: skip
+    timer = Path("/usr/bin/time")
+    t0 = time.perf_counter()
+    proc = subprocess.run(
+        [str(timer), "-v", *cmd] if timer.exists() else cmd,
+        cwd=ROOT, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(f"clv failed:\n{proc.stderr[-3000:]}")
+    rss = [ln for ln in proc.stderr.splitlines() if "Maximum resident set size" in ln]
+    return {
+        "seconds": wall,
+        "rss_mib": int(rss[0].split()[-1]) / 1024 if rss else None,
+        "facts": json.loads(proc.stdout),
+        "notes": [ln[len("note: ") :] for ln in proc.stderr.splitlines() if ln.startswith("note:")],
+        "command": " ".join(["python", *cmd[1:]]),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="100k,1M", help="comma-separated customer counts")
@@ -239,6 +288,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", default=None, help="folder for the temporary files")
     parser.add_argument("--json", default=None, help="also write the results to this file")
     parser.add_argument(
+        "--online-retail", default=None, help="online-retail.csv.gz: time the CLI on it instead"
+    )
+    parser.add_argument(
         "--child", choices=["ours", "ours-auto", "lifetimes"], help=argparse.SUPPRESS
     )
     parser.add_argument("--data", help=argparse.SUPPRESS)
@@ -246,6 +298,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.child:
         _child(args.child, args.data, args.out)
+        return 0
+    if args.online_retail:
+        with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
+            r = online_retail(Path(args.online_retail), Path(tmp))
+        facts = r["facts"]
+        mib = "-" if r["rss_mib"] is None else f"{r['rss_mib']:.0f}"
+        print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}")
+        print(f"{r['command']}: {r['seconds']:.1f} s wall, peak RSS {mib} MiB, "
+              f"{facts['customers']:,} customers, chose {facts['model']}, "
+              f"degenerate {facts['degenerate']}")  # fmt: skip
+        for note in r["notes"]:
+            print(f"  note: {note}")
         return 0
     sizes = [parse_size(s) for s in args.sizes.split(",") if s.strip()]
     with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:

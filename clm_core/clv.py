@@ -32,6 +32,20 @@ predictions to 1e-6 relative (see tests/test_clv.py).
 **CLV.** ``clv = margin * E[average order value] * sum_{i=1..H} (E[N(i)] - E[N(i-1)]) /
 (1 + d)^i`` with H the horizon in periods and d the discount rate per period: lifetimes'
 ``customer_lifetime_value`` with one step per model period.
+
+**Giving up.** Every model fit has a time budget (:data:`DEFAULT_TIME_BUDGET` seconds per
+model, all its attempts together; ``time_budget=None``: no limit). Where the fast likelihood
+fails (no finite likelihood at the start, an optimiser that does not converge) or stalls (past
+:data:`ENGINE_SHARE` of the budget), the model is fitted with lifetimes' own fitter on the same
+weighted patterns, from lifetimes' own start, in the rest of the budget. A model that still
+does not converge, or runs out of its budget, gives up with the reason in the notes, and
+``auto`` chooses among the others.
+
+**Degenerate fits.** A parameter that the data cannot tell from its bound 0 (Pareto/NBD's s, or
+BG/NBD's a, near 0: almost nobody drops out, and the model is an NBD in disguise; Pareto/NBD's
+beta then means nothing) is listed in ``degenerate_`` and said in a note: its value means
+nothing, the predictions still do. The test is a likelihood ratio: setting the parameter to 0
+costs less than :data:`DEGENERATE_LL` of log-likelihood.
 """
 
 from __future__ import annotations
@@ -76,6 +90,9 @@ __all__ = [
     "PARAM_NAMES",
     "PARETO_MAX_PATTERNS",
     "DEFAULT_HORIZON",
+    "DEFAULT_TIME_BUDGET",
+    "DEGENERATE_LL",
+    "ENGINE_SHARE",
     "FITTED_ON_ALL",
     "PERIOD_UNIT",
     "PERIOD_UNITS",
@@ -164,6 +181,24 @@ _FALLBACKS = {
     "mbgnbd": ("bgnbd", "pareto"),
     "pareto": ("bgnbd", "mbgnbd"),
 }
+# Seconds one model may take to fit, all its attempts together (pages, CLI and API default).
+# BG/NBD on a million customers fits in ~1 s, Pareto/NBD on 20,000 patterns in ~1-3 s.
+DEFAULT_TIME_BUDGET = 5.0
+# The share of a model's budget its fast-likelihood attempts may use: when they stall, lifetimes'
+# own fitter (from lifetimes' start) gets the rest.
+ENGINE_SHARE = 0.6
+# A parameter is at its bound 0 when setting it to 0 (others fixed) lowers the log-likelihood by
+# less than this: half the 5% critical value 2.71 of the likelihood-ratio test of a parameter on
+# its boundary (a 50:50 mixture of chi-square(0) and chi-square(1), Self & Liang 1987). Keeping
+# the other parameters fixed only makes the drop larger, so the test flags no more than it should.
+DEGENERATE_LL = 2.71 / 2
+_AT_BOUND = 1e-12  # "0" for a parameter in lifetimes' scaled unit (log(0) is not finite)
+# The shape parameters tested against their bound 0. The time scales alpha and beta are not: at
+# 0 a rate is infinite, which is no simpler model, and with s -> 0 beta is not identified at all.
+_SHAPE_PARAMS = {"bgnbd": ("r", "a", "b"), "mbgnbd": ("r", "a", "b"), "pareto": ("r", "s")}
+# The parameters whose bound 0 means "almost nobody drops out" (BG/NBD p ~ Beta(a, b) -> 0;
+# Pareto/NBD mu ~ Gamma(s, beta) -> 0): the model then keeps P(alive) close to 1.
+_DROPOUT_PARAM = {"bgnbd": "a", "mbgnbd": "a", "pareto": "s"}
 RETRY_PENALIZER = 0.001  # smallest penalizer tried after a failed fit
 LOOSE_TOL_FACTOR = 100.0  # tolerance multiplier of the last retry of a model
 _TOL = {"bgnbd": 1e-7, "mbgnbd": 1e-7, "pareto": 1e-6}  # lifetimes' defaults; Pareto tighter
@@ -257,6 +292,7 @@ def _check_options(
     discount_rate: float = 0.0,
     margin: float = 1.0,
     penalizer: float = 0.0,
+    time_budget: float | None = DEFAULT_TIME_BUDGET,
 ) -> None:
     if model != "auto" and model not in MODELS:
         raise UsageError(f"model must be auto, {', '.join(MODELS)}; not {model!r}.")
@@ -276,6 +312,10 @@ def _check_options(
         )
     if not 0 <= penalizer <= 10:
         raise UsageError(f"penalizer must be between 0 and 10; not {penalizer}.")
+    if time_budget is not None and not (math.isfinite(time_budget) and time_budget > 0):
+        raise UsageError(
+            f"time budget must be a positive number of seconds per model; not {time_budget}."
+        )
 
 
 def check_enough_data(
@@ -449,6 +489,64 @@ def _scaled_log_likelihood(name: str, p: np.ndarray, data: lk.PurchaseData, scal
     return ll + float(np.sum(data.w * data.x)) * math.log(scale)
 
 
+def _reason(err: Exception) -> str:
+    """The first line of an exception's message, for a note."""
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+def _fit_with_lifetimes(
+    name: str, pat: _Patterns, pen: float, tol: float, rng, deadline: float | None
+) -> np.ndarray:
+    """lifetimes' own fitter on the weighted patterns, from lifetimes' own start (Pareto/NBD:
+    N(1, 0.05), drawn from ``rng``): the fitted parameters in lifetimes' scaled unit.
+
+    lifetimes' ``fit`` minimises ``self._negative_log_likelihood``; an instance attribute wraps
+    it in the deadline check (:func:`clm_core.clv_likelihood.with_deadline`)."""
+    fitter = MODELS[name](penalizer_coef=pen)
+    nll = type(fitter)._negative_log_likelihood
+    fitter._negative_log_likelihood = lk.with_deadline(nll, deadline)
+    options = {"weights": pat.weight, "tol": tol}
+    if name == "pareto":
+        options["initial_params"] = rng.normal(1.0, 0.05, size=4)
+    with _quiet():
+        fitter.fit(pat.frequency, pat.recency, pat.T, **options)
+    params = _time_params(name, fitter.params_.to_numpy(), pat.scale)
+    if not (np.all(np.isfinite(params)) and np.all(params > 0)):
+        raise ValueError("the parameters are not finite and positive.")
+    return params
+
+
+def _at_bound(name: str, params: np.ndarray, ll: float, pat: _Patterns) -> tuple[str, ...]:
+    """The shape parameters the data cannot tell from 0 (``params`` in the scaled unit): see
+    :data:`DEGENERATE_LL`."""
+    out = []
+    for i, param in enumerate(PARAM_NAMES[name]):
+        if param not in _SHAPE_PARAMS[name]:
+            continue
+        bound = np.array(params, dtype=float)
+        bound[i] = _AT_BOUND
+        drop = ll - _scaled_log_likelihood(name, bound, pat.data, pat.scale)
+        if drop < DEGENERATE_LL:  # a NaN likelihood at the bound says nothing: not flagged
+            out.append(param)
+    return tuple(out)
+
+
+def _degenerate_note(name: str, param: str, value: float) -> Note:
+    if _DROPOUT_PARAM[name] == param:
+        return _note(
+            "{model} is degenerate: {param} = {value} is at its bound 0 (the data cannot tell "
+            "it from 0), so the model sees almost no drop-out and keeps P(alive) close to 1 "
+            "for nearly everyone.",
+            model=_label(name), param=param, value=f"{value:.3g}",
+        )  # fmt: skip
+    return _note(
+        "{model} is degenerate: {param} = {value} is at its bound 0 (the data cannot tell it "
+        "from 0); treat its predictions with care.",
+        model=_label(name), param=param, value=f"{value:.3g}",
+    )  # fmt: skip
+
+
 def _lifetimes_model(name: str, scaled_params: np.ndarray, scale: float, penalizer: float):
     """A lifetimes fitter holding parameters found by :mod:`clm_core.clv_likelihood` (period
     units), so every prediction comes from lifetimes' own methods."""
@@ -479,12 +577,17 @@ class PurchaseModel(BaseEstimator):
     max_pareto_patterns : above this many distinct patterns Pareto/NBD is not attempted.
     random_state : seeds the jitter of Pareto/NBD's Nelder-Mead start (a BG/NBD-based guess
         times N(1, 0.05), like lifetimes' own random start around 1).
+    time_budget : seconds each model may take, all its attempts together (None: no limit): the
+        fast likelihood's attempts get :data:`ENGINE_SHARE` of it, lifetimes' own fitter the
+        rest; a model past it gives up with a note and the next one in the plan is tried.
 
     Attributes after ``fit``: ``model_`` (the lifetimes fitter), ``model_name_``, ``params_``
     (dict, lifetimes' names; alpha and beta per period), ``penalizer_``, ``log_likelihood_``,
-    ``n_customers_``, ``n_repeat_``, ``n_patterns_``, ``fit_seconds_``, ``notes_``, and
-    ``scale_`` / ``scaled_model_``: the same model in lifetimes' fitting unit (1/max T periods),
-    which every prediction uses (see :func:`_scaled_fitter`).
+    ``n_customers_``, ``n_repeat_``, ``n_patterns_``, ``fit_seconds_``, ``notes_``,
+    ``engine_`` ("clm_core": the fast likelihood; "lifetimes": lifetimes' own fitter, after the
+    fast one failed), ``degenerate_`` (names of the parameters at their bound 0, see the module
+    docstring), and ``scale_`` / ``scaled_model_``: the same model in lifetimes' fitting unit
+    (1/max T periods), which every prediction uses (see :func:`_scaled_fitter`).
     """
 
     def __init__(
@@ -496,6 +599,7 @@ class PurchaseModel(BaseEstimator):
         retries: bool = True,
         max_pareto_patterns: int = PARETO_MAX_PATTERNS,
         random_state: int | None = 0,
+        time_budget: float | None = DEFAULT_TIME_BUDGET,
     ) -> None:
         self.model = model
         self.penalizer = penalizer
@@ -503,6 +607,7 @@ class PurchaseModel(BaseEstimator):
         self.retries = retries
         self.max_pareto_patterns = max_pareto_patterns
         self.random_state = random_state
+        self.time_budget = time_budget
 
     # -- fitting
 
@@ -510,17 +615,42 @@ class PurchaseModel(BaseEstimator):
         """Fit on a customer summary (columns frequency, recency, T in period units)."""
         return self._fit_patterns(_Patterns.of(*_frt(X)))
 
-    def _plan(self) -> list[tuple[str, float, float]]:
+    def _plan(self) -> list[tuple[str, float, float, str]]:
+        """(model, penalizer, tolerance factor, engine) of each attempt, in order. Each model
+        ends with lifetimes' own fitter: slower on many patterns, so tried last."""
         if self.model not in MODELS:
             raise UsageError(f"model must be one of {', '.join(MODELS)}; not {self.model!r}.")
         retry = max(self.penalizer * 10, RETRY_PENALIZER)
-        plan = [(self.model, self.penalizer, 1.0)]
+        plan = [(self.model, self.penalizer, 1.0, "clm_core")]
         if self.retries:  # a looser tolerance first: it does not bias the estimates
-            plan += [(self.model, self.penalizer, LOOSE_TOL_FACTOR), (self.model, retry, 1.0)]
+            plan += [
+                (self.model, self.penalizer, LOOSE_TOL_FACTOR, "clm_core"),
+                (self.model, retry, 1.0, "clm_core"),
+            ]
+        plan.append((self.model, self.penalizer, 1.0, "lifetimes"))
         if self.fallback:
             for other in _FALLBACKS[self.model]:
-                plan += [(other, self.penalizer, 1.0), (other, retry, 1.0)]
+                plan += [
+                    (other, self.penalizer, 1.0, "clm_core"),
+                    (other, retry, 1.0, "clm_core"),
+                    (other, self.penalizer, 1.0, "lifetimes"),
+                ]
         return plan
+
+    def _deadline(self, began: float, engine: str) -> float | None:
+        """When an attempt of a model whose first attempt began at ``began`` must stop: the
+        fast likelihood may use :data:`ENGINE_SHARE` of the budget, lifetimes' fitter the rest."""
+        if self.time_budget is None:
+            return None
+        return began + self.time_budget * (ENGINE_SHARE if engine == "clm_core" else 1.0)
+
+    def _timeout_reason(self, engine: str) -> str:
+        if engine == "clm_core":
+            return (
+                f"it took more than {ENGINE_SHARE * self.time_budget:g} s of its "
+                f"{self.time_budget:g} s time budget."
+            )
+        return f"it ran out of its time budget of {self.time_budget:g} s."
 
     def _fit_patterns(self, pat: _Patterns) -> PurchaseModel:
         began = time.perf_counter()
@@ -531,7 +661,9 @@ class PurchaseModel(BaseEstimator):
         notes: list[Note] = []
         failed = 0
         skipped_pareto = False
-        for name, pen, tol_factor in self._plan():
+        began_model: dict[str, float] = {}  # each model's budget runs from its first attempt
+        out_of_time: set[tuple[str, str]] = set()  # (model, engine)
+        for name, pen, tol_factor, engine in self._plan():
             if name == "pareto" and len(pat) > self.max_pareto_patterns:
                 if not skipped_pareto:
                     notes.append(
@@ -544,11 +676,19 @@ class PurchaseModel(BaseEstimator):
                     )
                     skipped_pareto = True
                 continue
+            if (name, engine) in out_of_time:  # its time is spent: no more such attempts
+                continue
+            deadline = self._deadline(began_model.setdefault(name, time.perf_counter()), engine)
             try:
-                fitter, ll = self._lifetimes_fit(name, pat, pen, tol_factor, rng)
+                fitter, ll = self._lifetimes_fit(
+                    name, pat, pen, tol_factor, rng, deadline=deadline, engine=engine
+                )
                 reason = self._invalid(name, fitter, ll, pat)
+            except lk.FitTimeout:
+                out_of_time.add((name, engine))
+                reason = self._timeout_reason(engine)
             except _FIT_ERRORS as e:
-                reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+                reason = _reason(e)
             if reason:
                 failed += 1
                 notes.append(
@@ -582,6 +722,9 @@ class PurchaseModel(BaseEstimator):
                         n=failed,
                     )
                 )
+            scaled = _time_params(name, fitter.params_.to_numpy(), scale)
+            self.degenerate_ = _at_bound(name, scaled, ll, pat)
+            notes.extend(_degenerate_note(name, p, fitter.params_[p]) for p in self.degenerate_)
             self.model_ = fitter
             self.model_name_ = name
             self.params_ = {k: float(v) for k, v in fitter.params_.items()}
@@ -596,30 +739,51 @@ class PurchaseModel(BaseEstimator):
             self.notes_ = tuple(notes)
             return self
         tried = "; ".join(str(n) for n in notes)
-        raise _not_enough(
+        err = _not_enough(
             "No purchase model could be fitted to this data. Tried: {tried} This usually "
             "means too few repeat purchases or a very short history.",
             tried=tried,
         )
+        err.attempts = tuple(notes)  # each attempt and why it failed, for auto's notes
+        raise err
 
-    def _lifetimes_fit(self, name, pat: _Patterns, pen: float, tol_factor: float, rng):
-        """Fit lifetimes' objective on the patterns (see :mod:`clm_core.clv_likelihood`);
+    def _lifetimes_fit(
+        self,
+        name,
+        pat: _Patterns,
+        pen: float,
+        tol_factor: float,
+        rng,
+        *,
+        deadline: float | None = None,
+        engine: str = "clm_core",
+    ):
+        """Fit lifetimes' objective on the patterns, with the fast likelihood (``engine``
+        "clm_core", :mod:`clm_core.clv_likelihood`) or lifetimes' own fitter ("lifetimes");
         returns the lifetimes fitter and the log-likelihood in period units."""
-        start = None
         if name == "pareto":
             # lifetimes' Pareto objective is a sum over rows divided by the mean weight: scale
             # the penalizer so it means what it means in a per-customer fit.
             pen = pen * len(pat) / pat.n_customers
-            start = _pareto_start(pat) * rng.normal(1.0, 0.05, size=4)
-        with _quiet():
-            out = lk.fit_purchase(
-                name, pat.data, penalizer=pen, tol=_TOL[name] * tol_factor, initial_params=start
-            )
-        self.evaluations_ = out.evaluations  # optimiser work of the last attempt (diagnostics)
-        if not np.all(np.isfinite(out.params)) or np.any(out.params <= 0):
-            raise ValueError("the parameters are not finite and positive.")
-        ll = _scaled_log_likelihood(name, out.params, pat.data, pat.scale)
-        return _lifetimes_model(name, out.params, pat.scale, pen), ll
+        tol = _TOL[name] * tol_factor
+        if engine == "lifetimes":
+            params = _fit_with_lifetimes(name, pat, pen, tol, rng, deadline)
+        else:
+            start = None
+            if name == "pareto":
+                start = _pareto_start(pat, deadline) * rng.normal(1.0, 0.05, size=4)
+            with _quiet():
+                out = lk.fit_purchase(
+                    name, pat.data, penalizer=pen, tol=tol, initial_params=start,
+                    deadline=deadline,
+                )  # fmt: skip
+            self.evaluations_ = out.evaluations  # optimiser work of the last attempt
+            params = out.params
+            if not np.all(np.isfinite(params)) or np.any(params <= 0):
+                raise ValueError("the parameters are not finite and positive.")
+        self.engine_ = engine
+        ll = _scaled_log_likelihood(name, params, pat.data, pat.scale)
+        return _lifetimes_model(name, params, pat.scale, pen), ll
 
     @staticmethod
     def _invalid(name: str, fitter, ll: float, pat: _Patterns) -> str | None:
@@ -743,20 +907,34 @@ def _distinct_pairs(f: np.ndarray, m: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return f[first], m[first], counts
 
 
-def _pareto_start(pat: _Patterns) -> np.ndarray:
+def _pareto_start(pat: _Patterns, deadline: float | None = None) -> np.ndarray:
     """Nelder-Mead start for Pareto/NBD in lifetimes' scaled unit, from a quick BG/NBD fit.
 
     Both models share the gamma purchase-rate mixing (r, alpha); the Pareto drop-out rate
     mixing (s, beta) starts at s = 1 with mean rate P(drop after a purchase) x purchase rate =
     a/(a+b) * r/alpha. From there Nelder-Mead needs about a third of the evaluations of
-    lifetimes' default start near 1 (CDNow and demo data: same optimum). Falls back to ones.
+    lifetimes' default start near 1 (CDNow and demo data: same optimum).
+
+    With BG/NBD's a near 0 (nobody drops out: Online Retail) that beta is huge and the
+    hypergeometric terms of the likelihood overflow (NaN); then beta starts at alpha, where
+    their argument |alpha - beta| / (max(alpha, beta) + t) is 0. (From lifetimes' start near 1
+    Nelder-Mead wanders along the flat ridge s -> 0 towards large beta, where each evaluation
+    is slow and lifetimes' P(alive) is NaN for the heaviest buyers.) Falls back to ones
+    (lifetimes' start) when BG/NBD does not fit.
     """
     try:
         with _quiet():
-            r, alpha, a, b = lk.fit_purchase("bgnbd", pat.data).params  # alpha in scaled unit
-        start = np.array([r, alpha, 1.0, (a + b) / a * alpha / r])
-        if np.all(np.isfinite(start)) and np.all(start > 0):
-            return start
+            r, alpha, a, b = lk.fit_purchase("bgnbd", pat.data, deadline=deadline).params
+            for beta in ((a + b) / a * alpha / r, alpha):  # alpha in scaled unit
+                start = np.array([r, alpha, 1.0, beta])
+                if (
+                    np.all(np.isfinite(start))
+                    and np.all(start > 0)
+                    and np.isfinite(lk.negative_log_likelihood("pareto", start, pat.data))
+                ):
+                    return start
+    except lk.FitTimeout:
+        raise
     except _FIT_ERRORS:
         pass
     return np.ones(4)
@@ -780,32 +958,39 @@ def select_purchase_model(
     model: str = "auto",
     penalizer: float = 0.0,
     random_state: int | None = 0,
+    time_budget: float | None = DEFAULT_TIME_BUDGET,
 ) -> tuple[PurchaseModel, pd.DataFrame, tuple[Note, ...]]:
     """Fit the requested model, or with ``model="auto"`` every candidate, and pick one.
 
     Auto picks the lowest BIC on the fitted data (all candidates model the same (x, t_x, T) so
     their likelihoods compare; Fader, Hardie & Lee 2005 compare BG/NBD and Pareto/NBD the same
-    way). Pareto/NBD is a candidate only up to :data:`PARETO_MAX_PATTERNS` patterns. Returns the
-    chosen model, a table of candidates and notes on the choice.
+    way). Pareto/NBD is a candidate only up to :data:`PARETO_MAX_PATTERNS` patterns. A candidate
+    that does not converge within ``time_budget`` seconds gives up and is left out, with the
+    reason in the notes. Returns the chosen model, a table of candidates (with each one's
+    parameters, engine and degenerate parameters) and notes on the choice, including the
+    other candidates' notes (a degenerate fit).
     """
-    return _select(_Patterns.of(*_frt(X)), model, penalizer, random_state)
+    return _select(_Patterns.of(*_frt(X)), model, penalizer, random_state, time_budget)
 
 
 def _select(
-    pat: _Patterns, model: str, penalizer: float, random_state: int | None
+    pat: _Patterns,
+    model: str,
+    penalizer: float,
+    random_state: int | None,
+    time_budget: float | None = DEFAULT_TIME_BUDGET,
 ) -> tuple[PurchaseModel, pd.DataFrame, tuple[Note, ...]]:
+    options = {"penalizer": penalizer, "random_state": random_state, "time_budget": time_budget}
     if model != "auto":
-        pm = PurchaseModel(model, penalizer=penalizer, random_state=random_state)
+        pm = PurchaseModel(model, **options)
         pm._fit_patterns(pat)
         return pm, _candidates([pm], pm), ()
     fits, notes = [], []
     for name in AUTO_CANDIDATES:
-        pm = PurchaseModel(
-            name, penalizer=penalizer, fallback=False, retries=False, random_state=random_state
-        )
+        pm = PurchaseModel(name, fallback=False, retries=False, **options)
         try:
             pm._fit_patterns(pat)
-        except NotEnoughData:
+        except NotEnoughData as e:
             if name == "pareto" and len(pat) > PARETO_MAX_PATTERNS:
                 notes.append(
                     _note(
@@ -815,8 +1000,11 @@ def _select(
                         limit=f"{PARETO_MAX_PATTERNS:,}",
                     )  # fmt: skip
                 )
-            else:
-                notes.append(_note("{model} could not be fitted to this data.", model=_label(name)))
+            else:  # why each attempt failed, else a plain "could not be fitted"
+                why = getattr(e, "attempts", ()) or (
+                    _note("{model} could not be fitted to this data.", model=_label(name)),
+                )
+                notes.extend(why)
             continue
         fits.append(pm)
     if not fits:
@@ -835,6 +1023,8 @@ def _select(
             others=f"; {others}" if others else "",
         ),
     )
+    # the chosen model's own notes travel with it (PurchaseModel.notes_); the others' here
+    notes.extend(n for m in fits if m is not best for n in m.notes_)
     return best, _candidates(fits, best), tuple(notes)
 
 
@@ -849,10 +1039,22 @@ def _candidates(fits: list[PurchaseModel], chosen: PurchaseModel) -> pd.DataFram
                 "bic": m.bic_,
                 "fit_seconds": m.fit_seconds_,
                 "chosen": m is chosen,
+                "params": dict(m.params_),
+                "engine": m.engine_,
+                "degenerate": m.degenerate_,
             }
             for m in fits
         ]
     )
+
+
+def _degenerate(candidates: pd.DataFrame) -> dict[str, dict[str, float]]:
+    """{model: {parameter: value}} of the parameters at their bound, per fitted candidate."""
+    return {
+        row.model: {p: row.params[p] for p in row.degenerate}
+        for row in candidates.itertuples()
+        if row.degenerate
+    }
 
 
 # ------------------------------------------------------------------------------ spend model
@@ -867,14 +1069,21 @@ class SpendModel(BaseEstimator):
     the model assumes independence, so ``correlation_`` above :data:`SPEND_CORRELATION_LIMIT`
     in absolute value is reported in ``notes_``. A failed fit, or q <= 1 (no finite population
     mean), is retried with a looser tolerance, a penalizer, then lifetimes' ``q_constraint``; if
-    all fail the
+    all fail, or ``time_budget`` seconds (all attempts together) run out, the
     expected average value falls back to the customer's own average (repeat buyers) or the mean
     of all repeat buyers' averages, and ``fallback_`` is True.
     """
 
-    def __init__(self, *, penalizer: float = 0.0, random_state: int | None = 0) -> None:
+    def __init__(
+        self,
+        *,
+        penalizer: float = 0.0,
+        random_state: int | None = 0,
+        time_budget: float | None = DEFAULT_TIME_BUDGET,
+    ) -> None:
         self.penalizer = penalizer
         self.random_state = random_state
+        self.time_budget = time_budget
 
     def fit(self, X: pd.DataFrame, y=None) -> SpendModel:
         began = time.perf_counter()
@@ -901,6 +1110,7 @@ class SpendModel(BaseEstimator):
         pf, pm, w = _distinct_pairs(f[use], m[use])
         data = lk.SpendData.of(pf, pm, w)
         retry = max(self.penalizer * 10, RETRY_PENALIZER)
+        deadline = None if self.time_budget is None else began + self.time_budget
         self.model_ = None
         plan = (
             (self.penalizer, 1.0, False),
@@ -913,7 +1123,10 @@ class SpendModel(BaseEstimator):
             try:
                 with _quiet():
                     tol = 1e-7 * tol_factor  # lifetimes' default 1e-7
-                    out = lk.fit_spend(data, penalizer=pen, tol=tol, q_constraint=q_constraint)
+                    out = lk.fit_spend(
+                        data, penalizer=pen, tol=tol, q_constraint=q_constraint,
+                        deadline=deadline,
+                    )  # fmt: skip
                 fitter.params_ = pd.Series(out.params, index=["p", "q", "v"])
                 params = out.params
                 reason = None
@@ -921,8 +1134,18 @@ class SpendModel(BaseEstimator):
                     reason = "the parameters are not finite."
                 elif fitter.params_["q"] <= 1:
                     reason = "q <= 1, so the population mean order value is not finite."
+            except lk.FitTimeout:
+                notes.append(
+                    _note(
+                        "Gamma-Gamma (penalizer {pen}, tolerance x{tol}) did not fit: {reason}",
+                        pen=pen,
+                        tol=f"{tol_factor:g}",
+                        reason=f"it ran out of its time budget of {self.time_budget:g} s.",
+                    )
+                )
+                break
             except _FIT_ERRORS as e:
-                reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+                reason = _reason(e)
             if reason is None:
                 self.model_ = fitter
                 self.penalizer_ = pen
@@ -1015,7 +1238,8 @@ class ClvResult:
 
     ``customers`` has :data:`CLV_COLUMNS`; ``params`` use lifetimes' names with alpha (and beta)
     per ``period``; money in the dataset's currency; ``horizon`` in periods; ``discount_rate``
-    per period.
+    per period; ``degenerate``: the parameters at their bound 0 of each fitted candidate (see
+    the module docstring), alpha and beta per ``period``.
     """
 
     customers: pd.DataFrame
@@ -1037,6 +1261,8 @@ class ClvResult:
     penalizer: float
     candidates: pd.DataFrame
     notes: tuple[Note, ...] = field(default=())
+    # {model: {parameter: value}} of every fitted candidate's parameters at their bound 0
+    degenerate: dict[str, dict[str, float]] = field(default_factory=dict)
 
     @property
     def model_label(self) -> str:
@@ -1058,24 +1284,26 @@ def fit_clv(
     margin: float = 1.0,
     penalizer: float = 0.0,
     random_state: int = 0,
+    time_budget: float | None = DEFAULT_TIME_BUDGET,
 ) -> ClvResult:
     """Fit the purchase and spend models on the dataset and score every customer.
 
     ``horizon`` is a whole number of ``period``s, ``discount_rate`` is per period, ``margin`` the
-    profit share of revenue (1.0 = revenue). Raises NotEnoughData (plain words, before fitting)
-    when the data misses :data:`DEFAULT_THRESHOLDS`.
+    profit share of revenue (1.0 = revenue), ``time_budget`` the seconds each model may take to
+    fit (None: no limit). Raises NotEnoughData (plain words, before fitting) when the data
+    misses :data:`DEFAULT_THRESHOLDS`.
     """
     _check_options(
         model=model, period=period, horizon=horizon, discount_rate=discount_rate,
-        margin=margin, penalizer=penalizer,
+        margin=margin, penalizer=penalizer, time_budget=time_budget,
     )  # fmt: skip
     began = time.perf_counter()
     as_of = _as_of(con, as_of)
     summary = customer_summary(con, as_of=as_of, period=period)
     check_enough_data(summary, as_of=as_of)
     pat = _Patterns.of(*_frt(summary))
-    pm, candidates, choice_notes = _select(pat, model, penalizer, random_state)
-    spend = SpendModel(random_state=random_state).fit(summary)
+    pm, candidates, choice_notes = _select(pat, model, penalizer, random_state, time_budget)
+    spend = SpendModel(random_state=random_state, time_budget=time_budget).fit(summary)
     sc = score_customers(
         pm, spend, summary, horizon=horizon, discount_rate=discount_rate, margin=margin,
         patterns=pat,
@@ -1115,6 +1343,7 @@ def fit_clv(
         penalizer=pm.penalizer_,
         candidates=candidates,
         notes=tuple(choice_notes) + pm.notes_ + spend.notes_,
+        degenerate=_degenerate(candidates),
     )
 
 
@@ -1796,6 +2025,7 @@ def cohort_fits(
     discount_rate: float = 0.01,
     margin: float = 1.0,
     penalizer: float = 0.0,
+    time_budget: float | None = DEFAULT_TIME_BUDGET,
 ) -> CohortComparison:
     """One purchase model per acquisition cohort (``by`` = "cohort": first-purchase quarter, or
     "channel"), compared with the pooled model. Cohorts missing :data:`COHORT_THRESHOLDS` are
@@ -1804,7 +2034,7 @@ def cohort_fits(
         raise UsageError(f"by must be cohort or channel; not {by!r}.")
     _check_options(
         model=model, period=period, horizon=horizon, discount_rate=discount_rate,
-        margin=margin, penalizer=penalizer,
+        margin=margin, penalizer=penalizer, time_budget=time_budget,
     )  # fmt: skip
     as_of = _as_of(con, as_of)
     summary = customer_summary(con, as_of=as_of, period=period)
@@ -1813,8 +2043,10 @@ def cohort_fits(
         customer_attributes(con, as_of=as_of)[["customer_id", by]], on="customer_id", how="left"
     )
     summary[by] = summary[by].fillna("unknown")
-    pooled, _, _ = select_purchase_model(summary, model=model, penalizer=penalizer)
-    spend = SpendModel().fit(summary)
+    pooled, _, _ = select_purchase_model(
+        summary, model=model, penalizer=penalizer, time_budget=time_budget
+    )
+    spend = SpendModel(time_budget=time_budget).fit(summary)
     scoring = {"horizon": horizon, "discount_rate": discount_rate, "margin": margin}
     pooled_sc = score_customers(pooled, spend, summary, **scoring)
     rows, notes = [], []
@@ -1832,7 +2064,9 @@ def cohort_fits(
         }
         try:
             check_enough_data(part, as_of=as_of, thresholds=COHORT_THRESHOLDS, what="A cohort fit")
-            pm = PurchaseModel(pooled.model_name_, penalizer=penalizer, fallback=False)
+            pm = PurchaseModel(
+                pooled.model_name_, penalizer=penalizer, fallback=False, time_budget=time_budget
+            )
             pm.fit(part)
         except NotEnoughData as e:
             template = getattr(e, "template", None)

@@ -17,11 +17,19 @@ A pattern then costs a handful of arithmetic operations per evaluation, so a fit
 distinct patterns takes a fraction of a second. ``tests/test_clv_likelihood.py`` checks values
 and gradients against lifetimes' ``_negative_log_likelihood`` and the fitted parameters against
 lifetimes' own fit.
+
+**Time budget.** Every fit takes an optional ``deadline`` (a :func:`time.perf_counter` value):
+the objective checks it before each evaluation and raises :class:`FitTimeout` past it, so a fit
+that wanders (Nelder-Mead in a region where the likelihood is not finite needs its 2,000
+iterations to give up) stops on time instead. A Pareto/NBD start where the likelihood is not
+finite, and a Nelder-Mead run that ends without converging, raise :class:`FitError` at once.
 """
 
 from __future__ import annotations
 
 import functools
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,12 +40,14 @@ from threadpoolctl import threadpool_limits
 __all__ = [
     "FitError",
     "FitOutput",
+    "FitTimeout",
     "PurchaseData",
     "SpendData",
     "fit_purchase",
     "fit_spend",
     "negative_log_likelihood",
     "one_blas_thread",
+    "with_deadline",
 ]
 
 
@@ -330,6 +340,26 @@ class FitError(ValueError):
     """The optimiser did not converge (lifetimes raises ConvergenceError in this case)."""
 
 
+class FitTimeout(FitError):
+    """The fit ran past its deadline (see :func:`with_deadline`)."""
+
+
+def with_deadline(fn: Callable, deadline: float | None) -> Callable:
+    """``fn`` raising :class:`FitTimeout` when called after ``deadline`` (a
+    :func:`time.perf_counter` value); ``fn`` itself when there is none. An optimiser calls its
+    objective once per step, so the check stops a fit within one evaluation of the deadline."""
+    if deadline is None:
+        return fn
+
+    @functools.wraps(fn)
+    def call(*args, **kwargs):
+        if time.perf_counter() > deadline:
+            raise FitTimeout("it ran out of its time budget.")
+        return fn(*args, **kwargs)
+
+    return call
+
+
 @dataclass(frozen=True)
 class FitOutput:
     params: np.ndarray  # natural parameters (time rates in lifetimes' scaled unit)
@@ -357,17 +387,23 @@ def _thin(d: PurchaseData, seed: int) -> PurchaseData | None:
 _PARETO_STEP = 0.01  # relative size of the Nelder-Mead simplex around a warm start
 
 
-def _nelder_mead(terms, x0, penalizer, tol, maxiter, simplex=None):
+def _nelder_mead(terms, x0, penalizer, tol, maxiter, simplex=None, deadline=None):
+    # lifetimes' Nelder-Mead runs all its iterations when the start is not finite (every
+    # comparison with NaN is false, so the simplex never converges): refuse such a start.
+    if not np.isfinite(_pareto(x0, terms, penalizer)):
+        raise FitError("the likelihood is not finite at the starting values.")
     options = {"maxiter": maxiter}
     if simplex is not None:
         options["initial_simplex"] = simplex
     return minimize(
-        _pareto, x0=x0, args=(terms, penalizer), method="Nelder-Mead", tol=tol, options=options
-    )
+        with_deadline(_pareto, deadline), x0=x0, args=(terms, penalizer), method="Nelder-Mead",
+        tol=tol, options=options,
+    )  # fmt: skip
 
 
-def _bfgs(fn, x0, args, tol, hess_inv0=None):
+def _bfgs(fn, x0, args, tol, hess_inv0=None, deadline=None):
     options = {} if hess_inv0 is None else {"hess_inv0": hess_inv0}
+    fn = with_deadline(fn, deadline)
     return minimize(fn, x0=x0, args=args, jac=True, tol=tol, method="BFGS", options=options)
 
 
@@ -380,6 +416,7 @@ def fit_purchase(
     initial_params: np.ndarray | None = None,
     maxiter: int = 2000,
     seed: int = 0,
+    deadline: float | None = None,
 ) -> FitOutput:
     """Minimise lifetimes' objective of ``name`` like lifetimes' ``fit`` does.
 
@@ -388,38 +425,43 @@ def fit_purchase(
     inverse Hessian come from the same fit on a random ~50,000 customers, so the full data
     needs a few BFGS steps instead of ~30 (same optimum, same tolerance).
     Pareto/NBD: Nelder-Mead on the parameters from ``initial_params`` (lifetimes: N(1, 0.05))
-    with lifetimes' ``maxiter``.
+    with lifetimes' ``maxiter``. Raises :class:`FitError` when the fit does not converge and
+    :class:`FitTimeout` past ``deadline`` (a :func:`time.perf_counter` value; None: no limit).
     """
     with one_blas_thread():
-        return _fit_purchase(name, data, penalizer, tol, initial_params, maxiter, seed)
+        return _fit_purchase(name, data, penalizer, tol, initial_params, maxiter, seed, deadline)
 
 
-def _fit_purchase(name, data, penalizer, tol, initial_params, maxiter, seed) -> FitOutput:
+def _fit_purchase(
+    name, data, penalizer, tol, initial_params, maxiter, seed, deadline=None
+) -> FitOutput:
     if name == "pareto":
         x0 = np.ones(4) if initial_params is None else np.asarray(initial_params, float)
         simplex, evaluations = None, 0
         sample = _thin(data, seed)
         if sample is not None:  # the sample's optimum, then a simplex 1% around it
-            warm = _nelder_mead(_ParetoTerms(sample), x0, penalizer, tol, maxiter)
+            warm = _nelder_mead(_ParetoTerms(sample), x0, penalizer, tol, maxiter, None, deadline)
             evaluations += int(warm.nfev)
             if np.all(np.isfinite(warm.x)) and np.all(warm.x > 0):
                 x0 = warm.x
                 simplex = np.vstack([x0, x0 * (1.0 + _PARETO_STEP * np.eye(4))])
-        out = _nelder_mead(_ParetoTerms(data), x0, penalizer, tol, maxiter, simplex)
+        out = _nelder_mead(_ParetoTerms(data), x0, penalizer, tol, maxiter, simplex, deadline)
+        if not (out.success and np.isfinite(out.fun)):
+            raise FitError(f"the model did not converge in {maxiter} iterations.")
         return FitOutput(out.x, float(out.fun), evaluations + int(out.nfev), int(out.nit))
     fn = _SMOOTH[name]
     x0 = np.full(4, 0.1) if initial_params is None else np.log(initial_params)
     hess_inv0, evaluations = None, 0
     sample = _thin(data, seed)
     if sample is not None:
-        warm = _bfgs(fn, x0, (sample, penalizer), tol)
+        warm = _bfgs(fn, x0, (sample, penalizer), tol, None, deadline)
         evaluations += int(warm.nfev)
         if warm.success and np.all(np.isfinite(warm.x)):
             h = (warm.hess_inv + warm.hess_inv.T) / 2  # scipy wants it exactly symmetric
             x0 = warm.x
             if np.all(np.isfinite(h)) and np.all(np.linalg.eigvalsh(h) > 0):
                 hess_inv0 = h
-    out = _bfgs(fn, x0, (data, penalizer), tol, hess_inv0)
+    out = _bfgs(fn, x0, (data, penalizer), tol, hess_inv0, deadline)
     if not out.success:
         raise FitError("The model did not converge: " + str(out.message))
     return FitOutput(np.exp(out.x), float(out.fun), evaluations + int(out.nfev), int(out.nit))
@@ -432,15 +474,18 @@ def fit_spend(
     tol: float = 1e-7,
     q_constraint: bool = False,
     initial_params: np.ndarray | None = None,
+    deadline: float | None = None,
 ) -> FitOutput:
     """Minimise lifetimes' Gamma-Gamma objective as ``GammaGammaFitter.fit`` does (BFGS from
-    log parameters 0.1; with ``q_constraint`` L-BFGS-B with log q >= 0)."""
+    log parameters 0.1; with ``q_constraint`` L-BFGS-B with log q >= 0); :class:`FitTimeout`
+    past ``deadline``."""
     x0 = np.full(3, 0.1) if initial_params is None else np.log(initial_params)
     bounds = ((None, None), (0, None), (None, None)) if q_constraint else None
     with one_blas_thread():
         out = minimize(
-            _gamma_gamma, x0=x0, args=(data, penalizer), jac=True, tol=tol, bounds=bounds
-        )
+            with_deadline(_gamma_gamma, deadline), x0=x0, args=(data, penalizer), jac=True,
+            tol=tol, bounds=bounds,
+        )  # fmt: skip
     if not out.success:
         raise FitError("The model did not converge: " + str(out.message))
     return FitOutput(np.exp(out.x), float(out.fun), int(out.nfev), int(out.nit))

@@ -29,8 +29,8 @@ from lifetimes.datasets import load_cdnow_summary_data_with_monetary_value
 
 from clm_core.clv import (
     AUTO_CANDIDATES,
+    DEFAULT_TIME_BUDGET,
     MODEL_LABELS,
-    PARETO_MAX_PATTERNS,
     Note,
     PurchaseModel,
     SpendModel,
@@ -262,14 +262,16 @@ def validate_models(
     models: tuple[str, ...] = AUTO_CANDIDATES,
     penalizer: float = 0.0,
     random_state: int = 0,
+    time_budget: float | None = DEFAULT_TIME_BUDGET,
 ) -> ValidationResult:
     """Fit each model on the calibration period and score it on the holdout.
 
     ``as_of`` is the end of the holdout (default: last transaction date); ``calibration_end``
-    defaults to :func:`default_calibration_end`. The best model has the lowest holdout MAE.
+    defaults to :func:`default_calibration_end`. The best model has the lowest holdout MAE. A
+    model that does not fit within ``time_budget`` seconds is left out with the reason.
     """
     for name in models:
-        _check_options(model=name, period=period, penalizer=penalizer)
+        _check_options(model=name, period=period, penalizer=penalizer, time_budget=time_budget)
     observation_end = _as_of(con, as_of)
     if calibration_end is None:
         calibration_end = default_calibration_end(con, as_of=observation_end)
@@ -292,22 +294,17 @@ def validate_models(
     rows, notes = [], []
     predictions = {}
     for name in models:
-        pm = PurchaseModel(name, penalizer=penalizer, fallback=False, random_state=random_state)
+        pm = PurchaseModel(
+            name, penalizer=penalizer, fallback=False, random_state=random_state,
+            time_budget=time_budget,
+        )  # fmt: skip
         try:
             pm.fit(X)
-        except NotEnoughData:
-            if name == "pareto":
-                notes.append(
-                    _note(
-                        "Pareto/NBD not compared: it is fitted only up to {limit} distinct "
-                        "purchase patterns (its fit takes several seconds beyond that).",
-                        limit=f"{PARETO_MAX_PATTERNS:,}",
-                    )
-                )
-            else:
-                notes.append(
-                    _note("{model} could not be fitted to this data.", model=MODEL_LABELS[name])
-                )
+        except NotEnoughData as e:
+            # why each attempt failed (Pareto/NBD: skipped above its pattern limit, out of its
+            # time budget, ...), else a plain "could not be fitted"
+            generic = _note("{model} could not be fitted to this data.", model=MODEL_LABELS[name])
+            notes.extend(getattr(e, "attempts", ()) or (generic,))
             continue
         notes.extend(pm.notes_)
         pred = pm.expected_purchases(X, duration)

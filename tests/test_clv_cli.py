@@ -46,7 +46,8 @@ def test_csv_and_json_contract(cdnow_db, tmp_path):
     assert done.returncode == 0, done.stderr
     facts = json.loads(done.stdout)  # stdout is exactly one JSON object
     assert list(facts) == ["model", "params", "spend_params", "customers", "log_likelihood",
-                           "fit_seconds"]  # fmt: skip
+                           "fit_seconds", "degenerate"]  # fmt: skip
+    assert facts["degenerate"] == {}  # CDNow: every parameter is away from its bound
     assert facts["model"] == "bgnbd" and facts["customers"] == 2357
     assert list(facts["params"]) == ["r", "alpha", "a", "b"]
     assert facts["params"]["r"] == pytest.approx(0.243, abs=1.5e-3)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 from autograd import grad
@@ -101,3 +103,33 @@ def test_fit_reproduces_published_cdnow_parameters(cdnow_scaled):
     scale = 1.0 / df["T"].max()
     got = out.params / [1, scale, 1, 1]
     np.testing.assert_almost_equal(got, [0.243, 4.414, 0.793, 2.426], decimal=3)
+
+
+def _heavy_buyer() -> lk.PurchaseData:
+    """A one-time buyer, a light buyer and one who bought 150 times, lately (scaled unit)."""
+    return lk.PurchaseData.of(
+        np.array([0.0, 3.0, 150.0]), np.array([0.0, 0.5, 1.0]), np.ones(3), np.ones(3)
+    )
+
+
+def test_a_pareto_start_without_a_finite_likelihood_is_refused_at_once(monkeypatch):
+    """Far from alpha, beta makes the hypergeometric terms overflow: lifetimes' Nelder-Mead
+    would spend its 2,000 iterations on NaN; the fit says so after one evaluation."""
+    calls = []
+    pareto = lk._pareto
+    monkeypatch.setattr(lk, "_pareto", lambda *a: calls.append(1) or pareto(*a))
+    start = np.array([0.8, 0.2, 1.0, 1e3])
+    assert np.isnan(lk.negative_log_likelihood("pareto", start, _heavy_buyer()))
+    calls.clear()
+    with pytest.raises(lk.FitError, match="not finite at the starting values"):
+        lk.fit_purchase("pareto", _heavy_buyer(), initial_params=start)
+    assert len(calls) == 1
+
+
+@pytest.mark.parametrize("name", ["bgnbd", "mbgnbd", "pareto"])
+def test_a_fit_past_its_deadline_stops(cdnow_scaled, name):
+    f, r, T, w, _ = cdnow_scaled
+    data = lk.PurchaseData.of(f, r, T, w)
+    with pytest.raises(lk.FitTimeout, match="ran out of its time budget"):
+        lk.fit_purchase(name, data, initial_params=np.ones(4), deadline=time.perf_counter() - 1)
+    assert issubclass(lk.FitTimeout, lk.FitError)  # callers that catch FitError catch it too

@@ -1,11 +1,15 @@
 """``python -m clm_core clv``: per-customer lifetime value to CSV, fit facts as JSON.
 
     python -m clm_core clv [--db PATH] [--model bgnbd|pareto|mbgnbd|auto] [--period D|W|M]
-        [--as-of YYYY-MM-DD] [--horizon N] [--discount-rate R] [--margin M] --out FILE.csv [--json]
+        [--as-of YYYY-MM-DD] [--horizon N] [--discount-rate R] [--margin M]
+        [--time-budget SECONDS] --out FILE.csv [--json]
 
 The CSV has ``customer_id, frequency, recency, T, monetary_value, p_alive, expected_purchases,
 expected_avg_value, clv`` (recency and T in periods, money in the dataset's currency).
-``--json`` prints one JSON object with the chosen model and lifetimes' parameter names.
+``--json`` prints one JSON object with the chosen model and lifetimes' parameter names;
+``degenerate`` lists, per fitted model, the parameters at their bound 0 (``{"pareto": {"s":
+1.5e-11}}``: the data cannot tell them from 0). Notes (a model that gave up, and why) go to
+stderr.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from clm_core.cli import add_db_argument, db_path
 from clm_core.clv import (
     CSV_COLUMNS,
     DEFAULT_HORIZON,
+    DEFAULT_TIME_BUDGET,
     MODELS,
     PERIOD_UNITS,
     default_discount_rate,
@@ -46,6 +51,12 @@ def add_arguments(parser) -> None:
     )
     parser.add_argument("--margin", type=float, default=1.0, help="profit share of revenue")
     parser.add_argument("--penalizer", type=float, default=0.0, help="L2 penalizer of the fit")
+    parser.add_argument(
+        "--time-budget",
+        type=float,
+        default=DEFAULT_TIME_BUDGET,
+        help="seconds each model may take to fit before it gives up (default: %(default)s)",
+    )
     parser.add_argument("--out", required=True, help="CSV file to write")
     parser.add_argument("--json", action="store_true", help="print fit facts as one JSON object")
 
@@ -70,6 +81,7 @@ def run(args) -> int:
             discount_rate=rate,
             margin=args.margin,
             penalizer=args.penalizer,
+            time_budget=args.time_budget,
         )
     finally:
         con.close()
@@ -86,6 +98,10 @@ def run(args) -> int:
                     "customers": res.n_customers,
                     "log_likelihood": _number(res.log_likelihood),
                     "fit_seconds": round(res.fit_seconds, 3),
+                    "degenerate": {
+                        model: {k: _number(v) for k, v in params.items()}
+                        for model, params in res.degenerate.items()
+                    },
                 }
             )
         )

@@ -126,6 +126,11 @@ ZH = {
     "Pareto/NBD not compared: it is fitted only up to {limit} distinct purchase patterns (its "
     "fit takes several seconds beyond that).": "未比较 Pareto/NBD：仅在不同购买模式不超过 {limit} 种时拟合（超过后其拟合需要数秒）。",
     "{model} could not be fitted to this data.": "{model} 无法拟合这份数据。",
+    "{model} is degenerate: {param} = {value} is at its bound 0 (the data cannot tell it from "
+    "0), so the model sees almost no drop-out and keeps P(alive) close to 1 for nearly "
+    "everyone.": "{model} 退化：{param} = {value} 处于边界 0（数据无法将其与 0 区分），即模型几乎看不到客户流失，几乎所有客户的 P(alive) 都接近 1。",
+    "{model} is degenerate: {param} = {value} is at its bound 0 (the data cannot tell it from "
+    "0); treat its predictions with care.": "{model} 退化：{param} = {value} 处于边界 0（数据无法将其与 0 区分）；请谨慎看待其预测。",
     "Frequency and average order value are correlated (r = {r}) among repeat buyers; the "
     "Gamma-Gamma model assumes they are independent (|r| below {limit}), so treat expected "
     "order values with care.": "复购客户的购买频次与平均客单价相关（r = {r}）；Gamma-Gamma 模型假设两者独立（|r| 低于 {limit}），请谨慎看待预期客单价。",
