@@ -74,7 +74,7 @@ from clm_core.config import period_days
 from clm_core.errors import NotEnoughData, UsageError
 from clm_core.filters import keep_customers
 from clm_core.i18n import translate
-from clm_core.store import column_names, query_df, require_table
+from clm_core.store import column_names, has_amounts, query_df, require_table
 from clm_core.summary import as_of_default, customer_summary
 
 __all__ = [
@@ -254,6 +254,12 @@ class Note:
 
     def __str__(self) -> str:
         return self.text("en")
+
+
+NO_SPEND = (
+    "The data has no amounts: only the purchase model is fitted (P(alive), expected purchases); "
+    "no spend model and no value in money."
+)
 
 
 def _note(template: str, **values) -> Note:
@@ -1207,7 +1213,7 @@ class SpendModel(BaseEstimator):
 
 def score_customers(
     purchase: PurchaseModel,
-    spend: SpendModel,
+    spend: SpendModel | None,
     summary: pd.DataFrame,
     *,
     horizon: int,
@@ -1217,10 +1223,11 @@ def score_customers(
 ) -> pd.DataFrame:
     """Per row of ``summary``: ``p_alive``, ``expected_purchases`` (next ``horizon`` periods),
     ``expected_avg_value``, ``clv`` (``margin`` x expected order value x purchases discounted at
-    ``discount_rate`` per period) and ``next_purchase_periods``, from fitted models."""
+    ``discount_rate`` per period) and ``next_purchase_periods``, from fitted models. Without a
+    spend model (data without amounts) the two money columns are NaN."""
     pat = patterns if patterns is not None else _Patterns.of(*_frt(summary))
     sc = purchase._score_patterns(pat, horizon=int(horizon), discount_rate=discount_rate)
-    eav = spend.expected_avg_value(summary)
+    eav = spend.expected_avg_value(summary) if spend is not None else np.full(len(summary), np.nan)
     return pd.DataFrame(
         {
             "p_alive": sc["p_alive"].to_numpy(),
@@ -1303,7 +1310,14 @@ def fit_clv(
     check_enough_data(summary, as_of=as_of)
     pat = _Patterns.of(*_frt(summary))
     pm, candidates, choice_notes = _select(pat, model, penalizer, random_state, time_budget)
-    spend = SpendModel(random_state=random_state, time_budget=time_budget).fit(summary)
+    # A purchase log without money has no spend to model: P(alive) and expected purchases
+    # only; the money columns stay empty (NaN), never 0.
+    money = has_amounts(con)
+    spend = (
+        SpendModel(random_state=random_state, time_budget=time_budget).fit(summary)
+        if money
+        else None
+    )
     sc = score_customers(
         pm, spend, summary, horizon=horizon, discount_rate=discount_rate, margin=margin,
         patterns=pat,
@@ -1320,17 +1334,21 @@ def fit_clv(
         ],
         axis=1,
     )
-    rank = out["clv"].rank(ascending=False, method="first").astype("int64")
+    if not money:
+        out[["monetary_value", "revenue"]] = np.nan
+    # Without money, customers rank by their expected (discounted) purchases instead.
+    worth = out["clv"] if money else pd.Series(sc["expected_purchases"].to_numpy())
+    rank = worth.rank(ascending=False, method="first").astype("int64")
     out["clv_rank"] = rank
     out["clv_decile"] = np.ceil(rank * 10 / len(out)).astype("int64")  # 1 = top 10%
     return ClvResult(
         customers=out[CLV_COLUMNS],
         model=pm.model_name_,
         params=pm.params_,
-        spend_params=spend.params_,
+        spend_params=spend.params_ if spend else {},
         log_likelihood=pm.log_likelihood_,
-        spend_log_likelihood=spend.log_likelihood_,
-        spend_correlation=spend.correlation_,
+        spend_log_likelihood=spend.log_likelihood_ if spend else float("nan"),
+        spend_correlation=spend.correlation_ if spend else float("nan"),
         n_customers=pm.n_customers_,
         n_repeat=pm.n_repeat_,
         n_patterns=pm.n_patterns_,
@@ -1342,7 +1360,7 @@ def fit_clv(
         margin=float(margin),
         penalizer=pm.penalizer_,
         candidates=candidates,
-        notes=tuple(choice_notes) + pm.notes_ + spend.notes_,
+        notes=tuple(choice_notes) + pm.notes_ + (spend.notes_ if spend else (_note(NO_SPEND),)),
         degenerate=_degenerate(candidates),
     )
 
@@ -1540,7 +1558,8 @@ def display_table(
 def display_customers(
     customers: pd.DataFrame, *, period: str, horizon: int, currency: str, lang: str = "en"
 ) -> pd.DataFrame:
-    """The CLV table for people: most valuable first, units in every column name."""
+    """The CLV table for people: most valuable first, units in every column name; the columns
+    ``customers`` lacks are left out (money, for data without amounts)."""
     units = translate(PERIOD_UNITS[period], lang)
     names = {
         "customer_id": translate("Customer", lang),
@@ -1563,7 +1582,8 @@ def display_customers(
         ),
         "revenue": translate("Net revenue so far ({currency})", lang).format(currency=currency),
     }
-    out = customers.sort_values("clv_rank")[list(names)].rename(columns=names)
+    keep = [c for c in names if c in customers.columns]  # data without amounts: no money
+    out = customers.sort_values("clv_rank")[keep].rename(columns=names)
     return out.reset_index(drop=True)
 
 

@@ -25,6 +25,8 @@ __all__ = [
     "CAC_HELP",
     "ENGINE_NOTE",
     "LTV_NOTE",
+    "MONEY_TABS",
+    "NO_MONEY_DETAIL",
     "PURPOSE",
     "Chart",
     "alive_charts",
@@ -34,6 +36,7 @@ __all__ = [
     "engine_check",
     "group_sources",
     "headline",
+    "headline_counts",
     "ltv_cac_view",
     "model_choice",
     "validation_charts",
@@ -84,6 +87,27 @@ def headline(res: clv.ClvResult, *, currency: str, lang: str = "en") -> list[tup
             fmt_money(s["total"], currency, lang),
         ),
         (translate("Mean CLV per customer", lang), fmt_money(s["mean"], currency, lang)),
+        (translate("Customers probably alive", lang), f"{s['likely_alive_share']:.0%}"),
+        (
+            translate("Expected purchases ({h} {units})", lang).format(**span),
+            f"{s['expected_purchases']:,.0f}",
+        ),
+    ]
+
+
+# Data without amounts: the page shows the purchase model only (no tab of money).
+NO_MONEY_DETAIL = (
+    "On this page: the chance each customer is still active and the purchases expected from them."
+)
+MONEY_TABS = ("Value", "LTV/CAC", "Cohort fits")
+
+
+def headline_counts(res: clv.ClvResult, *, lang: str = "en") -> list[tuple[str, str]]:
+    """The headline of data without amounts: customers, share probably alive, purchases."""
+    s = clv.clv_summary(res.customers)
+    span = {"h": res.horizon, "units": translate(clv.PERIOD_UNITS[res.period], lang)}
+    return [
+        (translate("Customers", lang), f"{len(res.customers):,}"),
         (translate("Customers probably alive", lang), f"{s['likely_alive_share']:.0%}"),
         (
             translate("Expected purchases ({h} {units})", lang).format(**span),

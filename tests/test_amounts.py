@@ -21,6 +21,7 @@ from clm_core.charts.segments import (
 )
 from clm_core.churn_features import MONEY_FEATURES, NO_AMOUNTS_REASON, point_in_time_features
 from clm_core.config import SCHEMAS
+from clm_core.summary import customer_summary
 from tests.conftest import without_amounts
 
 # A: bought on four days (two lines on 03-10), B twice, C once long ago, D once this month.
@@ -347,3 +348,26 @@ def test_cli_cohorts_and_churn_leave_money_empty(data_dir, tmp_path, capsys):
 )
 def test_the_words_of_data_without_amounts_are_translated(text):
     assert i18n.translate(text, "zh") != text
+
+
+def test_clv_without_amounts_fits_the_purchase_model_only(data_dir):
+    """P(alive) and expected purchases, the same purchase model as on the same lines with money;
+    no spend model and no value in money (NaN, never 0)."""
+    from clm_core import clv
+
+    con = store.connect(without_amounts(data_dir, only=("transactions",)))
+    try:
+        res = clv.fit_clv(con, model="bgnbd", period="W")
+        summary = customer_summary(con, period="W")
+    finally:
+        con.close()
+    cust = res.customers
+    assert cust["clv"].isna().all() and cust["expected_avg_value"].isna().all()
+    assert cust["monetary_value"].isna().all() and cust["revenue"].isna().all()
+    assert cust["p_alive"].between(0, 1).all() and cust["expected_purchases"].sum() > 0
+    assert res.spend_params == {} and clv.NO_SPEND in [n.template for n in res.notes]
+    # customers ranked by expected purchases instead of value
+    top = cust.loc[cust["clv_rank"] == 1, "expected_purchases"].item()
+    assert top == cust["expected_purchases"].max()
+    ref = clv.PurchaseModel(model="bgnbd").fit(summary)
+    assert res.params == pytest.approx(ref.params_, rel=1e-9)

@@ -30,6 +30,7 @@ PAGES = {
     "pages/campaigns.py": ("campaigns_tab", ("Test result", "After the campaign",
                                              "Intervention planner", "Channels", "Next test")),
     "pages/customer.py": (None, ()),
+    "pages/clv.py": ("clv_tab", ("Alive or gone", "Validation", "Customer list")),
 }  # fmt: skip
 
 # Money, then 0: "$0", "¥0.00", "-£0", "USD 0" (fmt_money's forms), not "$0.45" or "$10".
@@ -130,3 +131,16 @@ def test_segments_value_tiers_tab_says_why_it_is_empty(log_app):
     open_tab(at, "segments_tab", "Value tiers", timeout=RUN)
     assert any("Value tiers rank customers by revenue" in x.value for x in at.info)
     assert not at.get("plotly_chart")
+
+
+def test_customer_value_shows_the_purchase_model_only(log_app):
+    at = log_app
+    at.switch_page("pages/clv.py").run(timeout=RUN)
+    assert not at.exception, at.exception
+    labels = [m.label for m in at.metric]
+    assert labels == ["Customers", "Customers probably alive", "Expected purchases (52 weeks)"]
+    assert float(at.metric[2].value.replace(",", "")) > 0
+    # no discount rate or margin to set: there is no value in money
+    assert "clv_margin" not in [s.key for s in at.slider]
+    tabs = at.session_state["clv_tab"] if "clv_tab" in at.session_state else None
+    assert tabs in (None, "Alive or gone")

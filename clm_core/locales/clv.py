@@ -1,6 +1,8 @@
 """Chinese labels for customer value (clm_core.clv, clv_validation, charts.clv, pages/clv.py)."""
 
 ZH = {
+    "On this page: the chance each customer is still active and the purchases expected from them.": "本页显示：每位客户仍然活跃的概率，以及预期的购买次数。",
+    "The data has no amounts: only the purchase model is fitted (P(alive), expected purchases); no spend model and no value in money.": "数据中没有金额：只拟合购买模型（存活概率、预期购买次数）；没有消费模型，也没有金额价值。",
     # page and controls
     "Customer value": "客户价值",
     "What each customer is expected to be worth over the horizon, where that value sits, and "
