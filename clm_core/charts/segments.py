@@ -295,75 +295,44 @@ def cluster_scatter_figure(
     At most ``max_points`` customers are drawn (a seeded random sample), so the browser stays
     fast on large datasets; the title says when a sample is shown.
     """
-    if not money:
-        return _cluster_orders_figure(customers, lang=lang, max_points=max_points, seed=seed)
     t = lambda s: translate(s, lang)  # noqa: E731
-    positive = customers[customers["revenue"] > 0]  # a log axis cannot show 0 or net refunds
+    measure = "revenue" if money else "orders"
+    label, axis = (("Revenue", "Revenue (log scale)") if money
+                   else ("Orders", "Orders (log scale)"))  # fmt: skip
+    # A log axis cannot show 0 or net refunds; every customer has at least one order.
+    positive = customers[customers[measure] > 0] if money else customers
     shown = positive
     if len(positive) > max_points:
         shown = positive.sample(max_points, random_state=seed)
+    y_format = "%{y:,.0f}" if money else "%{y}"
     fig = go.Figure()
     for i, ((cluster, name), part) in enumerate(shown.groupby(["cluster", "cluster_name"])):
         fig.add_trace(
             go.Scattergl(
                 x=part["days_since_last"],
-                y=part["revenue"],
+                y=part[measure],
                 mode="markers",
                 name=_cluster_label(cluster, name, lang),
                 marker={"size": 5, "opacity": 0.55, "color": PALETTE[i % len(PALETTE)]},
                 customdata=np.column_stack([part["customer_id"], part["orders"]]),
                 hovertemplate=(
-                    "%{customdata[0]}<br>"
-                    + t("Days since last purchase")
-                    + ": %{x}<br>"
-                    + t("Revenue")
-                    + ": %{y:,.0f}<br>"
-                    + t("Orders")
-                    + ": %{customdata[1]}<extra></extra>"
+                    "%{customdata[0]}<br>" + t("Days since last purchase") + ": %{x}<br>"
+                    + t(label) + ": " + y_format
+                    + ("<br>" + t("Orders") + ": %{customdata[1]}" if money else "")
+                    + "<extra></extra>"
                 ),
             )
-        )
+        )  # fmt: skip
     fig.update_xaxes(title_text=t("Days since last purchase"))
-    fig.update_yaxes(title_text=t("Revenue (log scale)"), type="log")
-    title = t("Customer clusters: recency and revenue")
+    fig.update_yaxes(title_text=t(axis), type="log")
+    title = (t("Customer clusters: recency and revenue") if money
+             else t("Customer clusters: recency and orders"))  # fmt: skip
     if len(shown) < len(positive):
         title += " · " + t("random sample of {n}").format(n=fmt_count(len(shown), lang))
     if len(positive) < len(customers):
         title += " · " + t("{n} without net revenue not shown").format(
             n=fmt_count(len(customers) - len(positive), lang)
         )
-    return style(fig, title, lang=lang, height=480)
-
-
-def _cluster_orders_figure(
-    customers: pd.DataFrame, *, lang: str, max_points: int, seed: int
-) -> go.Figure:
-    """:func:`cluster_scatter_figure` without money: recency vs orders (log)."""
-    t = lambda s: translate(s, lang)  # noqa: E731
-    shown = customers
-    if len(customers) > max_points:
-        shown = customers.sample(max_points, random_state=seed)
-    fig = go.Figure()
-    for i, ((cluster, name), part) in enumerate(shown.groupby(["cluster", "cluster_name"])):
-        fig.add_trace(
-            go.Scattergl(
-                x=part["days_since_last"],
-                y=part["orders"],
-                mode="markers",
-                name=_cluster_label(cluster, name, lang),
-                marker={"size": 5, "opacity": 0.55, "color": PALETTE[i % len(PALETTE)]},
-                customdata=part[["customer_id"]].to_numpy(),
-                hovertemplate=(
-                    "%{customdata[0]}<br>" + t("Days since last purchase") + ": %{x}<br>"
-                    + t("Orders") + ": %{y}<extra></extra>"
-                ),
-            )
-        )  # fmt: skip
-    fig.update_xaxes(title_text=t("Days since last purchase"))
-    fig.update_yaxes(title_text=t("Orders (log scale)"), type="log")
-    title = t("Customer clusters: recency and orders")
-    if len(shown) < len(customers):
-        title += " · " + t("random sample of {n}").format(n=fmt_count(len(shown), lang))
     return style(fig, title, lang=lang, height=480)
 
 

@@ -12,8 +12,7 @@ import sys
 
 from clm_core import store
 from clm_core.amounts import blank_money
-from clm_core.cli import add_db_argument, db_path
-from clm_core.cli.summary import _date
+from clm_core.cli import add_as_of_and_out, add_db_argument, as_of_date, db_path
 from clm_core.exports import to_csv_bytes
 from clm_core.segments import scored_customers
 
@@ -23,12 +22,11 @@ COLUMNS = ["customer_id", "days_since_last", "orders", "revenue", "r_score", "f_
 
 def add_arguments(parser) -> None:
     add_db_argument(parser)
-    parser.add_argument("--as-of", default=None, help="YYYY-MM-DD (default: last transaction)")
-    parser.add_argument("--out", required=True, help="CSV file to write")
+    add_as_of_and_out(parser)
 
 
 def run(args) -> int:
-    as_of = _date(args.as_of) if args.as_of else None
+    as_of = as_of_date(args.as_of)
     con = store.connect(db_path(args))
     try:
         amounts = store.has_amounts(con)

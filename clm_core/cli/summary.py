@@ -12,35 +12,26 @@ has the two digits R and F (e.g. "54"), and a note on stderr says so.
 
 from __future__ import annotations
 
-import datetime as dt
 import sys
 
 from clm_core import store
 from clm_core.amounts import blank_money
-from clm_core.cli import add_db_argument, db_path
-from clm_core.errors import NotEnoughData, UsageError
+from clm_core.cli import add_as_of_and_out, add_db_argument, as_of_date, db_path
+from clm_core.errors import NotEnoughData
 from clm_core.exports import to_csv_bytes
 from clm_core.segments import customer_clusters, scored_customers
 from clm_core.summary import SUMMARY_COLUMNS
-
-
-def _date(text: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise UsageError(f"--as-of must be a date like 2024-12-31, not {text!r}.") from None
 
 
 def add_arguments(parser) -> None:
     add_db_argument(parser)
     parser.add_argument("--period", choices=["D", "W", "M"], default="D",
                         help="unit of recency and T: days, weeks or months (default D)")  # fmt: skip
-    parser.add_argument("--as-of", default=None, help="YYYY-MM-DD (default: last transaction)")
-    parser.add_argument("--out", required=True, help="CSV file to write")
+    add_as_of_and_out(parser)
 
 
 def run(args) -> int:
-    as_of = _date(args.as_of) if args.as_of else None
+    as_of = as_of_date(args.as_of)
     con = store.connect(db_path(args))
     try:
         amounts = store.has_amounts(con)
