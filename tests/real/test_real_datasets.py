@@ -42,6 +42,15 @@ def _ours(db, period: str, as_of=None) -> pd.DataFrame:
         con.close()
 
 
+def _no_failure(at) -> None:
+    """No exception, and no red box reporting a failure (the Overview's red alerts, such as
+    "Churn rate rose from 10.6% to 19.2%.", are findings, not failures)."""
+    assert not at.exception, at.exception
+    failures = [e.value for e in at.error if any(w in str(e.value).lower() for w in
+                ("error", "cannot", "could not", "failed", "not found", "traceback"))]  # fmt: skip
+    assert not failures, failures
+
+
 def _cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "clm_core", *args], cwd=ROOT,
                           capture_output=True, text=True, timeout=600)  # fmt: skip
@@ -128,7 +137,7 @@ def test_online_retail_every_page_opens(real_app, page):
     at = real_app("online_retail")
     at.switch_page(f"pages/{page}.py").run()
     assert not at.exception, at.exception
-    assert not at.error, [e.value for e in at.error]
+    _no_failure(at)
     shown = " ".join(str(m.value) for m in at.metric)
     assert "$" not in shown and "¥" not in shown  # a UK shop's money is in pounds
 
@@ -210,6 +219,6 @@ def test_grocery_every_page_opens_and_shows_no_money(real_app, page):
     at = real_app("grocery")
     at.switch_page(f"pages/{page}.py").run()
     assert not at.exception, at.exception
-    assert not at.error, [e.value for e in at.error]
+    _no_failure(at)
     for m in at.metric:
         assert not str(m.value).lstrip("-").startswith(("$0", "¥0", "£0")), (m.label, m.value)
