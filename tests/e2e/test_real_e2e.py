@@ -50,10 +50,13 @@ def test_upload_online_retail_shows_the_derived_amount(retail_server, page):
 
 def test_overview_and_customer_value_in_pounds(retail_server, page):
     url, _ = retail_server
-    page.goto(f"{url}/overview")
+    page.set_viewport_size({"width": 1400, "height": 2000})  # the charts below the cards too
+    page.goto(url)  # the Overview is the landing page (it has no /overview address)
     wait_app(page)
     text = _main_text(page)
     assert "£" in text and "$" not in text
+    page.locator(".js-plotly-plot").first.wait_for(timeout=120_000)
+    page.wait_for_timeout(1500)
     screenshot(page, "real-overview")
     page.goto(f"{url}/clv")
     wait_app(page)
