@@ -1,7 +1,8 @@
-"""Load time and peak memory of ``clm_core.ingest.load_file`` next to DuckDB's bare ``read_csv``.
+r"""Load time and peak memory of ``clm_core.ingest.load_file`` next to DuckDB's bare ``read_csv``.
 
     .venv/bin/python -m bench.bench_load                 # 1M and 10M rows, 3 and 1 repeats
     .venv/bin/python -m bench.bench_load --rows 1000000 --repeat 5
+    .venv/bin/python -m bench.bench_load --real          # the shared real files, vs pandas
 
 For every size a transactions CSV is generated once (bench/out/, DuckDB ``COPY``; ISO dates,
 2-decimal amounts with ~4% returns, 6 columns). Each measurement runs in a fresh Python
@@ -19,6 +20,12 @@ its CPU seconds (all threads), which are steadier than wall time on a busy machi
 is the child's ``ru_maxrss`` from ``os.wait4`` (tracemalloc cannot see DuckDB's C++
 allocations); the last column subtracts what the imports alone used (pandas and pyarrow come
 with ``clm_core``). The table reports medians and the ratio ours / bare (target <= 1.5x).
+
+``--real`` loads the shared real files as a user drops them in (UCI Online Retail .csv.gz,
+CDNOW_master.txt) next to what a notebook does with pandas to get the same transactions:
+``read_csv``, guests dropped, ids cleaned, amount = Quantity x UnitPrice (Online Retail), or the
+space-separated text with ``sep=r"\s+"`` and YYYYMMDD dates (CDNOW). Pandas stops at a
+DataFrame in memory; ours also parses, checks, counts and writes the dataset file.
 """
 
 from __future__ import annotations
@@ -75,7 +82,25 @@ def _child(kind: str, csv_path: str, db_path: str) -> None:
     for p in (db_path, db_path + ".wal"):
         if os.path.exists(p):
             os.remove(p)
-    if kind == "bare":
+    if kind.startswith("pandas-"):
+        import pandas as pd
+
+        imported = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        start, cpu = time.perf_counter(), cpu_seconds()
+        if kind == "pandas-retail":
+            raw = pd.read_csv(csv_path, dtype={"InvoiceNo": str, "StockCode": str})
+            raw = raw[raw["CustomerID"].notna()]
+            tx = pd.DataFrame({"customer_id": raw["CustomerID"].astype("int64").astype(str),
+                               "order_id": raw["InvoiceNo"],
+                               "order_ts": pd.to_datetime(raw["InvoiceDate"]),
+                               "amount": raw["Quantity"] * raw["UnitPrice"]})  # fmt: skip
+        else:
+            raw = pd.read_csv(csv_path, sep=r"\s+", dtype={"customer_id": str, "date": str})
+            tx = pd.DataFrame({"customer_id": raw["customer_id"],
+                               "order_ts": pd.to_datetime(raw["date"], format="%Y%m%d"),
+                               "amount": raw["dollar_value"]})  # fmt: skip
+        assert len(tx) > 0
+    elif kind == "bare":
         import duckdb
 
         imported = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -129,6 +154,30 @@ def run(sizes: list[int], repeats: list[int]) -> list[dict]:
     return results
 
 
+REAL = {
+    "UCI Online Retail (.csv.gz, 541,909 lines)": ("online_retail/online-retail.csv.gz", "retail"),
+    "CDNOW_master.txt (69,659 rows)": ("cdnow/CDNOW_master.txt", "cdnow"),
+}
+DATASETS = ROOT.parent / "shared" / "datasets"
+
+
+def run_real(repeat: int) -> list[dict]:
+    """Ours and the pandas notebook on each shared real file, alternating, medians."""
+    results = []
+    for label, (rel, name) in REAL.items():
+        path = DATASETS / rel
+        if not path.is_file():
+            print(f"skipped {label}: {path} is missing")
+            continue
+        runs: dict[str, list[dict]] = {"pandas": [], "ours": []}
+        for _ in range(repeat):
+            runs["pandas"].append(measure(f"pandas-{name}", path))
+            runs["ours"].append(measure("ours", path))
+        med = {k: {m: statistics.median(r[m] for r in rs) for m in rs[0]} for k, rs in runs.items()}
+        results.append({"label": label, "repeat": repeat, **med})
+    return results
+
+
 def markdown(results: list[dict]) -> str:
     lines = [
         "| rows | CSV MB | runs | bare s | ours s | time ratio | bare CPU s | ours CPU s | "
@@ -153,10 +202,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 10_000_000])
     parser.add_argument("--repeat", type=int, nargs="+", default=None,
                         help="runs per size (default 3 below 5M rows, else 1)")  # fmt: skip
+    parser.add_argument("--real", action="store_true",
+                        help="the shared real files (../shared/datasets) against pandas")  # fmt: skip
     parser.add_argument("--child", nargs=3, metavar=("KIND", "CSV", "DB"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         _child(*args.child)
+        return 0
+    if args.real:
+        for r in run_real((args.repeat or [3])[0]):
+            ours, ref = r["ours"], r["pandas"]
+            print(f"{r['label']}: ours {ours['seconds']:.2f} s / {ours['peak_mb']:.0f} MB, "
+                  f"pandas {ref['seconds']:.2f} s / {ref['peak_mb']:.0f} MB")  # fmt: skip
+            emit("load a real file", r["label"], ours["seconds"], ours["peak_mb"],
+                 "pandas read + transform", ref["seconds"], ref["peak_mb"],
+                 f"median of {r['repeat']}; ours also parses, checks and writes the dataset")  # fmt: skip
         return 0
     repeats = args.repeat or [3 if n < 5_000_000 else 1 for n in args.rows]
     if len(repeats) == 1:

@@ -247,7 +247,8 @@ def id_sql(col: str, src_type: str = "VARCHAR") -> str:
     digits may be lost) is NULL, so the row is refused with a reason instead of mangled."""
     v = col if _is_text(src_type) else f"cast({col} as varchar)"
     return (
-        f"case when not (contains({v}, '.') or contains(lower({v}), 'e')) then {v} "
+        f"case when not (contains({v}, '.') or contains({v}, 'e') or contains({v}, 'E')) "
+        f"then {v} "
         f"when regexp_full_match({v}, $p_id_float) then regexp_replace({v}, $p_id_zeros, '') "
         f"when regexp_full_match({v}, $p_id_sci) then null else {v} end"
     )
