@@ -31,7 +31,7 @@ import pandas as pd
 
 from clm_core import store
 from clm_core.config import SCHEMAS, input_schema
-from clm_core.errors import DataError, UsageError
+from clm_core.errors import ClmError, DataError, UsageError
 from clm_core.exports import to_csv_bytes
 from clm_core.i18n import translate
 from clm_core.ingest import parse
@@ -244,12 +244,12 @@ def saved_recipe(db: str | Path, table: str) -> dict | None:
         return None
     try:
         con = store.connect(db)
-    except Exception:  # noqa: BLE001 - an unreadable dataset simply has no recipe
-        return None
-    try:
-        return store.get_setting(con, _recipe_key(table))
-    finally:
-        con.close()
+        try:
+            return store.get_setting(con, _recipe_key(table))
+        finally:
+            con.close()
+    except (ClmError, duckdb.Error, ValueError):  # an unreadable dataset has no recipe; the
+        return None  # load itself then reports the file
 
 
 def _plan(prep: Prepared, values: Mapping[str, list]) -> Plan:
@@ -288,14 +288,14 @@ def _date_order(plan: Plan, values: Mapping[str, list]) -> str | None:
     return "day first" if plan.day_first else "month first"
 
 
-def _currency(prep: Prepared, values: Mapping[str, list]) -> CurrencyGuess | None:
+def _currency(values: Mapping[str, list]) -> CurrencyGuess | None:
     money = [v for c in ("amount", "unit_price", "revenue", "cost") for v in values.get(c, ())]
     return detect_currency(money, values.get("region", ()))
 
 
 def guess_currency(prep: Prepared) -> CurrencyGuess | None:
     """The currency the load would detect, from the sniffed rows (for the mapping step)."""
-    return _currency(prep, _sample_values(prep))
+    return _currency(_sample_values(prep))
 
 
 def _sample_values(prep: Prepared) -> dict[str, list]:
@@ -435,7 +435,7 @@ def load_file(
         sampled = _sample_source(con, src, prep)
         plan = _plan(prep, sampled)
         currency = currency or prep.recipe_currency
-        guess = _currency(prep, sampled) if not currency else None
+        guess = _currency(sampled) if not currency else None
         chosen_currency = currency.strip().upper() if currency else (guess.code if guess else None)
         sql = stage_sql(plan, src.relation, src.row_sql)
         # Named as it starts: DuckDB's own progress comes only for statements that run long

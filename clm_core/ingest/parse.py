@@ -254,7 +254,7 @@ def id_sql(col: str, src_type: str = "VARCHAR") -> str:
     )
 
 
-_CANCEL_ID = re.compile(r"^[Cc]\d")
+_CANCEL_ID = re.compile(r"^[Cc]\d+$")
 _PLAIN_ID = re.compile(r"^\d+$")
 
 
@@ -267,7 +267,7 @@ def detect_cancel_prefix(order_ids: Iterable[object]) -> bool:
         text = str(value).strip() if value is not None else ""
         if _PLAIN_ID.match(text):
             plain += 1
-        elif _CANCEL_ID.match(text) and _PLAIN_ID.match(text[1:]):
+        elif _CANCEL_ID.match(text):
             cancel += 1
     return cancel > 0 and plain > cancel
 
