@@ -772,14 +772,9 @@ def _importance(model: ChurnModel, X: pd.DataFrame, y: np.ndarray, random_state)
 # ---------------------------------------------------------------------------------- watchlist
 
 
-def _optional(fn_path: str, con, **kwargs) -> pd.DataFrame | None:
-    """Result of another area's function, or None while it is not available."""
-    module, name = fn_path.split(":")
-    try:
-        mod = __import__(module, fromlist=[name])
-        fn = getattr(mod, name)
-    except (ImportError, AttributeError):
-        return None
+def _or_none(fn, con, **kwargs) -> pd.DataFrame | None:
+    """``fn(con, **kwargs)``, or None when the data is not enough for it (a ClmError): the
+    watchlist then goes without that column."""
     try:
         return fn(con, **kwargs)
     except ClmError:
@@ -825,6 +820,12 @@ def watchlist(
     Data without amounts (``store.has_amounts`` false) has no value: clv, value_at_risk,
     value_basis, revenue and tier are empty, and customers are ranked by churn probability.
     """
+    # Imported here: the CLV, segment and stage modules (scipy, lifetimes) load only when a
+    # watchlist is asked for, not with every import of this module.
+    from clm_core.clv import predict_clv
+    from clm_core.lifecycle import customer_stages
+    from clm_core.segments import customer_segments
+
     fit = fit_churn(con, as_of=as_of, horizon_days=horizon_days)
     sf = fit.score_frame.reset_index(drop=True)
     X = sf[list(fit.features)]
@@ -832,11 +833,7 @@ def watchlist(
     out["churn_probability"] = fit.scorer.predict_proba(X)[:, 1] if len(X) else []
     amounts = has_amounts(con)
     # BG/NBD + Gamma-Gamma: the CLV page's auto choice also fits Pareto/NBD (minutes).
-    clv = (
-        _optional("clm_core.clv:predict_clv", con, model="bgnbd", as_of=fit.as_of)
-        if amounts
-        else None
-    )
+    clv = _or_none(predict_clv, con, model="bgnbd", as_of=fit.as_of) if amounts else None
     if clv is not None and "clv" in clv.columns:
         out = out.merge(clv[["customer_id", "clv"]], on="customer_id", how="left")
         out["value_basis"] = "clv"
@@ -853,12 +850,10 @@ def watchlist(
     first = pd.Timestamp(fit.score_cutoff) - pd.to_timedelta(sf["tenure_days"], unit="D")
     out["cohort"] = first.dt.year.astype(str) + "-Q" + first.dt.quarter.astype(str)
     out["p_alive"] = sf["p_alive"] if "p_alive" in sf.columns else np.nan
-    seg = _optional("clm_core.segments:customer_segments", con, as_of=fit.as_of)
+    seg = _or_none(customer_segments, con, as_of=fit.as_of)
     for col in ("tier", "segment"):
         out[col] = _lookup(out, seg, col)
-    out["stage"] = _lookup(
-        out, _optional("clm_core.lifecycle:customer_stages", con, as_of=fit.as_of), "stage"
-    )
+    out["stage"] = _lookup(out, _or_none(customer_stages, con, as_of=fit.as_of), "stage")
     owners = _owners(con)
     out["owner"] = _lookup(out, owners, "owner")
     acq = _lookup(out, owners, "acquisition_channel")

@@ -279,7 +279,7 @@ def _p_alive(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> tuple[pd.DataFra
     Uses the project's CLV purchase model (``clm_core.clv.PurchaseModel``), always BG/NBD
     (Fader, Hardie & Lee 2005): the CLV page's auto-selection also fits Pareto/NBD, which takes
     minutes, and churn needs P(alive) at three cutoffs. Raises NotEnoughData under the CLV
-    module's data thresholds and ImportError while that module is missing.
+    module's data thresholds.
     """
     from clm_core import clv
     from clm_core.summary import customer_summary
@@ -351,8 +351,6 @@ def point_in_time_features(
         try:
             pa, source = _p_alive(con, cutoff - dt.timedelta(days=1))
             frame = frame.merge(pa, on="customer_id", how="left")
-        except ImportError:
-            omitted.append(Omitted("p_alive", "the CLV module is not available"))
         except ClmError:
             omitted.append(Omitted("p_alive", "too little data for the CLV model at a cutoff"))
     else:

@@ -8,7 +8,6 @@ its widgets, asks the cache for results, passes them here and renders what comes
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -117,11 +116,9 @@ def headline_counts(res: clv.ClvResult, *, lang: str = "en") -> list[tuple[str, 
 
 
 def group_sources() -> dict[str, str]:
-    """Groupings offered for CLV by group: segments and tiers when that module exists."""
-    sources = {"channel": "Acquisition channel", "cohort": "First-purchase quarter"}
-    if importlib.util.find_spec("clm_core.segments"):
-        sources = {"segment": "Segment", "tier": "Tier", **sources}
-    return sources
+    """Groupings offered for CLV by group (value -> English label)."""
+    return {"segment": "Segment", "tier": "Tier", "channel": "Acquisition channel",
+            "cohort": "First-purchase quarter"}  # fmt: skip
 
 
 def value_charts(

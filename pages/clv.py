@@ -1,7 +1,5 @@
 """Customer value: what each customer is worth over the horizon, where it sits, can we trust it."""
 
-import importlib.util
-
 import streamlit as st
 
 from clm_core import clv
@@ -130,9 +128,7 @@ with errors_shown():
             _show(*rep.value_charts(cust, groups, by=by, currency=cur, log_scale=log, lang=lang()))
     if alive is not None and alive.open:
         with alive:
-            stages = None
-            if importlib.util.find_spec("clm_core.lifecycle"):
-                stages = compute("clm_core.lifecycle:customer_stages", unfiltered=True, as_of=as_of)
+            stages = compute("clm_core.lifecycle:customer_stages", unfiltered=True, as_of=as_of)
             _show(*rep.alive_charts(cust, stages, horizon=horizon, period=period, lang=lang()))
     if ltv is not None and ltv.open:
         with ltv:

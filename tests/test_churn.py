@@ -330,9 +330,14 @@ def test_watchlist_ranks_active_customers_by_value_at_risk(con, fit, monkeypatch
 
 
 def test_watchlist_falls_back_to_revenue_without_clv(con, monkeypatch):
+    """When the CLV model cannot be fitted (too little data), value at risk uses revenue."""
     import clm_core.clv as clv
+    from clm_core.errors import NotEnoughData
 
-    monkeypatch.delattr(clv, "predict_clv")
+    def no_clv(*args, **kwargs):
+        raise NotEnoughData("The models need at least 500 customers.")
+
+    monkeypatch.setattr(clv, "predict_clv", no_clv)
     wl = churn.watchlist(con)
     assert (wl["value_basis"] == "revenue").all() and wl["clv"].isna().all()
     np.testing.assert_allclose(
