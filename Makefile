@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PORT ?= 8501
 DEMO_DB := data/demo-retail.duckdb
 
-.PHONY: run test setup system-deps demo lint bench screenshots clean
+.PHONY: run test test-fast setup system-deps demo lint bench screenshots clean
 
 setup: $(STAMP)
 
@@ -43,6 +43,10 @@ lint: $(STAMP)
 
 test: $(STAMP) system-deps lint
 	$(PY) -m pytest -q -p no:cacheprovider tests
+
+# The inner loop: lint and every test but the browser ones (no system packages needed).
+test-fast: $(STAMP) lint
+	$(PY) -m pytest -q -p no:cacheprovider tests --ignore=tests/e2e
 
 bench: $(STAMP) system-deps
 	$(PY) -m bench.run_all
