@@ -55,34 +55,30 @@ def _share_bars(
 ) -> go.Figure:
     t = lambda s: translate(s, lang)  # noqa: E731
     names = [t(str(v)) for v in profile[by]]
+    group_colors = [colors.get(str(v), _OTHER_COLOR) for v in profile[by]]
     fig = go.Figure()
-    if not money:  # the customers' shares alone, in the group colours
-        fig.add_bar(
-            y=names,
-            x=profile["customer_share"] * 100,
-            name=t("Share of customers"),
-            orientation="h",
-            marker_color=[colors.get(str(v), _OTHER_COLOR) for v in profile[by]],
-            hovertemplate="%{y}: %{x:.1f}%<extra></extra>",
-        )
-        fig.update_yaxes(autorange="reversed")
-        fig.update_xaxes(title_text=t("% of all customers"), ticksuffix="%")
-        return style(fig, title, lang=lang, height=max(360, 36 * len(profile) + 120))
     fig.add_bar(
         y=names,
         x=profile["customer_share"] * 100,
         name=t("Share of customers"),
         orientation="h",
-        # light and hatched: never confused with a segment or tier colour (Silver is grey)
-        marker={"color": "#e2e8f0", "pattern": {"shape": "/", "fgcolor": "#64748b"}},
+        # Without money the customers' shares stand alone, in the group colours; beside the
+        # revenue shares they are light and hatched: never confused with a segment or tier
+        # colour (Silver is grey).
+        marker={"color": group_colors} if not money
+        else {"color": "#e2e8f0", "pattern": {"shape": "/", "fgcolor": "#64748b"}},
         hovertemplate="%{y}: %{x:.1f}%<extra></extra>",
-    )
+    )  # fmt: skip
+    if not money:
+        fig.update_yaxes(autorange="reversed")
+        fig.update_xaxes(title_text=t("% of all customers"), ticksuffix="%")
+        return style(fig, title, lang=lang, height=max(360, 36 * len(profile) + 120))
     fig.add_bar(
         y=names,
         x=profile["revenue_share"] * 100,
         name=t("Share of revenue"),
         orientation="h",
-        marker_color=[colors.get(str(v), _OTHER_COLOR) for v in profile[by]],
+        marker_color=group_colors,
         hovertemplate="%{y}: %{x:.1f}%<extra></extra>",
     )
     fig.update_layout(barmode="group", bargap=0.25)
