@@ -71,7 +71,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from clm_core import clv_likelihood as lk
 from clm_core.config import period_days
-from clm_core.errors import NotEnoughData, UsageError
+from clm_core.errors import NotEnoughData, UsageError, first_line
 from clm_core.filters import keep_customers
 from clm_core.i18n import translate
 from clm_core.store import column_names, has_amounts, query_df, require_table
@@ -495,12 +495,6 @@ def _scaled_log_likelihood(name: str, p: np.ndarray, data: lk.PurchaseData, scal
     return ll + float(np.sum(data.w * data.x)) * math.log(scale)
 
 
-def _reason(err: Exception) -> str:
-    """The first line of an exception's message, for a note."""
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__
-
-
 def _fit_with_lifetimes(
     name: str, pat: _Patterns, pen: float, tol: float, rng, deadline: float | None
 ) -> np.ndarray:
@@ -694,7 +688,7 @@ class PurchaseModel(BaseEstimator):
                 out_of_time.add((name, engine))
                 reason = self._timeout_reason(engine)
             except _FIT_ERRORS as e:
-                reason = _reason(e)
+                reason = first_line(e)
             if reason:
                 failed += 1
                 notes.append(
@@ -1151,7 +1145,7 @@ class SpendModel(BaseEstimator):
                 )
                 break
             except _FIT_ERRORS as e:
-                reason = _reason(e)
+                reason = first_line(e)
             if reason is None:
                 self.model_ = fitter
                 self.penalizer_ = pen

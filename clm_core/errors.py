@@ -10,6 +10,7 @@ __all__ = [
     "NotEnoughData",
     "QueryError",
     "UsageError",
+    "first_line",
 ]
 
 
@@ -83,3 +84,10 @@ class NotEnoughData(ClmError):
 
 class QueryError(ClmError):
     """A DuckDB query failed; raised once in the data layer with the original as __cause__."""
+
+
+def first_line(err: BaseException) -> str:
+    """The first line of an exception's message (DuckDB's run over several), or its type's name
+    when it has no message: for a one-line reason in a note or an error."""
+    lines = str(err).strip().splitlines()
+    return lines[0] if lines else type(err).__name__

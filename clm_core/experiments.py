@@ -51,7 +51,7 @@ from statsmodels.stats.proportion import (
 
 from clm_core.amounts import purchase_sql
 from clm_core.config import PERIOD_DAYS
-from clm_core.errors import ClmError, NotEnoughData, UsageError
+from clm_core.errors import ClmError, NotEnoughData, UsageError, first_line
 from clm_core.formatting import fmt_money
 from clm_core.i18n import translate
 from clm_core.store import has_amounts, has_table, query_df, require_table
@@ -1140,7 +1140,7 @@ def value_effect(
         when = _as_of(con, as_of)
         metrics = query_df(con, _FALLBACK_SQL, {"campaign": campaign, "as_of": when})
         source = "fallback"
-        reason = str(e).splitlines()[0] if isinstance(e, ClmError) else "not available"
+        reason = first_line(e) if isinstance(e, ClmError) else "not available"
         note = (
             "Customer value model unavailable ({reason}): showing the share active in the last "
             "90 days and revenue since the send instead."

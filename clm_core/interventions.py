@@ -33,7 +33,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from clm_core.errors import ClmError, NotEnoughData, UsageError
+from clm_core.errors import ClmError, NotEnoughData, UsageError, first_line
 from clm_core.formatting import fmt_money
 from clm_core.i18n import translate
 from clm_core.store import has_table
@@ -157,7 +157,7 @@ def watchlist_targets(
                 if isinstance(e, ClmError):
                     raise
                 raise NotEnoughData("The churn model is not available in this installation.") from e
-            reason = str(e).splitlines()[0] if isinstance(e, ClmError) else "not available"
+            reason = first_line(e) if isinstance(e, ClmError) else "not available"
     if df is None:
         df = _fallback_targets(con, as_of)
         used = "fallback"

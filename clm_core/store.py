@@ -23,7 +23,7 @@ import duckdb
 import pandas as pd
 
 from clm_core.config import data_dir, duckdb_settings
-from clm_core.errors import DatasetError, MissingTableError, QueryError, UsageError
+from clm_core.errors import DatasetError, MissingTableError, QueryError, UsageError, first_line
 
 __all__ = [
     "AMOUNTS_KEY",
@@ -156,7 +156,7 @@ def list_datasets(folder: str | os.PathLike | None = None) -> list[DatasetInfo]:
                 con.close()
             out.append(DatasetInfo(path.stem, path, True, tables=tables))
         except (DatasetError, duckdb.Error) as e:
-            out.append(DatasetInfo(path.stem, path, False, problem=str(e).splitlines()[0]))
+            out.append(DatasetInfo(path.stem, path, False, problem=first_line(e)))
     return out
 
 

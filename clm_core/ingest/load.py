@@ -31,7 +31,7 @@ import pandas as pd
 
 from clm_core import store
 from clm_core.config import SCHEMAS, input_schema
-from clm_core.errors import ClmError, DataError, UsageError
+from clm_core.errors import ClmError, DataError, UsageError, first_line
 from clm_core.exports import to_csv_bytes
 from clm_core.i18n import translate
 from clm_core.ingest import parse
@@ -448,7 +448,7 @@ def load_file(
                     {**src.params, **stage_params(sql)},
                 )
         except duckdb.Error as e:
-            raise DataError(f"the file cannot be read ({str(e).splitlines()[0]})",
+            raise DataError(f"the file cannot be read ({first_line(e)})",
                             file=label) from e  # fmt: skip
         report(0.8, "Collecting errors")
         structural = _structural_count(con, src)
@@ -561,7 +561,7 @@ def _sample_source(con, src, prep: Prepared) -> dict[str, list]:
     try:
         values = _sample_values_sql(con, src, prep)
     except duckdb.Error as e:
-        raise DataError(f"the file cannot be read ({str(e).splitlines()[0]})",
+        raise DataError(f"the file cannot be read ({first_line(e)})",
                         file=prep.info.name) from e  # fmt: skip
     if src.csv_path is not None:  # the sample scan logged rejects too; the real scan will again
         for t in ("_clm_rejects", "_clm_reject_scans"):

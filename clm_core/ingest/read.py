@@ -41,7 +41,7 @@ from typing import BinaryIO
 
 import duckdb
 
-from clm_core.errors import DataError, UsageError
+from clm_core.errors import DataError, UsageError, first_line
 from clm_core.store import quote_ident
 
 __all__ = [
@@ -237,12 +237,7 @@ def _read(fh: BinaryIO, n: int, path: Path) -> bytes:
     try:
         return fh.read(n)
     except (OSError, EOFError, zlib.error) as e:
-        raise DataError(f"the file cannot be read ({_one_line(e)})", file=path.name) from e
-
-
-def _one_line(e: BaseException) -> str:
-    lines = str(e).splitlines()
-    return lines[0] if lines else type(e).__name__
+        raise DataError(f"the file cannot be read ({first_line(e)})", file=path.name) from e
 
 
 def _mostly_chinese(text: str) -> bool:
@@ -548,7 +543,7 @@ def _sniff_parquet(path: Path) -> SourceInfo:
             "select column_type from (describe select * from read_parquet($p))", {"p": str(path)}
         ).fetchall()
     except duckdb.Error as e:
-        raise DataError(f"the Parquet file cannot be read ({_one_line(e)})", file=path.name) from e
+        raise DataError(f"the Parquet file cannot be read ({first_line(e)})", file=path.name) from e
     finally:
         con.close()
     return SourceInfo(path, "parquet", tuple(cols), tuple(t[0] for t in types), header_row=0,
